@@ -1,0 +1,15 @@
+//! The showcase project: its apps and how they are mounted. A library as well
+//! as a binary so that tests (and later, benchmarks) can build the same project.
+
+use kiln::prelude::*;
+
+pub mod api;
+pub mod pages;
+
+/// The project: each app under its URL prefix.
+#[must_use]
+pub fn project() -> Project {
+    kiln::project!()
+        .mount("/", pages::app())
+        .mount("/api", api::app())
+}

@@ -1,0 +1,175 @@
+//! `App`: a reusable piece of a project (Django's AppConfig).
+//!
+//! An app bundles its named routes and the layers that apply to them; later
+//! capabilities add its models, migrations, templates, static files, admin
+//! registrations and real-time endpoints. A [`Project`](crate::Project)
+//! mounts apps under URL prefixes. An app keeps Django's fixed file names:
+//! `src/<app>.rs` defines it, `src/<app>/views.rs` holds the handlers and
+//! `src/<app>/urls.rs` the routes.
+//!
+//! # Examples
+//!
+//! ```
+//! use kiln::prelude::*;
+//!
+//! async fn index() -> &'static str { "polls" }
+//!
+//! pub fn app() -> App {
+//!     App::new("polls").urls(Urls::new().route("/", "index", get(index)))
+//! }
+//! ```
+
+use std::fmt;
+
+use axum::Router;
+
+use crate::urls::Endpoint;
+
+/// A deferred `Router::layer` call, applied when the project is built.
+pub(crate) type RouterLayer = Box<dyn FnOnce(Router) -> Router + Send>;
+
+/// An ordered list of routes, as an app's `urls.rs` returns it.
+#[derive(Default)]
+pub struct Urls {
+    pub(crate) routes: Vec<UrlEntry>,
+}
+
+/// A route before the project has checked and mounted it.
+pub(crate) struct UrlEntry {
+    pub(crate) path: String,
+    pub(crate) name: Option<String>,
+    pub(crate) endpoint: Endpoint,
+}
+
+impl Urls {
+    /// An empty list.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route named `name` (unique within the app) at `path`.
+    ///
+    /// `path` uses axum's syntax with optional converters: `/{id:int}/`.
+    /// It is checked when the project boots, which reports a bad pattern
+    /// with the app and route it belongs to.
+    #[must_use]
+    pub fn route(mut self, path: &str, name: &str, endpoint: impl Into<Endpoint>) -> Self {
+        self.routes.push(UrlEntry {
+            path: path.to_owned(),
+            name: Some(name.to_owned()),
+            endpoint: endpoint.into(),
+        });
+        self
+    }
+
+    /// Adds a route without a name: it is served but cannot be reversed.
+    #[must_use]
+    pub fn unnamed(mut self, path: &str, endpoint: impl Into<Endpoint>) -> Self {
+        self.routes.push(UrlEntry {
+            path: path.to_owned(),
+            name: None,
+            endpoint: endpoint.into(),
+        });
+        self
+    }
+
+    /// Appends the routes of `other`.
+    #[must_use]
+    pub fn extend(mut self, other: Urls) -> Self {
+        self.routes.extend(other.routes);
+        self
+    }
+}
+
+impl fmt::Debug for Urls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.routes.iter().map(|route| (&route.path, &route.name)))
+            .finish()
+    }
+}
+
+/// A Kiln app: a label, its routes and its layers.
+pub struct App {
+    pub(crate) label: String,
+    pub(crate) urls: Urls,
+    pub(crate) layers: Vec<RouterLayer>,
+}
+
+impl App {
+    /// A new app. The label names it in route names (`label:route`), in the
+    /// CLI (`runserver --app label`) and, later, in its tables and templates.
+    /// It must be a lowercase identifier (`polls`, `chat_rooms`).
+    #[must_use]
+    pub fn new(label: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            urls: Urls::new(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// The app's label.
+    #[must_use]
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Adds a named route; see [`Urls::route`].
+    #[must_use]
+    pub fn route(mut self, path: &str, name: &str, endpoint: impl Into<Endpoint>) -> Self {
+        self.urls = self.urls.route(path, name, endpoint);
+        self
+    }
+
+    /// Adds the routes of an app's `urls.rs`.
+    #[must_use]
+    pub fn urls(mut self, urls: Urls) -> Self {
+        self.urls = self.urls.extend(urls);
+        self
+    }
+
+    /// Applies a tower layer to this app's routes only (authentication for an
+    /// API app, a CORS policy, ...). Any tower or tower-http layer works.
+    #[must_use]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |router: Router| router.layer(layer)));
+        self
+    }
+
+    pub(crate) fn check_label(&self) -> Result<(), String> {
+        let valid = !self.label.is_empty()
+            && self.label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !self.label.starts_with(|c: char| c.is_ascii_digit());
+        if valid {
+            Ok(())
+        } else {
+            Err(format!(
+                "app label `{}` must be a lowercase identifier such as `polls` or `chat_rooms`",
+                self.label
+            ))
+        }
+    }
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("label", &self.label)
+            .field("urls", &self.urls)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}

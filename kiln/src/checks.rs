@@ -1,0 +1,110 @@
+//! System checks (Django's `check` framework): mistakes found at boot and by
+//! the `check` command, each with an id, a message and a hint.
+
+use std::fmt;
+
+use crate::project::Project;
+use crate::settings::Settings;
+
+/// How serious a check message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// The project cannot run correctly.
+    Error,
+    /// Probably a mistake.
+    Warning,
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckMessage {
+    /// Error or warning.
+    pub level: Level,
+    /// A stable id, such as `kiln.E001`, to look up or silence.
+    pub id: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for CheckMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.level {
+            Level::Error => "ERROR",
+            Level::Warning => "WARNING",
+        };
+        write!(f, "{level} {}: {}", self.id, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n    HINT: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every check on `project` with `settings`.
+#[must_use]
+pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
+    let mut messages: Vec<CheckMessage> = settings
+        .warnings
+        .iter()
+        .map(|warning| CheckMessage {
+            level: Level::Warning,
+            id: "kiln.W001",
+            message: warning.clone(),
+            hint: None,
+        })
+        .collect();
+    if let Err(error) = project.url_registry() {
+        messages.push(CheckMessage {
+            level: Level::Error,
+            id: "kiln.E001",
+            message: error.to_string(),
+            hint: None,
+        });
+    }
+    if settings.debug && !cfg!(debug_assertions) {
+        messages.push(CheckMessage {
+            level: Level::Warning,
+            id: "kiln.W002",
+            message: "debug mode is on in a release build".to_owned(),
+            hint: Some("debug pages show internals; set debug = false (KILN_DEBUG=false) in production".to_owned()),
+        });
+    }
+    if settings.debug && settings.addr().ip().is_unspecified() {
+        messages.push(CheckMessage {
+            level: Level::Warning,
+            id: "kiln.W003",
+            message: format!("debug mode serves on all interfaces ({})", settings.host),
+            hint: Some("anyone on the network can read debug pages; listen on 127.0.0.1 while debugging".to_owned()),
+        });
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::urls::get;
+
+    #[test]
+    fn reports_duplicate_route_names_as_errors() {
+        let app = crate::App::new("polls")
+            .route("/a/", "index", get(|| async { "" }))
+            .route("/b/", "index", get(|| async { "" }));
+        let project = Project::new("t").mount("/polls", app);
+        let messages = run(&project, &Settings::defaults_for(true));
+        let error = messages.iter().find(|m| m.level == Level::Error).unwrap();
+        assert_eq!(error.id, "kiln.E001");
+        assert!(error.message.contains("polls:index"), "{}", error.message);
+    }
+
+    #[test]
+    fn warns_about_debug_on_all_interfaces() {
+        let mut settings = Settings::defaults_for(true);
+        settings.host = "0.0.0.0".to_owned();
+        let messages = run(&Project::new("t"), &settings);
+        assert!(messages.iter().any(|m| m.id == "kiln.W003"));
+        assert!(run(&Project::new("t"), &Settings::defaults_for(true)).iter().all(|m| m.id != "kiln.W003"));
+    }
+}

@@ -1,0 +1,185 @@
+//! The management commands: a project binary is its own `manage.py`.
+//!
+//! ```text
+//! cargo run                          # runserver, the default command
+//! cargo run -- runserver --addr 0.0.0.0:8080 --app polls
+//! cargo run -- routes                # name, methods, path, handler of every route
+//! cargo run -- check                 # validate settings and routes, then exit
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use crate::checks::{self, Level};
+use crate::project::{BootError, Project};
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Manage this Kiln project: serve it, list its routes, check it.",
+    long_about = "Manage this Kiln project: serve it, list its routes, check it.\n\n\
+        Settings come from built-in defaults, then kiln.toml in the project folder \
+        (or the file in KILN_CONFIG), then KILN_* environment variables.",
+    after_help = "With no command, runs `runserver`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the project (the default command).
+    Runserver(RunserverArgs),
+    /// List every route: name, methods, path pattern and handler.
+    Routes {
+        /// Only the routes of this app.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+    },
+    /// Validate settings and routes without serving; exit non-zero on errors.
+    Check,
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct RunserverArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8000 or 0.0.0.0:8080 (default: the host and port settings).
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<SocketAddr>,
+    /// Serve only this app (plus health checks), as its own microservice.
+    #[arg(long, value_name = "NAME")]
+    app: Option<String>,
+}
+
+/// Runs the command line for `project` and returns the process exit code:
+/// 0 on success, 1 on any error (printed as one clear message), 2 on a usage error.
+pub fn main(project: Project) -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    match run(project, cli.command.unwrap_or(Command::Runserver(RunserverArgs::default())), started) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode, BootError> {
+    let settings = Settings::load(project.root_dir())?;
+    match command {
+        Command::Runserver(args) => {
+            crate::logging::init(&settings);
+            for warning in &settings.warnings {
+                tracing::warn!(target: "kiln::settings", "{warning}");
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| BootError::Bind {
+                    addr: settings.addr(),
+                    source,
+                    fix: "the async runtime could not start; check the process limits (ulimit -u)".to_owned(),
+                })?;
+            runtime.block_on(runserver(project, settings, args, started))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Routes { app } => {
+            let project = match app {
+                Some(label) => project.only_app(&label)?,
+                None => project,
+            };
+            print!("{}", routes_table(&project)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let report = checks::run(&project, &settings);
+            for message in &report {
+                println!("{message}");
+            }
+            let errors = report.iter().filter(|m| m.level == Level::Error).count();
+            let warnings = report.len() - errors;
+            println!(
+                "System check identified {} ({errors} error(s), {warnings} warning(s)).",
+                if report.is_empty() { "no issues".to_owned() } else { format!("{} issue(s)", report.len()) },
+            );
+            Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+async fn runserver(
+    project: Project,
+    settings: Settings,
+    args: RunserverArgs,
+    started: Instant,
+) -> Result<(), BootError> {
+    let project = match &args.app {
+        Some(label) => project.only_app(label)?,
+        None => project,
+    };
+    let name = project.name().to_owned();
+    let addr = args.addr.unwrap_or_else(|| settings.addr());
+    let debug = settings.debug;
+    let (site, router) = project.build(settings)?;
+    site.urls().install();
+    let listener = crate::server::bind(addr).await?;
+    let local = listener.local_addr().unwrap_or(addr);
+    let mode = if debug { "debug mode" } else { "production mode" };
+    let only = args.app.map(|app| format!(", app `{app}` only")).unwrap_or_default();
+    tracing::info!(
+        target: "kiln::server",
+        boot_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "Kiln {} serving project `{name}` ({mode}{only}) at http://{local}/ — Ctrl-C to stop",
+        env!("CARGO_PKG_VERSION"),
+    );
+    crate::server::serve(listener, site, router, crate::server::shutdown_signal())
+        .await
+        .map_err(|source| BootError::Bind {
+            addr,
+            source,
+            fix: "the listener failed; check the network configuration".to_owned(),
+        })
+}
+
+/// The `routes` table: name, methods, path and handler, one route per line.
+///
+/// # Errors
+///
+/// [`BootError`] when the routes do not check.
+pub fn routes_table(project: &Project) -> Result<String, BootError> {
+    let registry = project.url_registry()?;
+    let rows: Vec<[String; 4]> = registry
+        .routes()
+        .iter()
+        .map(|route| {
+            [
+                route.name.clone().unwrap_or_else(|| "-".to_owned()),
+                route.methods.join(","),
+                route.pattern.to_string(),
+                route.handler.clone(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "METHODS", "PATH", "HANDLER"].map(str::to_owned);
+    let mut widths = [0; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut table = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        table.push_str(line.join("  ").trim_end());
+        table.push('\n');
+    }
+    Ok(table)
+}

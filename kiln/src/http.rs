@@ -1,0 +1,14 @@
+//! HTTP building blocks: the error type, extractors, responses and the
+//! middleware stack every Kiln project runs behind.
+//!
+//! Handlers are plain `async fn`s that take axum extractors and return
+//! `Result<impl IntoResponse, kiln::Error>`; see [`Error`].
+
+mod error;
+mod pages;
+mod request_id;
+pub(crate) mod stack;
+
+pub use error::Error;
+pub use request_id::RequestId;
+pub(crate) use stack::not_found_response;

@@ -1,0 +1,219 @@
+//! Error pages: a detailed page in debug mode, a plain one in production, and
+//! JSON for clients that ask for it.
+
+use std::fmt::Write as _;
+
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::urls::{RouteInfo, UrlRegistry};
+
+/// Headers whose values never appear on a debug page.
+const MASKED_HEADERS: [&str; 4] = ["cookie", "authorization", "proxy-authorization", "x-csrf-token"];
+
+/// Everything an error page may show.
+pub(crate) struct ErrorPage<'a> {
+    pub(crate) status: StatusCode,
+    pub(crate) request_id: &'a str,
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    /// The request headers; only kept in debug mode.
+    pub(crate) headers: Option<&'a HeaderMap>,
+    pub(crate) public: Option<&'a str>,
+    pub(crate) chain: &'a [String],
+    pub(crate) panic: bool,
+    pub(crate) debug: bool,
+    pub(crate) urls: &'a UrlRegistry,
+}
+
+impl ErrorPage<'_> {
+    pub(crate) fn render(&self, wants_json: bool) -> Response {
+        if wants_json {
+            (self.status, axum::Json(self.json())).into_response()
+        } else {
+            let html = if self.debug { self.debug_html() } else { self.plain_html() };
+            (
+                self.status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html,
+            )
+                .into_response()
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+
+    /// What the client may be told: the public message of a 4xx; never a 5xx's internals.
+    fn client_message(&self) -> Option<&str> {
+        self.public.filter(|_| self.status.is_client_error() || self.debug)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "status": self.status.as_u16(),
+            "error": self.client_message().unwrap_or(self.title()),
+            "request_id": self.request_id,
+        });
+        if self.debug {
+            body["chain"] = self.chain.into();
+        }
+        body
+    }
+
+    fn plain_html(&self) -> String {
+        let mut html = page_head(&format!("{} ({})", self.title(), self.status.as_u16()));
+        let _ = write!(html, "<h1>{}</h1>", escape(self.title()));
+        if let Some(message) = self.client_message() {
+            let _ = write!(html, "<p>{}</p>", escape(message));
+        }
+        let _ = write!(
+            html,
+            "<p class=\"id\">Request id: <code>{}</code></p></body></html>",
+            escape(self.request_id)
+        );
+        html
+    }
+
+    fn debug_html(&self) -> String {
+        let mut html = page_head(&format!("{} at {}", self.title(), self.uri.path()));
+        let _ = write!(
+            html,
+            "<header><h1>{} <small>{}</small></h1><p>{} {}</p></header>",
+            self.status.as_u16(),
+            escape(self.title()),
+            escape(self.method.as_str()),
+            escape(&self.uri.to_string()),
+        );
+        if self.panic {
+            html.push_str("<p class=\"hint\">The handler panicked. The server caught it and keeps serving other requests.</p>");
+        }
+        if !self.chain.is_empty() {
+            html.push_str("<h2>Error</h2><ol class=\"chain\">");
+            for cause in self.chain {
+                let _ = write!(html, "<li><pre>{}</pre></li>", escape(cause));
+            }
+            html.push_str("</ol>");
+        }
+        match self.urls.resolve(self.uri.path()) {
+            Some(route) => {
+                let _ = write!(
+                    html,
+                    "<h2>Matched route</h2><p><code>{}</code> {} &rarr; <code>{}</code></p>",
+                    escape(&route.pattern.to_string()),
+                    route.name.as_deref().map(escape).unwrap_or_default(),
+                    escape(&route.handler),
+                );
+                if self.status == StatusCode::METHOD_NOT_ALLOWED {
+                    let _ = write!(
+                        html,
+                        "<p class=\"hint\">This route answers {}; the request used {}.</p>",
+                        escape(&route.methods.join(", ")),
+                        escape(self.method.as_str())
+                    );
+                }
+            }
+            None if self.status == StatusCode::NOT_FOUND => {
+                let _ = write!(
+                    html,
+                    "<p class=\"hint\">No route matches <code>{}</code>. These routes exist, tried in this order:</p>",
+                    escape(self.uri.path())
+                );
+                route_table(&mut html, self.urls.routes());
+            }
+            None => {}
+        }
+        if let Some(headers) = self.headers {
+            html.push_str("<h2>Request headers</h2><table>");
+            for (name, value) in headers {
+                let shown = if MASKED_HEADERS.contains(&name.as_str()) {
+                    "********".to_owned()
+                } else {
+                    String::from_utf8_lossy(value.as_bytes()).into_owned()
+                };
+                let _ = write!(html, "<tr><th>{}</th><td>{}</td></tr>", escape(name.as_str()), escape(&shown));
+            }
+            html.push_str("</table>");
+        }
+        let _ = write!(
+            html,
+            "<footer>Request id <code>{}</code>. You see this page because <code>debug = true</code>; production shows a plain page.</footer></body></html>",
+            escape(self.request_id)
+        );
+        html
+    }
+}
+
+fn route_table(html: &mut String, routes: &[RouteInfo]) {
+    html.push_str("<table><tr><th>Pattern</th><th>Name</th><th>Methods</th><th>Handler</th></tr>");
+    for route in routes {
+        let _ = write!(
+            html,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            escape(&route.pattern.to_string()),
+            escape(route.name.as_deref().unwrap_or("")),
+            escape(&route.methods.join(", ")),
+            escape(&route.handler),
+        );
+    }
+    html.push_str("</table>");
+}
+
+fn page_head(title: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font:15px/1.5 system-ui,sans-serif;margin:2rem;color:#222}}\
+         header{{background:#fbe9e7;padding:.5rem 1rem;border-radius:6px}}h1 small{{font-weight:normal;color:#555}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}}\
+         pre{{white-space:pre-wrap;margin:0}}.hint{{background:#fff8e1;padding:.5rem}}.id,footer{{color:#666}}</style>\
+         </head><body>",
+        escape(title)
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether the client prefers JSON to HTML (API clients, `fetch` with `Accept: application/json`).
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralises_markup() {
+        assert_eq!(escape("<script>alert('x')&\"</script>"), "&lt;script&gt;alert(&#x27;x&#x27;)&amp;&quot;&lt;/script&gt;");
+    }
+
+    #[test]
+    fn wants_json_only_when_html_is_not_acceptable() {
+        let mut headers = HeaderMap::new();
+        assert!(!wants_json(&headers));
+        headers.insert(header::ACCEPT, "application/json".parse().unwrap());
+        assert!(wants_json(&headers));
+        headers.insert(header::ACCEPT, "text/html,application/json".parse().unwrap());
+        assert!(!wants_json(&headers));
+    }
+}

@@ -1,0 +1,202 @@
+//! Kiln's middleware stack, outermost first:
+//!
+//! 1. [`CoreLayer`]: request id, the route table for `reverse()`, error pages,
+//!    access log. One hand-written layer instead of four generic ones, because
+//!    every layer costs an allocation and a dynamic call on every request.
+//! 2. compression (gzip, brotli, zstd; when the client accepts it),
+//! 3. panic catching (a panicking handler answers 500 and the server goes on),
+//! 4. request timeout (408),
+//! 5. the request body limit (413, for `Json`, `Form`, `Bytes` extractors),
+//! 6. the project's own layers, then each app's, then the handler.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::HttpBody;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service, ServiceBuilder};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use super::error::ErrorReport;
+use super::pages::{ErrorPage, wants_json};
+use super::request_id::RequestId;
+use crate::project::Site;
+use crate::urls::CURRENT;
+
+/// Wraps the project's router in Kiln's stack.
+pub(crate) fn wrap(router: Router, site: &Site) -> Router {
+    let settings = site.settings();
+    let router = router
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(settings.request_body_limit.as_usize()));
+    let mut router = router.layer(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                settings.request_timeout.0,
+            )),
+    );
+    if settings.compression {
+        router = router.layer(CompressionLayer::new());
+    }
+    router.layer(CoreLayer { site: site.clone() })
+}
+
+/// No route matched: redirect to the path with a slash when that one exists
+/// (Django's `APPEND_SLASH`), else 404.
+async fn fallback(site: Site, request: Request) -> Response {
+    let path = request.uri().path();
+    let is_read = matches!(request.method().as_str(), "GET" | "HEAD");
+    if is_read && !path.ends_with('/') {
+        let with_slash = format!("{path}/");
+        if site.urls().resolve(&with_slash).is_some() {
+            let location = match request.uri().query() {
+                Some(query) => format!("{with_slash}?{query}"),
+                None => with_slash,
+            };
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response();
+            }
+        }
+    }
+    not_found_response()
+}
+
+/// An empty 404 that the core layer turns into the right page.
+pub(crate) fn not_found_response() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(panic payload is not a string)".to_owned());
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(Arc::new(ErrorReport {
+        public: None,
+        chain: vec![format!("handler panicked: {message}")],
+        panic: true,
+    }));
+    response
+}
+
+/// The outermost layer; see the module docs.
+#[derive(Clone)]
+pub(crate) struct CoreLayer {
+    site: Site,
+}
+
+impl<S> Layer<S> for CoreLayer {
+    type Service = CoreService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CoreService {
+            inner,
+            site: self.site.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct CoreService<S> {
+    inner: S,
+    site: Site,
+}
+
+impl<S> Service<Request> for CoreService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let site = self.site.clone();
+        let request_id = RequestId::from_headers_or_new(request.headers());
+        request.extensions_mut().insert(request_id.clone());
+        request.extensions_mut().insert(site.clone());
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let debug = site.settings().debug;
+        // Only the debug page shows headers; production never copies them.
+        let headers = debug.then(|| request.headers().clone());
+        let json = wants_json(request.headers());
+
+        // Take the service that was driven to readiness, leave a fresh clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let span = tracing::info_span!("request", id = %request_id);
+        let urls = Arc::clone(site.urls());
+        Box::pin(
+            CURRENT.scope(urls, async move {
+                let Ok(mut response) = inner.call(request).await;
+                let status = response.status();
+                if status.is_client_error() || status.is_server_error() {
+                    let report = response.extensions().get::<Arc<ErrorReport>>().cloned();
+                    let empty = response.body().size_hint().exact() == Some(0);
+                    if report.is_some() || empty {
+                        let report = report.as_deref();
+                        if status.is_server_error() {
+                            let chain = report.map(|r| r.chain.join(": ")).unwrap_or_default();
+                            tracing::error!(
+                                request_id = %request_id,
+                                method = %method,
+                                path = uri.path(),
+                                status = status.as_u16(),
+                                error = %chain,
+                                panic = report.is_some_and(|r| r.panic),
+                                "request failed"
+                            );
+                        }
+                        response = ErrorPage {
+                            status,
+                            request_id: request_id.as_str(),
+                            method: &method,
+                            uri: &uri,
+                            headers: headers.as_ref(),
+                            public: report.and_then(|r| r.public.as_deref()),
+                            chain: report.map(|r| r.chain.as_slice()).unwrap_or_default(),
+                            panic: report.is_some_and(|r| r.panic),
+                            debug,
+                            urls: site.urls(),
+                        }
+                        .render(json);
+                    }
+                }
+                response.headers_mut().insert(RequestId::HEADER, request_id.header_value());
+                if site.settings().access_log {
+                    tracing::info!(
+                        target: "kiln::request",
+                        method = %method,
+                        path = uri.path(),
+                        status = status.as_u16(),
+                        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        request_id = %request_id,
+                    );
+                }
+                Ok(response)
+            })
+            .instrument(span),
+        )
+    }
+}

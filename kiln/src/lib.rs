@@ -1,0 +1,82 @@
+//! # Kiln
+//!
+//! A batteries-included async web framework: Django's structure (apps,
+//! named URLs, settings, management commands, a test client) on Tokio's
+//! multi-threaded event loop, through axum and hyper.
+//!
+//! A project is a binary that mounts apps and hands itself to the command
+//! line, which is its `manage.py`:
+//!
+//! ```no_run
+//! use kiln::prelude::*;
+//!
+//! async fn index() -> &'static str {
+//!     "Hello, World!"
+//! }
+//!
+//! async fn detail(Path(id): Path<u32>) -> Result<String, kiln::Error> {
+//!     let url = kiln::urls::reverse("polls:detail", [("id", id)])?;
+//!     Ok(format!("question {id} lives at {url}"))
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let polls = App::new("polls")
+//!         .route("/", "index", get(index))
+//!         .route("/{id:int}/", "detail", get(detail));
+//!     kiln::project!().mount("/polls", polls).main()
+//! }
+//! ```
+//!
+//! `cargo run` serves it on <http://127.0.0.1:8000/>; `cargo run -- routes`
+//! lists the routes; `cargo run -- check` validates settings and routes.
+//!
+//! ## Map of the crate
+//!
+//! - [`Project`] and [`App`]: assembling a site from apps ([`project`], [`app`]).
+//! - [`urls`]: named routes, typed path parameters, [`urls::reverse`].
+//! - [`settings`]: defaults < `kiln.toml` < `KILN_*` environment variables.
+//! - [`http`]: [`Error`], the request id, error pages and the middleware stack.
+//! - [`server`]: the HTTP server, its limits and graceful shutdown.
+//! - [`cli`] and [`checks`]: the management commands and system checks.
+//! - [`test`]: [`test::TestClient`], the in-process test client.
+
+pub mod app;
+pub mod checks;
+pub mod cli;
+pub mod http;
+pub mod logging;
+pub mod project;
+pub mod server;
+pub mod settings;
+pub mod test;
+pub mod urls;
+
+pub use app::{App, Urls};
+pub use http::Error;
+pub use kiln_macros::main;
+pub use project::{Project, Site};
+pub use settings::Settings;
+
+/// Re-exports of the crates Kiln is built on, so an app depends on `kiln` alone.
+pub mod deps {
+    pub use axum;
+    pub use serde;
+    pub use serde_json;
+    pub use tokio;
+    pub use tower;
+    pub use tower_http;
+    pub use tracing;
+}
+
+/// What an app module needs: `use kiln::prelude::*;`.
+pub mod prelude {
+    pub use crate::app::{App, Urls};
+    pub use crate::http::{Error, RequestId};
+    pub use crate::project::{Project, Site};
+    pub use crate::settings::Settings;
+    pub use crate::urls::{Endpoint, any, delete, get, head, options, patch, post, put, reverse};
+    pub use axum::extract::{Form, Json, Path, Query, Request};
+    pub use axum::http::{HeaderMap, Method, StatusCode, header};
+    pub use axum::response::{Html, IntoResponse, Redirect, Response};
+    pub use serde::{Deserialize, Serialize};
+}

@@ -1,0 +1,510 @@
+//! `Project`: mounts apps under URL prefixes, builds the router and runs it.
+//!
+//! The project binary is its own `manage.py`: `main` hands the project to
+//! [`cli::main`](crate::cli::main), which offers `runserver`, `routes` and
+//! `check`.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use kiln::prelude::*;
+//!
+//! async fn index() -> &'static str { "Hello from the polls app" }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let polls = App::new("polls").route("/", "index", get(index));
+//!     kiln::project!().mount("/polls", polls).main()
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::{App, RouterLayer, UrlEntry};
+use crate::settings::{Settings, SettingsError};
+use crate::urls::{Endpoint, Pattern, RouteInfo, UrlError, UrlRegistry};
+
+/// A project: its name, its folder, the apps it mounts and project-wide layers.
+pub struct Project {
+    name: String,
+    root: PathBuf,
+    mounts: Vec<Mount>,
+    layers: Vec<RouterLayer>,
+}
+
+/// An app mounted under a URL prefix.
+#[derive(Debug)]
+pub struct Mount {
+    /// The prefix, such as `/polls` (`/` for the site root).
+    pub prefix: String,
+    /// The app.
+    pub app: App,
+}
+
+/// The label of Kiln's built-in app (health checks); always mounted.
+pub const BUILTIN_APP: &str = "kiln";
+
+impl Project {
+    /// A project named `name` whose folder is the current directory.
+    /// Use [`project!`](crate::project!) in a project crate to point at the crate's folder.
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Self {
+            name: name.to_owned(),
+            root,
+            mounts: vec![Mount {
+                prefix: "/".to_owned(),
+                app: builtin_app(),
+            }],
+            layers: Vec::new(),
+        }
+    }
+
+    /// Sets the project folder (where `kiln.toml` lives).
+    #[must_use]
+    pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.root = dir.into();
+        self
+    }
+
+    /// Mounts `app` under `prefix` (`"/polls"`, or `"/"` for the site root).
+    #[must_use]
+    pub fn mount(mut self, prefix: &str, app: App) -> Self {
+        self.mounts.push(Mount {
+            prefix: prefix.to_owned(),
+            app,
+        });
+        self
+    }
+
+    /// Adds a route to the project's own, unnamespaced app (named `name`, not `app:name`):
+    /// the quickest way to a single-file app.
+    #[must_use]
+    pub fn route(mut self, path: &str, name: &str, endpoint: impl Into<Endpoint>) -> Self {
+        let project_app = match self.mounts.iter_mut().find(|m| m.app.label.is_empty()) {
+            Some(mount) => mount,
+            None => {
+                self.mounts.push(Mount {
+                    prefix: "/".to_owned(),
+                    app: App::new(""),
+                });
+                self.mounts.last_mut().expect("just pushed")
+            }
+        };
+        let app = std::mem::replace(&mut project_app.app, App::new(""));
+        project_app.app = app.route(path, name, endpoint);
+        self
+    }
+
+    /// Applies a tower layer to every route of the project. Any tower or
+    /// tower-http layer works unchanged; it runs inside Kiln's own stack, so
+    /// it sees the request id.
+    #[must_use]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<Request, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |router: Router| router.layer(layer)));
+        self
+    }
+
+    /// Runs the management command line (`runserver`, `routes`, `check`) and
+    /// returns the exit code; see [`cli::main`](crate::cli::main).
+    pub fn main(self) -> std::process::ExitCode {
+        crate::cli::main(self)
+    }
+
+    /// The project's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The project folder.
+    #[must_use]
+    pub fn root_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The mounted apps, in order (Kiln's built-in app first).
+    #[must_use]
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    /// Keeps only the app labelled `label` (and Kiln's built-in routes), for
+    /// serving one app alone as a microservice. Its URLs keep their prefix, so
+    /// a load balancer can route that prefix to it and `reverse` still agrees.
+    ///
+    /// # Errors
+    ///
+    /// [`BootError::UnknownApp`] when no app has that label.
+    pub fn only_app(mut self, label: &str) -> Result<Self, BootError> {
+        if !self.mounts.iter().any(|m| m.app.label == label) {
+            return Err(BootError::UnknownApp {
+                label: label.to_owned(),
+                available: self.app_labels(),
+            });
+        }
+        self.mounts.retain(|m| m.app.label == label || m.app.label == BUILTIN_APP);
+        Ok(self)
+    }
+
+    fn app_labels(&self) -> Vec<String> {
+        self.mounts
+            .iter()
+            .map(|m| m.app.label.clone())
+            .filter(|label| !label.is_empty() && label != BUILTIN_APP)
+            .collect()
+    }
+
+    /// The table of every route, checked: what `routes` prints and `reverse` uses.
+    ///
+    /// # Errors
+    ///
+    /// [`BootError`] for bad app labels or prefixes, malformed patterns, duplicate names.
+    pub fn url_registry(&self) -> Result<Arc<UrlRegistry>, BootError> {
+        let (infos, _) = self.resolve_routes()?;
+        Ok(Arc::new(UrlRegistry::new(infos)?))
+    }
+
+    /// Checks every app and route and lists them, without consuming the endpoints.
+    fn resolve_routes(&self) -> Result<(Vec<RouteInfo>, Vec<Pattern>), BootError> {
+        let mut labels = BTreeMap::new();
+        let mut claimed = BTreeMap::new();
+        let mut infos = Vec::new();
+        let mut patterns = Vec::new();
+        for mount in &self.mounts {
+            let app = &mount.app;
+            if !app.label.is_empty() {
+                app.check_label().map_err(BootError::BadApp)?;
+                if let Some(previous) = labels.insert(app.label.clone(), mount.prefix.clone()) {
+                    return Err(BootError::DuplicateApp {
+                        label: app.label.clone(),
+                        first: previous,
+                        second: mount.prefix.clone(),
+                    });
+                }
+            }
+            if !mount.prefix.starts_with('/') {
+                return Err(BootError::BadApp(format!(
+                    "mount prefix `{}` of app `{}` must start with `/`, e.g. \"/{}\"",
+                    mount.prefix, app.label, mount.prefix
+                )));
+            }
+            for UrlEntry { path, name, endpoint } in &app.urls.routes {
+                let pattern = Pattern::join(&mount.prefix, path).map_err(|error| BootError::Route {
+                    app: app.label.clone(),
+                    route: name.clone().unwrap_or_else(|| path.clone()),
+                    error: error.into(),
+                })?;
+                let full_name = name.as_ref().map(|name| {
+                    if app.label.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{}:{name}", app.label)
+                    }
+                });
+                let shown = full_name.clone().unwrap_or_else(|| pattern.to_string());
+                claim(&mut claimed, &pattern, &endpoint.methods(), &shown)?;
+                infos.push(RouteInfo {
+                    name: full_name,
+                    methods: endpoint.methods(),
+                    pattern: pattern.clone(),
+                    handler: endpoint
+                        .handlers
+                        .iter()
+                        .map(|(_, handler)| *handler)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    app: app.label.clone(),
+                });
+                patterns.push(pattern);
+            }
+        }
+        Ok((infos, patterns))
+    }
+
+    /// Checks everything and builds the router, with Kiln's middleware stack,
+    /// for `settings`.
+    ///
+    /// # Errors
+    ///
+    /// [`BootError`] for any mistake in apps or routes.
+    pub fn build(self, settings: Settings) -> Result<(Site, Router), BootError> {
+        let (infos, patterns) = self.resolve_routes()?;
+        let urls = Arc::new(UrlRegistry::new(infos)?);
+        let mut router = Router::new();
+        let mut patterns = patterns.into_iter();
+        for mount in self.mounts {
+            let mut app_router = Router::new();
+            for entry in mount.app.urls.routes {
+                let pattern = patterns.next().expect("resolve_routes lists every route");
+                let path = pattern.axum_path();
+                let mut method_router = entry.endpoint.router;
+                if pattern.has_typed_params() {
+                    method_router = method_router.route_layer(axum::middleware::from_fn(
+                        move |request: Request, next: Next| {
+                            let fits = pattern.matches(request.uri().path());
+                            async move {
+                                if fits {
+                                    next.run(request).await
+                                } else {
+                                    crate::http::not_found_response()
+                                }
+                            }
+                        },
+                    ));
+                }
+                app_router = app_router.route(&path, method_router);
+            }
+            for layer in mount.app.layers {
+                app_router = layer(app_router);
+            }
+            router = router.merge(app_router);
+        }
+        for layer in self.layers {
+            router = layer(router);
+        }
+        let site = Site(Arc::new(SiteInner {
+            name: self.name,
+            root: self.root,
+            settings,
+            urls,
+            ready: AtomicBool::new(true),
+        }));
+        let router = crate::http::stack::wrap(router, &site);
+        Ok((site, router))
+    }
+}
+
+/// Records that `pattern` serves `methods`, refusing what axum's router could
+/// not hold: the same method twice on one path, or two paths that differ only
+/// in parameter names.
+fn claim(
+    claimed: &mut BTreeMap<String, Vec<(String, &'static str, String)>>,
+    pattern: &Pattern,
+    methods: &[&'static str],
+    shown: &str,
+) -> Result<(), BootError> {
+    let path = pattern.axum_path();
+    let entries = claimed.entry(pattern.shape()).or_default();
+    for (other_path, other_method, other_shown) in entries.iter() {
+        let conflict = other_path != &path
+            || methods.iter().any(|m| *m == "*" || *other_method == "*" || m == other_method);
+        if conflict {
+            return Err(UrlError::Conflict {
+                method: if other_path == &path { (*other_method).to_owned() } else { "ANY".to_owned() },
+                path,
+                first: other_shown.clone(),
+                second: shown.to_owned(),
+            }
+            .into());
+        }
+    }
+    entries.extend(methods.iter().map(|m| (path.clone(), *m, shown.to_owned())));
+    Ok(())
+}
+
+/// Kiln's built-in app: liveness and readiness probes for load balancers and orchestrators.
+fn builtin_app() -> App {
+    App::new(BUILTIN_APP)
+        .route("/healthz", "healthz", crate::urls::get(healthz))
+        .route("/readyz", "readyz", crate::urls::get(readyz))
+}
+
+/// Liveness: the process is up and serving.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: 200 while the site accepts traffic, 503 once it is shutting down,
+/// so a load balancer stops sending new requests before the process exits.
+async fn readyz(site: Site) -> Response {
+    if site.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    }
+}
+
+impl fmt::Debug for Project {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Project")
+            .field("name", &self.name)
+            .field("root", &self.root)
+            .field("mounts", &self.mounts)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}
+
+/// A built project as handlers see it: settings, routes and state.
+/// Cheap to clone; it is also an extractor.
+#[derive(Clone)]
+pub struct Site(Arc<SiteInner>);
+
+struct SiteInner {
+    name: String,
+    root: PathBuf,
+    settings: Settings,
+    urls: Arc<UrlRegistry>,
+    ready: AtomicBool,
+}
+
+impl Site {
+    /// The project's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The project folder.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.0.root
+    }
+
+    /// The settings the site was built with.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// The route table.
+    #[must_use]
+    pub fn urls(&self) -> &Arc<UrlRegistry> {
+        &self.0.urls
+    }
+
+    /// Whether the site accepts traffic (false once shutdown has begun).
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.0.ready.store(ready, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Site")
+            .field("name", &self.0.name)
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Site {
+    type Rejection = crate::Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Site>().cloned().ok_or_else(|| {
+            crate::Error::internal(std::io::Error::other(
+                "the Site extractor needs Kiln's middleware stack (serve the router built by Project::build)",
+            ))
+        })
+    }
+}
+
+/// Why a project cannot boot. Each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BootError {
+    /// Settings could not be loaded.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A route table problem.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A malformed route pattern, with the app and route it belongs to.
+    #[error("app `{app}`, route `{route}`: {error}")]
+    Route {
+        /// The app.
+        app: String,
+        /// The route name or path.
+        route: String,
+        /// What is wrong.
+        error: UrlError,
+    },
+    /// A bad app label or mount prefix.
+    #[error("{0}")]
+    BadApp(String),
+    /// Two apps share a label.
+    #[error("app `{label}` is mounted twice (at {first} and {second})\n  fix: mount each app once, or give the second a different label")]
+    DuplicateApp {
+        /// The label.
+        label: String,
+        /// First prefix.
+        first: String,
+        /// Second prefix.
+        second: String,
+    },
+    /// `--app` names no app.
+    #[error("no app is labelled `{label}`; this project has: {}", available.join(", "))]
+    UnknownApp {
+        /// The label asked for.
+        label: String,
+        /// The labels that exist.
+        available: Vec<String>,
+    },
+    /// The server could not start listening.
+    #[error("cannot listen on {addr}: {source}\n  fix: {fix}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+        /// What to do.
+        fix: String,
+    },
+}
+
+/// A [`Project`] named after the calling crate, rooted in the crate's folder
+/// (or in `KILN_ROOT`, or the current directory when the binary runs where the
+/// crate folder does not exist, as on a deploy target).
+#[macro_export]
+macro_rules! project {
+    () => {
+        $crate::Project::new(env!("CARGO_PKG_NAME"))
+            .root($crate::project::locate_root(env!("CARGO_MANIFEST_DIR")))
+    };
+}
+
+/// Where a project's folder is at run time: `KILN_ROOT`, else the crate folder
+/// if it exists, else the current directory.
+#[doc(hidden)]
+#[must_use]
+pub fn locate_root(manifest_dir: &str) -> PathBuf {
+    if let Some(root) = std::env::var_os("KILN_ROOT") {
+        return PathBuf::from(root);
+    }
+    let manifest_dir = PathBuf::from(manifest_dir);
+    if manifest_dir.is_dir() {
+        manifest_dir
+    } else {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    }
+}

@@ -1,0 +1,541 @@
+//! Typed project settings: built-in defaults < `kiln.toml` < `KILN_*` environment variables.
+//!
+//! Settings are read once at boot and checked there: a bad value stops the
+//! process with a message that names the key, where the value came from and
+//! how to fix it, instead of failing on the first request.
+//!
+//! # Examples
+//!
+//! ```
+//! use kiln::settings::Settings;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("kiln.toml"), "port = 9000\n").unwrap();
+//! let settings = Settings::load(dir.path()).unwrap();
+//! assert_eq!(settings.port, 9000);
+//! ```
+//!
+//! Every key can be overridden by an environment variable named `KILN_` plus
+//! the key in upper case (`KILN_PORT=8080`, `KILN_DEBUG=false`). The file is
+//! `kiln.toml` in the project folder, or the path in `KILN_CONFIG`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod units;
+
+pub use units::{ByteSize, Seconds};
+
+/// The environment variable that points at a settings file other than `<project>/kiln.toml`.
+pub const CONFIG_ENV: &str = "KILN_CONFIG";
+/// The prefix of environment variables that override settings.
+pub const ENV_PREFIX: &str = "KILN_";
+
+/// Minimum length of a production `secret_key`.
+const MIN_SECRET_KEY_LEN: usize = 32;
+
+/// Every setting of a Kiln project, with its type and default.
+///
+/// Defaults depend on the mode: debug builds (`cargo run`) default to debug
+/// mode, release builds to production mode. `debug = false` or `true` in
+/// `kiln.toml` or `KILN_DEBUG` picks the mode explicitly.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Debug mode: detailed error pages, human-readable logs, a development
+    /// secret key when none is set. Never enable it in production.
+    pub debug: bool,
+    /// Key for signing cookies and tokens. Required in production, 32+ characters.
+    pub secret_key: Option<Secret>,
+    /// Address `runserver` listens on.
+    pub host: String,
+    /// Port `runserver` listens on; `0` picks a free port.
+    pub port: u16,
+    /// Log level or filter directive (`info`, `debug`, `kiln=debug,info`). `RUST_LOG` overrides it.
+    pub log_level: String,
+    /// Log output: `auto` (pretty in debug, JSON in production), `pretty`, `compact` or `json`.
+    pub log_format: LogFormat,
+    /// Log one line per request (method, path, status, latency, request id).
+    pub access_log: bool,
+    /// Largest request body accepted by body extractors (`Json`, `Form`, `Bytes`); larger gets 413.
+    pub request_body_limit: ByteSize,
+    /// Longest time a request may take before it is answered with 408.
+    pub request_timeout: Seconds,
+    /// Longest time a client may take to send request headers (slowloris protection),
+    /// and to send its first request on a new connection.
+    pub header_read_timeout: Seconds,
+    /// How long in-flight requests may run on shutdown before connections are cut.
+    pub shutdown_timeout: Seconds,
+    /// Compress responses (gzip, brotli, zstd) when the client accepts it.
+    pub compression: bool,
+    /// Most connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+
+    /// Warnings found while loading (unknown keys and the like); logged at boot.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::defaults_for(cfg!(debug_assertions))
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("debug", &self.debug)
+            .field("secret_key", &self.secret_key)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("access_log", &self.access_log)
+            .field("request_body_limit", &self.request_body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("compression", &self.compression)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// The built-in defaults for debug (`true`) or production (`false`) mode.
+    #[must_use]
+    pub fn defaults_for(debug: bool) -> Self {
+        Self {
+            debug,
+            secret_key: None,
+            host: "127.0.0.1".to_owned(),
+            port: 8000,
+            log_level: if debug { "info" } else { "warn,kiln=info" }.to_owned(),
+            log_format: LogFormat::Auto,
+            access_log: true,
+            request_body_limit: ByteSize(2 * 1024 * 1024),
+            request_timeout: Seconds(Duration::from_secs(30)),
+            header_read_timeout: Seconds(Duration::from_secs(10)),
+            shutdown_timeout: Seconds(Duration::from_secs(30)),
+            compression: true,
+            max_connections: 10_000,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Loads settings for the project in `root`: defaults, then `kiln.toml`
+    /// (or the file named by `KILN_CONFIG`), then `KILN_*` environment variables.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] when the file cannot be read or parsed, a value has the
+    /// wrong type or range, or production mode lacks a proper `secret_key`.
+    pub fn load(root: &Path) -> Result<Self, SettingsError> {
+        let file = match std::env::var_os(CONFIG_ENV) {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(root.join("kiln.toml")).filter(|path| path.exists()),
+        };
+        Self::load_from(file.as_deref(), Env::prefixed(ENV_PREFIX).ignore(&["config"]))
+    }
+
+    /// Loads settings from the given TOML text alone, without files or
+    /// environment variables: handy in tests.
+    ///
+    /// # Errors
+    ///
+    /// As [`Settings::load`].
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        Self::resolve(Figment::from(Toml::string(text)))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            // Read the file here rather than through figment: figment treats a
+            // missing or unreadable file as empty, which would hide the mistake.
+            std::fs::read_to_string(path).map_err(|source| SettingsError::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::resolve(figment.merge(env))
+    }
+
+    /// The mode is decided first because the other defaults depend on it.
+    fn resolve(layers: Figment) -> Result<Self, SettingsError> {
+        let debug = match layers.find_value("debug") {
+            Ok(_) => layers
+                .extract_inner::<bool>("debug")
+                .map_err(|error| SettingsError::from_figment(&layers, error))?,
+            Err(_) => cfg!(debug_assertions),
+        };
+        let figment =
+            Figment::from(Serialized::defaults(Self::defaults_for(debug))).merge(layers.clone());
+        let mut settings: Self = figment
+            .extract()
+            .map_err(|error| SettingsError::from_figment(&figment, error))?;
+        settings.warnings = unknown_keys(&layers);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&mut self) -> Result<(), SettingsError> {
+        if self.max_connections == 0 {
+            return Err(SettingsError::invalid(
+                "max_connections",
+                "must be at least 1",
+                "set it to the number of clients to serve at once, e.g. 10000",
+            ));
+        }
+        if self.host.parse::<std::net::IpAddr>().is_err() && self.host != "localhost" {
+            return Err(SettingsError::invalid(
+                "host",
+                format!("`{}` is not an IP address", self.host),
+                "use an address such as 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)",
+            ));
+        }
+        match (&self.secret_key, self.debug) {
+            (None, false) => return Err(SettingsError::MissingSecretKey),
+            (Some(key), false) if key.0.len() < MIN_SECRET_KEY_LEN => {
+                return Err(SettingsError::WeakSecretKey { len: key.0.len() });
+            }
+            (None, true) => {
+                self.secret_key = Some(Secret("kiln-insecure-development-key-never-use-in-production".to_owned()));
+                self.warnings.push(
+                    "no `secret_key` set: using an insecure development key (fine in debug mode; production refuses to start without one)".to_owned(),
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The address `runserver` listens on, from `host` and `port`.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        let host = if self.host == "localhost" { "127.0.0.1" } else { &self.host };
+        // `validate` has checked that `host` parses.
+        let ip = host.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        SocketAddr::new(ip, self.port)
+    }
+
+    /// Whether logs should be JSON lines.
+    #[must_use]
+    pub fn json_logs(&self) -> bool {
+        match self.log_format {
+            LogFormat::Auto => !self.debug,
+            LogFormat::Json => true,
+            LogFormat::Pretty | LogFormat::Compact => false,
+        }
+    }
+
+    /// Names of all known settings keys.
+    #[must_use]
+    pub fn known_keys() -> Vec<String> {
+        match serde_json::to_value(Self::defaults_for(true)) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Keys present in the file or environment that no setting reads: almost
+/// always a typo, so they are reported with the closest known key.
+fn unknown_keys(layers: &Figment) -> Vec<String> {
+    let known = Settings::known_keys();
+    let Ok(present) = layers.extract::<figment::value::Dict>() else {
+        return Vec::new();
+    };
+    present
+        .keys()
+        .filter(|key| !known.contains(key))
+        .map(|key| {
+            let source = describe_source(layers, key);
+            let mut warning = format!("unknown setting `{key}` ({source}) is ignored");
+            if let Some(close) = closest(key, &known) {
+                warning.push_str(&format!("; did you mean `{close}`?"));
+            }
+            warning
+        })
+        .collect()
+}
+
+/// The known key closest to `key` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|candidate| (edit_distance(key, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= candidate.len() / 3 + 1)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate.as_str())
+}
+
+/// Levenshtein distance; keys are short, so the quadratic table is fine.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+fn describe_source(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(meta) if meta.name.contains("environment") => {
+            format!("environment variable {ENV_PREFIX}{}", key.to_uppercase())
+        }
+        Some(meta) => match &meta.source {
+            Some(figment::Source::File(path)) => format!("in {}", path.display()),
+            _ => meta.name.to_string(),
+        },
+        None => "built-in default".to_owned(),
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Pretty in debug mode, JSON in production.
+    Auto,
+    /// Multi-line, colourful, for people.
+    Pretty,
+    /// One line per event, for people.
+    Compact,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// A secret string that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; take care not to log it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+/// Why settings could not be loaded. Each message names the key, where its
+/// value came from and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The settings file exists but cannot be read.
+    #[error("cannot read settings file {}: {source}\n  fix: check that the file exists and is readable, or unset {CONFIG_ENV}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A value has the wrong type or range, or the file is not valid TOML.
+    #[error("invalid setting `{key}` ({origin}): {problem}\n  fix: {fix}")]
+    Invalid {
+        /// The setting.
+        key: String,
+        /// Where the value came from (file, environment variable, ...).
+        origin: String,
+        /// What is wrong with it.
+        problem: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// Production mode without a `secret_key`.
+    #[error(
+        "`secret_key` is not set, and production mode (debug = false) refuses to start without one\n  fix: set KILN_SECRET_KEY to a random string of {MIN_SECRET_KEY_LEN}+ characters (e.g. `openssl rand -base64 48`), or set debug = true for local development"
+    )]
+    MissingSecretKey,
+    /// Production mode with a short `secret_key`.
+    #[error(
+        "`secret_key` is only {len} characters; production mode needs at least {MIN_SECRET_KEY_LEN}\n  fix: set KILN_SECRET_KEY to a longer random string (e.g. `openssl rand -base64 48`)"
+    )]
+    WeakSecretKey {
+        /// Length of the key given.
+        len: usize,
+    },
+}
+
+impl SettingsError {
+    fn invalid(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.to_owned(),
+            origin: "kiln.toml or environment".to_owned(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    fn from_figment(figment: &Figment, error: figment::Error) -> Self {
+        let key = error.path.join(".");
+        let origin = match &error.metadata {
+            Some(meta) if meta.name.contains("environment") => {
+                format!("from environment variable {ENV_PREFIX}{}", key.to_uppercase())
+            }
+            Some(meta) => match &meta.source {
+                Some(figment::Source::File(path)) => format!("in {}", path.display()),
+                _ => format!("from {}", meta.name),
+            },
+            None => describe_source(figment, &key),
+        };
+        let problem = error.kind.to_string();
+        if key.is_empty() {
+            // No key: the file itself does not parse.
+            return Self::Invalid {
+                key: "(file)".to_owned(),
+                origin,
+                problem: error.to_string(),
+                fix: "correct the TOML syntax at the position shown".to_owned(),
+            };
+        }
+        Self::Invalid {
+            fix: fix_for(&key),
+            key,
+            origin,
+            problem,
+        }
+    }
+}
+
+/// The fix to suggest for a bad value of `key`.
+fn fix_for(key: &str) -> String {
+    match key {
+        "port" => "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into(),
+        "debug" | "access_log" | "compression" => format!("use true or false, e.g. {key} = true"),
+        "request_body_limit" => "use a size such as \"2 MiB\", \"512 KB\" or a number of bytes".into(),
+        "request_timeout" | "header_read_timeout" | "shutdown_timeout" => {
+            "use a duration such as \"30s\", \"500ms\", \"2m\" or a number of seconds".into()
+        }
+        "log_format" => "use one of auto, pretty, compact, json".into(),
+        "max_connections" => "use a whole number, e.g. 10000".into(),
+        _ => format!("see the `{key}` entry in docs/ref/settings.md"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults() {
+        let settings = Settings::from_toml("port = 9001\nrequest_timeout = \"2m\"").unwrap();
+        assert_eq!(settings.port, 9001);
+        assert_eq!(settings.request_timeout.0, Duration::from_secs(120));
+        assert_eq!(settings.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_port_names_key_and_fix() {
+        let error = Settings::from_toml("port = 70000").unwrap_err().to_string();
+        assert!(error.contains("`port`"), "{error}");
+        assert!(error.contains("1 to 65535"), "{error}");
+    }
+
+    #[test]
+    fn unknown_key_is_warned_with_suggestion() {
+        let settings = Settings::from_toml("prot = 1").unwrap();
+        assert_eq!(settings.warnings.len(), 2, "{:?}", settings.warnings);
+        assert!(settings.warnings[0].contains("unknown setting `prot`"));
+        assert!(settings.warnings[0].contains("did you mean `port`"));
+    }
+
+    #[test]
+    fn production_requires_secret_key() {
+        let error = Settings::from_toml("debug = false").unwrap_err();
+        assert!(matches!(error, SettingsError::MissingSecretKey), "{error}");
+        let error = Settings::from_toml("debug = false\nsecret_key = \"short\"").unwrap_err();
+        assert!(matches!(error, SettingsError::WeakSecretKey { len: 5 }), "{error}");
+        let key = "k".repeat(40);
+        let settings = Settings::from_toml(&format!("debug = false\nsecret_key = \"{key}\"")).unwrap();
+        assert!(!settings.debug);
+        assert!(settings.json_logs());
+    }
+
+    #[test]
+    fn production_and_debug_defaults_differ() {
+        let debug = Settings::defaults_for(true);
+        let production = Settings::defaults_for(false);
+        assert_ne!(debug.log_level, production.log_level);
+        assert!(!debug.json_logs());
+        assert!(production.json_logs());
+    }
+
+    #[test]
+    fn later_layers_override_the_file() {
+        // Environment variables are merged the same way; the real `KILN_*` path
+        // is exercised by the CLI tests, which run the binary with a changed environment.
+        let layers = Figment::from(Toml::string("port = 9001")).merge(Serialized::default("port", 9002));
+        assert_eq!(Settings::resolve(layers).unwrap().port, 9002);
+    }
+
+    #[test]
+    fn invalid_toml_is_reported() {
+        let error = Settings::from_toml("port = = 3").unwrap_err().to_string();
+        assert!(error.contains("invalid setting"), "{error}");
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let error = Settings::load_from(Some(&missing), Env::prefixed("KILN_TEST_UNUSED_"))
+            .unwrap_err();
+        assert!(matches!(error, SettingsError::Unreadable { .. }), "{error}");
+        assert!(error.to_string().contains("nope.toml"));
+    }
+
+    #[test]
+    fn secret_key_is_hidden_in_debug_output() {
+        let settings = Settings::from_toml("secret_key = \"hunter2-hunter2\"").unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("port", "prot"), 2);
+        assert_eq!(edit_distance("debug", "debug"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

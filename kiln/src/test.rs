@@ -1,0 +1,340 @@
+//! `TestClient`: drive the whole project in-process, as Django's test client does.
+//!
+//! Requests go through the same router and middleware as in production, with
+//! no socket. Cookies are kept across requests; redirects are followed on request.
+//!
+//! # Examples
+//!
+//! ```
+//! use kiln::prelude::*;
+//! use kiln::test::TestClient;
+//!
+//! async fn hello(Query(q): Query<std::collections::HashMap<String, String>>) -> String {
+//!     format!("Hello, {}!", q.get("name").map_or("world", String::as_str))
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let client = TestClient::new(Project::new("demo").route("/", "hello", get(hello)));
+//! let response = client.get("/?name=Kiln").send().await;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.text(), "Hello, Kiln!");
+//! # });
+//! ```
+
+use std::sync::Mutex;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use cookie::{Cookie, CookieJar};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+use crate::project::{Project, Site};
+use crate::settings::Settings;
+
+/// Most redirects followed before giving up, as browsers do.
+const MAX_REDIRECTS: usize = 10;
+
+/// An in-process client for a project.
+#[derive(Debug)]
+pub struct TestClient {
+    site: Site,
+    router: Router,
+    cookies: Mutex<CookieJar>,
+}
+
+impl TestClient {
+    /// A client for `project` with debug-mode defaults and the project's `kiln.toml`
+    /// when it has one.
+    ///
+    /// # Panics
+    ///
+    /// When the project does not boot (bad settings or routes): the test fails
+    /// with the boot error.
+    #[must_use]
+    pub fn new(project: Project) -> Self {
+        let settings = match project.root_dir().join("kiln.toml").exists() {
+            true => Settings::load(project.root_dir()),
+            false => Settings::from_toml(""),
+        };
+        match settings {
+            Ok(settings) => Self::with_settings(project, settings),
+            Err(error) => panic!("the project's settings do not load: {error}"),
+        }
+    }
+
+    /// A client for `project` with the given settings.
+    ///
+    /// # Panics
+    ///
+    /// When the project does not boot.
+    #[must_use]
+    pub fn with_settings(project: Project, settings: Settings) -> Self {
+        match project.build(settings) {
+            Ok((site, router)) => Self {
+                site,
+                router,
+                cookies: Mutex::new(CookieJar::new()),
+            },
+            Err(error) => panic!("the project does not boot: {error}"),
+        }
+    }
+
+    /// The built site (settings, routes).
+    #[must_use]
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    /// Builds a URL from a route name, as `kiln::urls::reverse`.
+    ///
+    /// # Panics
+    ///
+    /// When the route cannot be reversed.
+    #[must_use]
+    pub fn reverse(&self, name: &str, params: impl crate::urls::UrlParams) -> String {
+        match self.site.urls().reverse(name, params) {
+            Ok(url) => url,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A request with any method.
+    #[must_use]
+    pub fn request(&self, method: Method, uri: &str) -> TestRequest<'_> {
+        TestRequest {
+            client: self,
+            method,
+            uri: uri.to_owned(),
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+            follow_redirects: false,
+        }
+    }
+
+    /// A GET request.
+    #[must_use]
+    pub fn get(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::GET, uri)
+    }
+
+    /// A POST request.
+    #[must_use]
+    pub fn post(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::POST, uri)
+    }
+
+    /// A PUT request.
+    #[must_use]
+    pub fn put(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::PUT, uri)
+    }
+
+    /// A PATCH request.
+    #[must_use]
+    pub fn patch(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::PATCH, uri)
+    }
+
+    /// A DELETE request.
+    #[must_use]
+    pub fn delete(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::DELETE, uri)
+    }
+
+    /// The value of a cookie the client holds.
+    #[must_use]
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar().get(name).map(|c| c.value().to_owned())
+    }
+
+    /// Sets a cookie sent with later requests.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar().add(Cookie::new(name.to_owned(), value.to_owned()));
+    }
+
+    fn jar(&self) -> std::sync::MutexGuard<'_, CookieJar> {
+        // A test that panicked while holding the lock leaves a jar that is still usable.
+        self.cookies.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn dispatch(&self, method: Method, uri: &str, headers: &HeaderMap, body: Vec<u8>) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let cookie_header = {
+            let jar = self.jar();
+            jar.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; ")
+        };
+        if !cookie_header.is_empty() && !headers.contains_key(header::COOKIE) {
+            request = request.header(header::COOKIE, cookie_header);
+        }
+        let request = match request.body(Body::from(body)) {
+            Ok(request) => request,
+            Err(error) => panic!("invalid test request {uri}: {error}"),
+        };
+        let Ok(response) = self.router.clone().oneshot(request).await;
+        let (parts, body) = response.into_parts();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes().to_vec(),
+            Err(error) => panic!("reading the response body failed: {error}"),
+        };
+        for value in parts.headers.get_all(header::SET_COOKIE) {
+            if let Some(cookie) = value.to_str().ok().and_then(|v| Cookie::parse(v.to_owned()).ok()) {
+                let expired = cookie.max_age().is_some_and(|age| age.is_zero() || age.is_negative());
+                if expired {
+                    self.jar().remove(Cookie::from(cookie.name().to_owned()));
+                } else {
+                    self.jar().add(cookie);
+                }
+            }
+        }
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// A request being built; finish it with [`send`](TestRequest::send).
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct TestRequest<'a> {
+    client: &'a TestClient,
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    follow_redirects: bool,
+}
+
+impl TestRequest<'_> {
+    /// Adds a header.
+    ///
+    /// # Panics
+    ///
+    /// When the name or value is not a valid header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|e| panic!("header name {name:?}: {e}"));
+        let value = HeaderValue::from_str(value).unwrap_or_else(|e| panic!("header value {value:?}: {e}"));
+        self.headers.append(name, value);
+        self
+    }
+
+    /// A URL-encoded form body, as a browser submits it.
+    ///
+    /// # Panics
+    ///
+    /// When `form` cannot be URL-encoded.
+    pub fn form(mut self, form: &impl Serialize) -> Self {
+        self.body = serde_urlencoded::to_string(form).unwrap_or_else(|e| panic!("form body: {e}")).into_bytes();
+        self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// A JSON body.
+    ///
+    /// # Panics
+    ///
+    /// When `value` cannot be serialized.
+    pub fn json(mut self, value: &impl Serialize) -> Self {
+        self.body = serde_json::to_vec(value).unwrap_or_else(|e| panic!("json body: {e}"));
+        self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self
+    }
+
+    /// A raw body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Follows redirects (up to ten), as a browser would; `303` and, for POST,
+    /// `301`/`302` become GETs.
+    pub fn follow_redirects(mut self) -> Self {
+        self.follow_redirects = true;
+        self
+    }
+
+    /// Sends the request through the project's full middleware stack.
+    pub async fn send(self) -> TestResponse {
+        let mut method = self.method;
+        let mut uri = self.uri;
+        let mut headers = self.headers;
+        let mut body = self.body;
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.client.dispatch(method.clone(), &uri, &headers, body.clone()).await;
+            let location = response.header(header::LOCATION.as_str());
+            match location {
+                Some(location) if self.follow_redirects && response.status.is_redirection() => {
+                    let keeps_method = matches!(response.status.as_u16(), 307 | 308)
+                        || (method != Method::POST && response.status != StatusCode::SEE_OTHER);
+                    if !keeps_method {
+                        method = Method::GET;
+                        body.clear();
+                        headers.remove(header::CONTENT_TYPE);
+                    }
+                    uri = location.to_owned();
+                }
+                _ => return response,
+            }
+        }
+        panic!("more than {MAX_REDIRECTS} redirects, last to {uri}");
+    }
+}
+
+/// A response as the test sees it.
+#[derive(Debug)]
+pub struct TestResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The status code.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// All headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// One header's value as text.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as text (lossy UTF-8).
+    #[must_use]
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    ///
+    /// When the body is not valid JSON for `T`; the message shows the body.
+    #[must_use]
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response is not the expected JSON ({e}): {}", self.text()))
+    }
+}

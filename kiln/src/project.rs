@@ -259,7 +259,7 @@ impl Project {
                 let pattern = patterns.next().expect("resolve_routes lists every route");
                 let path = pattern.axum_path();
                 let mut method_router = entry.endpoint.router;
-                if pattern.has_typed_params() {
+                if pattern.needs_converter_check() {
                     method_router = method_router.route_layer(axum::middleware::from_fn(
                         move |request: Request, next: Next| {
                             let fits = pattern.matches(request.uri().path());
@@ -506,5 +506,19 @@ pub fn locate_root(manifest_dir: &str) -> PathBuf {
         manifest_dir
     } else {
         std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test::TestClient;
+
+    #[tokio::test]
+    async fn readyz_answers_503_once_the_site_is_not_ready() {
+        let client = TestClient::with_settings(super::Project::new("t"), crate::Settings::from_toml("").unwrap());
+        assert_eq!(client.get("/readyz").send().await.status(), 200);
+        client.site().set_ready(false);
+        assert_eq!(client.get("/readyz").send().await.status(), 503);
+        assert_eq!(client.get("/healthz").send().await.status(), 200);
     }
 }

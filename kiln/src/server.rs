@@ -89,7 +89,7 @@ pub async fn serve(
         tokio::spawn(async move {
             // hyper's header-read timer starts only once the protocol is known;
             // a client that connects and sends nothing is dropped here instead.
-            if !first_byte_within(&stream, header_timeout).await {
+            if !first_bytes_within(&stream, header_timeout).await {
                 return;
             }
             let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -119,8 +119,25 @@ pub async fn serve(
     Ok(())
 }
 
-async fn first_byte_within(stream: &TcpStream, limit: std::time::Duration) -> bool {
-    matches!(tokio::time::timeout(limit, stream.readable()).await, Ok(Ok(())))
+/// Waits until the client has sent enough to tell HTTP/1 from HTTP/2, within `limit`.
+///
+/// hyper's header-read timer only starts once the protocol is known, so a
+/// client that connects and sends nothing (or a partial HTTP/2 preface) would
+/// otherwise hold the connection forever. `peek` leaves the bytes for hyper.
+async fn first_bytes_within(stream: &TcpStream, limit: std::time::Duration) -> bool {
+    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let wait = async {
+        let mut buffer = [0u8; H2_PREFACE.len()];
+        loop {
+            match stream.peek(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n == buffer.len() || !H2_PREFACE.starts_with(&buffer[..n]) => return true,
+                // A partial preface: wait for the rest (rare; only HTTP/2 clients send it).
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait).await.unwrap_or(false)
 }
 
 /// Binds `addr`, with a message that says what to do when it fails.

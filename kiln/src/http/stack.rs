@@ -93,6 +93,23 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     response
 }
 
+/// Refuses paths no handler should see: `..` segments (raw or percent-encoded)
+/// and percent-encoded bytes that are not UTF-8. The fast path is one scan
+/// of the path for `.` and `%`.
+fn suspicious_path(path: &str) -> Option<&'static str> {
+    if !path.bytes().any(|b| b == b'%' || b == b'.') {
+        return None;
+    }
+    let decoded = match percent_encoding::percent_decode_str(path).decode_utf8() {
+        Ok(decoded) => decoded,
+        Err(_) => return Some("the request path is not valid UTF-8"),
+    };
+    if decoded.split(['/', '\\']).any(|segment| segment == "..") {
+        return Some("the request path contains a `..` segment");
+    }
+    None
+}
+
 /// The outermost layer; see the module docs.
 #[derive(Clone)]
 pub(crate) struct CoreLayer {
@@ -131,6 +148,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
+        let path_problem = suspicious_path(request.uri().path());
         let site = self.site.clone();
         let request_id = RequestId::from_headers_or_new(request.headers());
         request.extensions_mut().insert(request_id.clone());
@@ -149,7 +167,13 @@ where
         let urls = Arc::clone(site.urls());
         Box::pin(
             CURRENT.scope(urls, async move {
-                let Ok(mut response) = inner.call(request).await;
+                let mut response = match path_problem {
+                    Some(problem) => crate::Error::bad_request(problem).into_response(),
+                    None => {
+                        let Ok(response) = inner.call(request).await;
+                        response
+                    }
+                };
                 let status = response.status();
                 if status.is_client_error() || status.is_server_error() {
                     let report = response.extensions().get::<Arc<ErrorReport>>().cloned();
@@ -198,5 +222,22 @@ where
             })
             .instrument(span),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suspicious_path;
+
+    #[test]
+    fn refuses_dot_dot_segments_and_bad_utf8_but_not_dots_in_names() {
+        assert!(suspicious_path("/static/app.css").is_none());
+        assert!(suspicious_path("/a/..b/c...").is_none());
+        assert!(suspicious_path("/caf%C3%A9").is_none());
+        assert!(suspicious_path("/../etc/passwd").is_some());
+        assert!(suspicious_path("/a/%2e%2e/b").is_some());
+        assert!(suspicious_path("/a/..%2fetc").is_some());
+        assert!(suspicious_path("/a/..%5cwin").is_some());
+        assert!(suspicious_path("/%FF").is_some());
     }
 }

@@ -195,10 +195,12 @@ impl Pattern {
         })
     }
 
-    /// Whether any parameter has a converter stricter than `str`.
+    /// Whether matching needs more than axum's router does: any one-segment
+    /// parameter, since axum accepts an encoded `/` (`%2F`) in a segment and
+    /// knows no converters, while Kiln's `str` refuses `/` as Django's does.
     #[must_use]
-    pub fn has_typed_params(&self) -> bool {
-        self.params().any(|(_, converter)| !matches!(converter, Converter::Str | Converter::Path))
+    pub fn needs_converter_check(&self) -> bool {
+        self.params().any(|(_, converter)| converter != Converter::Path)
     }
 
     /// The pattern in axum's syntax (converters removed).

@@ -1,0 +1,229 @@
+//! The server over real sockets: malformed requests, slow clients,
+//! connection limits and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kiln::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+async fn slow(Path(ms): Path<u64>) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms}")
+}
+
+async fn panics() -> &'static str {
+    panic!("boom");
+}
+
+async fn ready_later(site: Site) -> String {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    format!("ready={}", site.is_ready())
+}
+
+async fn name(Path(name): Path<String>) -> String {
+    name
+}
+
+async fn start(extra: &str) -> Running {
+    let project = Project::new("srv")
+        .route("/", "index", get(|| async { "index" }))
+        .route("/slow/{ms:int}", "slow", get(slow))
+        .route("/panics", "panics", get(panics))
+        .route("/name/{name}", "name", get(name))
+        .route("/echo", "echo", post(|body: String| async move { body }))
+        .route("/ready-later", "ready_later", get(ready_later));
+    let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
+    let (site, router) = project.build(settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(kiln::server::serve(listener, site, router, async {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop: Some(stop), task }
+}
+
+/// Sends raw bytes and reads until the server closes or `wait` passes.
+async fn raw(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut buffer = Vec::new();
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut buffer)).await;
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+fn status_of(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+async fn fetch(addr: SocketAddr, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    raw(addr, request.as_bytes(), Duration::from_secs(5)).await
+}
+
+#[tokio::test]
+async fn malformed_request_lines_and_headers_get_400() {
+    let server = start("").await;
+    for request in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n",
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+    ] {
+        let response = raw(server.addr, request, Duration::from_secs(5)).await;
+        let status = status_of(&response);
+        assert!((400..500).contains(&status), "{request:?} -> {response:?}");
+    }
+    // The server is unharmed.
+    assert_eq!(status_of(&fetch(server.addr, "/").await), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_dot_dot_in_paths_are_4xx() {
+    let server = start("").await;
+    let utf8 = fetch(server.addr, "/name/%FF%FE").await;
+    assert_eq!(status_of(&utf8), 400, "{utf8}");
+    for path in ["/../../etc/passwd", "/name/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/name/..%2f..%2fetc"] {
+        let response = fetch(server.addr, path).await;
+        assert_eq!(status_of(&response), 400, "{path} -> {response}");
+        assert!(!response.contains("root:"), "{path} leaked a file");
+    }
+    assert_eq!(status_of(&fetch(server.addr, "/name/caf%C3%A9").await), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_methods_are_4xx() {
+    let server = start("").await;
+    let response = raw(server.addr, b"BREW / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).await;
+    assert_eq!(status_of(&response), 405, "{response}");
+    let response = raw(server.addr, b"BREW /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).await;
+    assert_eq!(status_of(&response), 404, "{response}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_with_413() {
+    let server = start("request_body_limit = 1024").await;
+    let body = "x".repeat(4096);
+    let request = format!("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let response = raw(server.addr, request.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(status_of(&response), 413, "{response}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn panicking_handler_answers_500_and_server_keeps_serving() {
+    let server = start("").await;
+    assert_eq!(status_of(&fetch(server.addr, "/panics").await), 500);
+    assert_eq!(status_of(&fetch(server.addr, "/").await), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    // Slowloris: a client that trickles its headers is disconnected.
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").await.unwrap();
+    let mut buffer = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+    let closed = match read {
+        Ok(Ok(n)) => n == 0 || status_of(&String::from_utf8_lossy(&buffer[..n])) == 408,
+        Ok(Err(_)) => true,
+        Err(_) => false,
+    };
+    assert!(closed, "connection still open after the header timeout");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn silent_connections_are_dropped() {
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "silent connection kept open: {read:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let n = stream.read(&mut buffer).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
+    // Now idle: the server must not hold the connection forever.
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "idle connection kept open: {read:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connection_limit_makes_extra_clients_wait() {
+    let server = start("max_connections = 1").await;
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    first.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let mut buffer = vec![0u8; 4096];
+    assert!(first.read(&mut buffer).await.unwrap() > 0);
+
+    let second = tokio::spawn(fetch(server.addr, "/"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "second client served beyond max_connections");
+    drop(first);
+    let response = tokio::time::timeout(Duration::from_secs(5), second).await.unwrap().unwrap();
+    assert_eq!(status_of(&response), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let server = start("").await;
+    let addr = server.addr;
+    let in_flight = tokio::spawn(async move { fetch(addr, "/slow/600").await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let Running { stop, task, .. } = server;
+    stop.unwrap().send(()).unwrap();
+    let response = in_flight.await.unwrap();
+    assert_eq!(status_of(&response), 200, "{response}");
+    assert!(response.ends_with("slept 600"));
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+}
+
+#[tokio::test]
+async fn site_stops_being_ready_as_soon_as_shutdown_begins() {
+    let server = start("").await;
+    let addr = server.addr;
+    // The handler reports readiness after shutdown has begun; /readyz reads the same flag.
+    let in_flight = tokio::spawn(async move { fetch(addr, "/ready-later").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let Running { stop, task, .. } = server;
+    stop.unwrap().send(()).unwrap();
+    let response = in_flight.await.unwrap();
+    assert!(response.ends_with("ready=false"), "{response}");
+    task.await.unwrap().unwrap();
+}

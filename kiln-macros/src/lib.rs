@@ -17,9 +17,12 @@ use syn::{ItemFn, ReturnType, parse_macro_input};
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     if !args.is_empty() {
-        return syn::Error::new(proc_macro2::Span::call_site(), "#[kiln::main] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[kiln::main] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
     }
     let function = parse_macro_input!(item as ItemFn);
     if function.sig.asyncness.is_some() {

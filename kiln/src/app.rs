@@ -145,13 +145,17 @@ impl App {
             axum::response::IntoResponse + 'static,
         <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |router: Router| router.layer(layer)));
+        self.layers
+            .push(Box::new(move |router: Router| router.layer(layer)));
         self
     }
 
     pub(crate) fn check_label(&self) -> Result<(), String> {
         let valid = !self.label.is_empty()
-            && self.label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && self
+                .label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             && !self.label.starts_with(|c: char| c.is_ascii_digit());
         if valid {
             Ok(())

@@ -68,7 +68,10 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
             level: Level::Warning,
             id: "kiln.W002",
             message: "debug mode is on in a release build".to_owned(),
-            hint: Some("debug pages show internals; set debug = false (KILN_DEBUG=false) in production".to_owned()),
+            hint: Some(
+                "debug pages show internals; set debug = false (KILN_DEBUG=false) in production"
+                    .to_owned(),
+            ),
         });
     }
     if settings.debug && settings.addr().ip().is_unspecified() {
@@ -76,7 +79,10 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
             level: Level::Warning,
             id: "kiln.W003",
             message: format!("debug mode serves on all interfaces ({})", settings.host),
-            hint: Some("anyone on the network can read debug pages; listen on 127.0.0.1 while debugging".to_owned()),
+            hint: Some(
+                "anyone on the network can read debug pages; listen on 127.0.0.1 while debugging"
+                    .to_owned(),
+            ),
         });
     }
     messages
@@ -105,6 +111,10 @@ mod tests {
         settings.host = "0.0.0.0".to_owned();
         let messages = run(&Project::new("t"), &settings);
         assert!(messages.iter().any(|m| m.id == "kiln.W003"));
-        assert!(run(&Project::new("t"), &Settings::defaults_for(true)).iter().all(|m| m.id != "kiln.W003"));
+        assert!(
+            run(&Project::new("t"), &Settings::defaults_for(true))
+                .iter()
+                .all(|m| m.id != "kiln.W003")
+        );
     }
 }

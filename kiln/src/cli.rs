@@ -59,7 +59,12 @@ struct RunserverArgs {
 pub fn main(project: Project) -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
-    match run(project, cli.command.unwrap_or(Command::Runserver(RunserverArgs::default())), started) {
+    match run(
+        project,
+        cli.command
+            .unwrap_or(Command::Runserver(RunserverArgs::default())),
+        started,
+    ) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
@@ -76,13 +81,20 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             for warning in &settings.warnings {
                 tracing::warn!(target: "kiln::settings", "{warning}");
             }
+            if settings.uses_development_key() {
+                tracing::info!(
+                    target: "kiln::settings",
+                    "no `secret_key` set: debug mode uses an insecure development key; production refuses to start without one"
+                );
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(|source| BootError::Bind {
                     addr: settings.addr(),
                     source,
-                    fix: "the async runtime could not start; check the process limits (ulimit -u)".to_owned(),
+                    fix: "the async runtime could not start; check the process limits (ulimit -u)"
+                        .to_owned(),
                 })?;
             runtime.block_on(runserver(project, settings, args, started))?;
             Ok(ExitCode::SUCCESS)
@@ -104,9 +116,17 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             let warnings = report.len() - errors;
             println!(
                 "System check identified {} ({errors} error(s), {warnings} warning(s)).",
-                if report.is_empty() { "no issues".to_owned() } else { format!("{} issue(s)", report.len()) },
+                if report.is_empty() {
+                    "no issues".to_owned()
+                } else {
+                    format!("{} issue(s)", report.len())
+                },
             );
-            Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -128,8 +148,15 @@ async fn runserver(
     site.urls().install();
     let listener = crate::server::bind(addr).await?;
     let local = listener.local_addr().unwrap_or(addr);
-    let mode = if debug { "debug mode" } else { "production mode" };
-    let only = args.app.map(|app| format!(", app `{app}` only")).unwrap_or_default();
+    let mode = if debug {
+        "debug mode"
+    } else {
+        "production mode"
+    };
+    let only = args
+        .app
+        .map(|app| format!(", app `{app}` only"))
+        .unwrap_or_default();
     tracing::info!(
         target: "kiln::server",
         boot_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -4,6 +4,8 @@
 //! Each request runs in a span carrying its id, so every line a handler logs
 //! can be traced back to the request.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -18,7 +20,13 @@ pub fn init(settings: &Settings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or collector gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        // When stderr is closed or full (a supervisor that stopped reading),
+        // tracing's own fallback `eprintln!` would panic inside the request;
+        // a lost log line must never cost a response.
+        .log_internal_errors(false);
     let _ = if settings.json_logs() {
         builder
             .json()

@@ -121,7 +121,8 @@ impl Project {
         <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
         <L::Service as tower::Service<Request>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |router: Router| router.layer(layer)));
+        self.layers
+            .push(Box::new(move |router: Router| router.layer(layer)));
         self
     }
 
@@ -163,7 +164,8 @@ impl Project {
                 available: self.app_labels(),
             });
         }
-        self.mounts.retain(|m| m.app.label == label || m.app.label == BUILTIN_APP);
+        self.mounts
+            .retain(|m| m.app.label == label || m.app.label == BUILTIN_APP);
         Ok(self)
     }
 
@@ -209,12 +211,18 @@ impl Project {
                     mount.prefix, app.label, mount.prefix
                 )));
             }
-            for UrlEntry { path, name, endpoint } in &app.urls.routes {
-                let pattern = Pattern::join(&mount.prefix, path).map_err(|error| BootError::Route {
-                    app: app.label.clone(),
-                    route: name.clone().unwrap_or_else(|| path.clone()),
-                    error: error.into(),
-                })?;
+            for UrlEntry {
+                path,
+                name,
+                endpoint,
+            } in &app.urls.routes
+            {
+                let pattern =
+                    Pattern::join(&mount.prefix, path).map_err(|error| BootError::Route {
+                        app: app.label.clone(),
+                        route: name.clone().unwrap_or_else(|| path.clone()),
+                        error: Box::new(error.into()),
+                    })?;
                 let full_name = name.as_ref().map(|name| {
                     if app.label.is_empty() {
                         name.clone()
@@ -308,10 +316,16 @@ fn claim(
     let entries = claimed.entry(pattern.shape()).or_default();
     for (other_path, other_method, other_shown) in entries.iter() {
         let conflict = other_path != &path
-            || methods.iter().any(|m| *m == "*" || *other_method == "*" || m == other_method);
+            || methods
+                .iter()
+                .any(|m| *m == "*" || *other_method == "*" || m == other_method);
         if conflict {
             return Err(UrlError::Conflict {
-                method: if other_path == &path { (*other_method).to_owned() } else { "ANY".to_owned() },
+                method: if other_path == &path {
+                    (*other_method).to_owned()
+                } else {
+                    "ANY".to_owned()
+                },
                 path,
                 first: other_shown.clone(),
                 second: shown.to_owned(),
@@ -446,14 +460,16 @@ pub enum BootError {
         app: String,
         /// The route name or path.
         route: String,
-        /// What is wrong.
-        error: UrlError,
+        /// What is wrong (boxed: it is large and boot errors are rare).
+        error: Box<UrlError>,
     },
     /// A bad app label or mount prefix.
     #[error("{0}")]
     BadApp(String),
     /// Two apps share a label.
-    #[error("app `{label}` is mounted twice (at {first} and {second})\n  fix: mount each app once, or give the second a different label")]
+    #[error(
+        "app `{label}` is mounted twice (at {first} and {second})\n  fix: mount each app once, or give the second a different label"
+    )]
     DuplicateApp {
         /// The label.
         label: String,
@@ -515,7 +531,10 @@ mod tests {
 
     #[tokio::test]
     async fn readyz_answers_503_once_the_site_is_not_ready() {
-        let client = TestClient::with_settings(super::Project::new("t"), crate::Settings::from_toml("").unwrap());
+        let client = TestClient::with_settings(
+            super::Project::new("t"),
+            crate::Settings::from_toml("").unwrap(),
+        );
         assert_eq!(client.get("/readyz").send().await.status(), 200);
         client.site().set_ready(false);
         assert_eq!(client.get("/readyz").send().await.status(), 503);

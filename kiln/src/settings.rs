@@ -37,6 +37,9 @@ pub const CONFIG_ENV: &str = "KILN_CONFIG";
 /// The prefix of environment variables that override settings.
 pub const ENV_PREFIX: &str = "KILN_";
 
+/// The key debug mode uses when none is set; production refuses to start without a real one.
+const DEVELOPMENT_KEY: &str = "kiln-insecure-development-key-never-use-in-production";
+
 /// Minimum length of a production `secret_key`.
 const MIN_SECRET_KEY_LEN: usize = 32;
 
@@ -60,7 +63,7 @@ pub struct Settings {
     pub port: u16,
     /// Log level or filter directive (`info`, `debug`, `kiln=debug,info`). `RUST_LOG` overrides it.
     pub log_level: String,
-    /// Log output: `auto` (pretty in debug, JSON in production), `pretty`, `compact` or `json`.
+    /// Log output: `auto` (compact in debug, JSON in production), `pretty`, `compact` or `json`.
     pub log_format: LogFormat,
     /// Log one line per request (method, path, status, latency, request id).
     pub access_log: bool,
@@ -143,7 +146,10 @@ impl Settings {
             Some(path) => Some(PathBuf::from(path)),
             None => Some(root.join("kiln.toml")).filter(|path| path.exists()),
         };
-        Self::load_from(file.as_deref(), Env::prefixed(ENV_PREFIX).ignore(&["config"]))
+        Self::load_from(
+            file.as_deref(),
+            Env::prefixed(ENV_PREFIX).ignore(&["config"]),
+        )
     }
 
     /// Loads settings from the given TOML text alone, without files or
@@ -208,12 +214,7 @@ impl Settings {
             (Some(key), false) if key.0.len() < MIN_SECRET_KEY_LEN => {
                 return Err(SettingsError::WeakSecretKey { len: key.0.len() });
             }
-            (None, true) => {
-                self.secret_key = Some(Secret("kiln-insecure-development-key-never-use-in-production".to_owned()));
-                self.warnings.push(
-                    "no `secret_key` set: using an insecure development key (fine in debug mode; production refuses to start without one)".to_owned(),
-                );
-            }
+            (None, true) => self.secret_key = Some(Secret(DEVELOPMENT_KEY.to_owned())),
             _ => {}
         }
         Ok(())
@@ -222,10 +223,22 @@ impl Settings {
     /// The address `runserver` listens on, from `host` and `port`.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
-        let host = if self.host == "localhost" { "127.0.0.1" } else { &self.host };
+        let host = if self.host == "localhost" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        };
         // `validate` has checked that `host` parses.
         let ip = host.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         SocketAddr::new(ip, self.port)
+    }
+
+    /// Whether the secret key is the built-in development key (debug mode without `secret_key`).
+    #[must_use]
+    pub fn uses_development_key(&self) -> bool {
+        self.secret_key
+            .as_ref()
+            .is_some_and(|key| key.0 == DEVELOPMENT_KEY)
     }
 
     /// Whether logs should be JSON lines.
@@ -312,7 +325,7 @@ fn describe_source(figment: &Figment, key: &str) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Pretty in debug mode, JSON in production.
+    /// Compact in debug mode, JSON in production.
     Auto,
     /// Multi-line, colourful, for people.
     Pretty,
@@ -412,7 +425,10 @@ impl SettingsError {
         let key = error.path.join(".");
         let origin = match &error.metadata {
             Some(meta) if meta.name.contains("environment") => {
-                format!("from environment variable {ENV_PREFIX}{}", key.to_uppercase())
+                format!(
+                    "from environment variable {ENV_PREFIX}{}",
+                    key.to_uppercase()
+                )
             }
             Some(meta) => match &meta.source {
                 Some(figment::Source::File(path)) => format!("in {}", path.display()),
@@ -442,9 +458,13 @@ impl SettingsError {
 /// The fix to suggest for a bad value of `key`.
 fn fix_for(key: &str) -> String {
     match key {
-        "port" => "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into(),
+        "port" => {
+            "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into()
+        }
         "debug" | "access_log" | "compression" => format!("use true or false, e.g. {key} = true"),
-        "request_body_limit" => "use a size such as \"2 MiB\", \"512 KB\" or a number of bytes".into(),
+        "request_body_limit" => {
+            "use a size such as \"2 MiB\", \"512 KB\" or a number of bytes".into()
+        }
         "request_timeout" | "header_read_timeout" | "shutdown_timeout" => {
             "use a duration such as \"30s\", \"500ms\", \"2m\" or a number of seconds".into()
         }
@@ -476,7 +496,8 @@ mod tests {
     #[test]
     fn unknown_key_is_warned_with_suggestion() {
         let settings = Settings::from_toml("prot = 1").unwrap();
-        assert_eq!(settings.warnings.len(), 2, "{:?}", settings.warnings);
+        assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+        assert!(settings.uses_development_key());
         assert!(settings.warnings[0].contains("unknown setting `prot`"));
         assert!(settings.warnings[0].contains("did you mean `port`"));
     }
@@ -486,9 +507,13 @@ mod tests {
         let error = Settings::from_toml("debug = false").unwrap_err();
         assert!(matches!(error, SettingsError::MissingSecretKey), "{error}");
         let error = Settings::from_toml("debug = false\nsecret_key = \"short\"").unwrap_err();
-        assert!(matches!(error, SettingsError::WeakSecretKey { len: 5 }), "{error}");
+        assert!(
+            matches!(error, SettingsError::WeakSecretKey { len: 5 }),
+            "{error}"
+        );
         let key = "k".repeat(40);
-        let settings = Settings::from_toml(&format!("debug = false\nsecret_key = \"{key}\"")).unwrap();
+        let settings =
+            Settings::from_toml(&format!("debug = false\nsecret_key = \"{key}\"")).unwrap();
         assert!(!settings.debug);
         assert!(settings.json_logs());
     }
@@ -506,7 +531,8 @@ mod tests {
     fn later_layers_override_the_file() {
         // Environment variables are merged the same way; the real `KILN_*` path
         // is exercised by the CLI tests, which run the binary with a changed environment.
-        let layers = Figment::from(Toml::string("port = 9001")).merge(Serialized::default("port", 9002));
+        let layers =
+            Figment::from(Toml::string("port = 9001")).merge(Serialized::default("port", 9002));
         assert_eq!(Settings::resolve(layers).unwrap().port, 9002);
     }
 
@@ -520,8 +546,8 @@ mod tests {
     fn unreadable_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.toml");
-        let error = Settings::load_from(Some(&missing), Env::prefixed("KILN_TEST_UNUSED_"))
-            .unwrap_err();
+        let error =
+            Settings::load_from(Some(&missing), Env::prefixed("KILN_TEST_UNUSED_")).unwrap_err();
         assert!(matches!(error, SettingsError::Unreadable { .. }), "{error}");
         assert!(error.to_string().contains("nope.toml"));
     }

@@ -103,7 +103,6 @@ impl TestClient {
     }
 
     /// A request with any method.
-    #[must_use]
     pub fn request(&self, method: Method, uri: &str) -> TestRequest<'_> {
         TestRequest {
             client: self,
@@ -116,31 +115,26 @@ impl TestClient {
     }
 
     /// A GET request.
-    #[must_use]
     pub fn get(&self, uri: &str) -> TestRequest<'_> {
         self.request(Method::GET, uri)
     }
 
     /// A POST request.
-    #[must_use]
     pub fn post(&self, uri: &str) -> TestRequest<'_> {
         self.request(Method::POST, uri)
     }
 
     /// A PUT request.
-    #[must_use]
     pub fn put(&self, uri: &str) -> TestRequest<'_> {
         self.request(Method::PUT, uri)
     }
 
     /// A PATCH request.
-    #[must_use]
     pub fn patch(&self, uri: &str) -> TestRequest<'_> {
         self.request(Method::PATCH, uri)
     }
 
     /// A DELETE request.
-    #[must_use]
     pub fn delete(&self, uri: &str) -> TestRequest<'_> {
         self.request(Method::DELETE, uri)
     }
@@ -153,22 +147,34 @@ impl TestClient {
 
     /// Sets a cookie sent with later requests.
     pub fn set_cookie(&self, name: &str, value: &str) {
-        self.jar().add(Cookie::new(name.to_owned(), value.to_owned()));
+        self.jar()
+            .add(Cookie::new(name.to_owned(), value.to_owned()));
     }
 
     fn jar(&self) -> std::sync::MutexGuard<'_, CookieJar> {
         // A test that panicked while holding the lock leaves a jar that is still usable.
-        self.cookies.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cookies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn dispatch(&self, method: Method, uri: &str, headers: &HeaderMap, body: Vec<u8>) -> TestResponse {
+    async fn dispatch(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> TestResponse {
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(name, value);
         }
         let cookie_header = {
             let jar = self.jar();
-            jar.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; ")
+            jar.iter()
+                .map(|c| format!("{}={}", c.name(), c.value()))
+                .collect::<Vec<_>>()
+                .join("; ")
         };
         if !cookie_header.is_empty() && !headers.contains_key(header::COOKIE) {
             request = request.header(header::COOKIE, cookie_header);
@@ -184,8 +190,14 @@ impl TestClient {
             Err(error) => panic!("reading the response body failed: {error}"),
         };
         for value in parts.headers.get_all(header::SET_COOKIE) {
-            if let Some(cookie) = value.to_str().ok().and_then(|v| Cookie::parse(v.to_owned()).ok()) {
-                let expired = cookie.max_age().is_some_and(|age| age.is_zero() || age.is_negative());
+            if let Some(cookie) = value
+                .to_str()
+                .ok()
+                .and_then(|v| Cookie::parse(v.to_owned()).ok())
+            {
+                let expired = cookie
+                    .max_age()
+                    .is_some_and(|age| age.is_zero() || age.is_negative());
                 if expired {
                     self.jar().remove(Cookie::from(cookie.name().to_owned()));
                 } else {
@@ -220,8 +232,10 @@ impl TestRequest<'_> {
     ///
     /// When the name or value is not a valid header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        let name = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|e| panic!("header name {name:?}: {e}"));
-        let value = HeaderValue::from_str(value).unwrap_or_else(|e| panic!("header value {value:?}: {e}"));
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|e| panic!("header name {name:?}: {e}"));
+        let value =
+            HeaderValue::from_str(value).unwrap_or_else(|e| panic!("header value {value:?}: {e}"));
         self.headers.append(name, value);
         self
     }
@@ -232,8 +246,13 @@ impl TestRequest<'_> {
     ///
     /// When `form` cannot be URL-encoded.
     pub fn form(mut self, form: &impl Serialize) -> Self {
-        self.body = serde_urlencoded::to_string(form).unwrap_or_else(|e| panic!("form body: {e}")).into_bytes();
-        self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        self.body = serde_urlencoded::to_string(form)
+            .unwrap_or_else(|e| panic!("form body: {e}"))
+            .into_bytes();
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         self
     }
 
@@ -244,7 +263,10 @@ impl TestRequest<'_> {
     /// When `value` cannot be serialized.
     pub fn json(mut self, value: &impl Serialize) -> Self {
         self.body = serde_json::to_vec(value).unwrap_or_else(|e| panic!("json body: {e}"));
-        self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         self
     }
 
@@ -268,7 +290,10 @@ impl TestRequest<'_> {
         let mut headers = self.headers;
         let mut body = self.body;
         for _ in 0..=MAX_REDIRECTS {
-            let response = self.client.dispatch(method.clone(), &uri, &headers, body.clone()).await;
+            let response = self
+                .client
+                .dispatch(method.clone(), &uri, &headers, body.clone())
+                .await;
             let location = response.header(header::LOCATION.as_str());
             match location {
                 Some(location) if self.follow_redirects && response.status.is_redirection() => {

@@ -243,24 +243,31 @@ impl UrlRegistry {
                 });
             }
         }
-        route.pattern.build(|param| {
-            params
-                .iter()
-                .find(|(key, _)| key == param)
-                .map(|(_, value)| value.as_str())
-        }).map_err(|error| match error {
-            PatternError::Missing(param) => UrlError::MissingParam {
-                name: name.to_owned(),
-                param,
-            },
-            PatternError::Mismatch { param, value, converter } => UrlError::BadParam {
-                name: name.to_owned(),
-                param,
-                value,
-                expected: converter,
-            },
-            other => UrlError::Pattern(other),
-        })
+        route
+            .pattern
+            .build(|param| {
+                params
+                    .iter()
+                    .find(|(key, _)| key == param)
+                    .map(|(_, value)| value.as_str())
+            })
+            .map_err(|error| match error {
+                PatternError::Missing(param) => UrlError::MissingParam {
+                    name: name.to_owned(),
+                    param,
+                },
+                PatternError::Mismatch {
+                    param,
+                    value,
+                    converter,
+                } => UrlError::BadParam {
+                    name: name.to_owned(),
+                    param,
+                    value,
+                    expected: converter,
+                },
+                other => UrlError::Pattern(other),
+            })
     }
 
     fn suggest(&self, name: &str) -> Option<String> {
@@ -287,13 +294,17 @@ impl UrlParams for () {
 
 impl<K: AsRef<str>, V: Display, const N: usize> UrlParams for [(K, V); N] {
     fn into_pairs(self) -> Vec<(String, String)> {
-        self.iter().map(|(k, v)| (k.as_ref().to_owned(), v.to_string())).collect()
+        self.iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
+            .collect()
     }
 }
 
 impl<K: AsRef<str>, V: Display> UrlParams for &[(K, V)] {
     fn into_pairs(self) -> Vec<(String, String)> {
-        self.iter().map(|(k, v)| (k.as_ref().to_owned(), v.to_string())).collect()
+        self.iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
+            .collect()
     }
 }
 
@@ -305,7 +316,9 @@ impl<K: AsRef<str>, V: Display> UrlParams for Vec<(K, V)> {
 
 impl<K: AsRef<str>, V: Display> UrlParams for BTreeMap<K, V> {
     fn into_pairs(self) -> Vec<(String, String)> {
-        self.iter().map(|(k, v)| (k.as_ref().to_owned(), v.to_string())).collect()
+        self.iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
+            .collect()
     }
 }
 
@@ -352,7 +365,9 @@ pub enum UrlError {
         expected: Converter,
     },
     /// Two routes have the same full name.
-    #[error("two routes are named `{name}` ({first} and {second})\n  fix: rename one; names must be unique within an app")]
+    #[error(
+        "two routes are named `{name}` ({first} and {second})\n  fix: rename one; names must be unique within an app"
+    )]
     DuplicateName {
         /// The name.
         name: String,
@@ -362,7 +377,9 @@ pub enum UrlError {
         second: String,
     },
     /// Two routes claim the same path and method.
-    #[error("{method} {path} is routed twice (routes {first} and {second})\n  fix: remove one, or give them different paths or methods")]
+    #[error(
+        "{method} {path} is routed twice (routes {first} and {second})\n  fix: remove one, or give them different paths or methods"
+    )]
     Conflict {
         /// The method.
         method: String,

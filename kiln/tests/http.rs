@@ -8,7 +8,8 @@ use kiln::test::TestClient;
 
 fn settings(debug: bool, extra: &str) -> Settings {
     let key = "test-only-secret-key-0123456789abcdef0123456789";
-    Settings::from_toml(&format!("debug = {debug}\nsecret_key = \"{key}\"\n{extra}")).unwrap()
+    Settings::from_toml(&format!("debug = {debug}\nsecret_key = \"{key}\"\n{extra}"))
+        .expect("test settings are valid")
 }
 
 async fn fails() -> Result<String, kiln::Error> {
@@ -45,7 +46,11 @@ fn project() -> Project {
         .route("/slow/", "slow", get(slow))
         .route("/echo/", "echo", post(echo))
         .route("/big/", "big", get(big))
-        .route("/item/{id:int}/", "item", get(|Path(id): Path<u32>| async move { id.to_string() }));
+        .route(
+            "/item/{id:int}/",
+            "item",
+            get(|Path(id): Path<u32>| async move { id.to_string() }),
+        );
     Project::new("t").mount("/t", app)
 }
 
@@ -96,7 +101,10 @@ async fn client_errors_show_their_public_message_in_production() {
 async fn debug_404_page_lists_existing_routes_production_does_not() {
     let debug = TestClient::with_settings(project(), settings(true, ""));
     let page = debug.get("/nowhere").send().await.text();
-    assert!(page.contains("/t/item/{id:int}/") && page.contains("t:item"), "{page}");
+    assert!(
+        page.contains("/t/item/{id:int}/") && page.contains("t:item"),
+        "{page}"
+    );
     assert!(page.contains("kiln:healthz"));
 
     let production = TestClient::with_settings(project(), settings(false, ""));
@@ -108,7 +116,11 @@ async fn debug_404_page_lists_existing_routes_production_does_not() {
 #[tokio::test]
 async fn api_clients_get_json_errors() {
     let client = TestClient::with_settings(project(), settings(false, ""));
-    let response = client.get("/t/missing/").header("accept", "application/json").send().await;
+    let response = client
+        .get("/t/missing/")
+        .header("accept", "application/json")
+        .send()
+        .await;
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json();
     assert_eq!(body["status"], 404);
@@ -123,7 +135,14 @@ async fn panicking_handler_answers_500_and_the_site_keeps_serving() {
     assert_eq!(response.status(), 500);
     assert!(!response.text().contains("exploded"));
     let debug = TestClient::with_settings(project(), settings(true, ""));
-    assert!(debug.get("/t/panics/").send().await.text().contains("handler exploded"));
+    assert!(
+        debug
+            .get("/t/panics/")
+            .send()
+            .await
+            .text()
+            .contains("handler exploded")
+    );
     assert_eq!(client.get("/t/item/1/").send().await.status(), 200);
 }
 
@@ -157,7 +176,8 @@ async fn wrong_method_is_405_with_allow_header() {
 
 #[tokio::test]
 async fn oversized_body_is_413() {
-    let client = TestClient::with_settings(project(), settings(true, "request_body_limit = \"1 KiB\""));
+    let client =
+        TestClient::with_settings(project(), settings(true, "request_body_limit = \"1 KiB\""));
     let response = client.post("/t/echo/").body(vec![b'x'; 2048]).send().await;
     assert_eq!(response.status(), 413);
     let response = client.post("/t/echo/").body(vec![b'x'; 1000]).send().await;
@@ -166,7 +186,8 @@ async fn oversized_body_is_413() {
 
 #[tokio::test]
 async fn slow_request_times_out_with_408() {
-    let client = TestClient::with_settings(project(), settings(true, "request_timeout = \"100ms\""));
+    let client =
+        TestClient::with_settings(project(), settings(true, "request_timeout = \"100ms\""));
     let response = client.get("/t/slow/").send().await;
     assert_eq!(response.status(), 408);
 }
@@ -177,23 +198,39 @@ async fn every_response_has_a_request_id_and_sane_incoming_ids_are_kept() {
     let a = client.get("/t/item/1/").send().await;
     let b = client.get("/t/item/1/").send().await;
     assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
-    let c = client.get("/t/item/1/").header("x-request-id", "from-proxy-1").send().await;
+    let c = client
+        .get("/t/item/1/")
+        .header("x-request-id", "from-proxy-1")
+        .send()
+        .await;
     assert_eq!(c.header("x-request-id"), Some("from-proxy-1"));
-    let d = client.get("/t/item/1/").header("x-request-id", "bad id<script>").send().await;
+    let d = client
+        .get("/t/item/1/")
+        .header("x-request-id", "bad id<script>")
+        .send()
+        .await;
     assert_ne!(d.header("x-request-id"), Some("bad id<script>"));
 }
 
 #[tokio::test]
 async fn responses_are_compressed_when_accepted_and_setting_allows() {
     let client = TestClient::with_settings(project(), settings(true, ""));
-    let response = client.get("/t/big/").header("accept-encoding", "gzip").send().await;
+    let response = client
+        .get("/t/big/")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
     assert_eq!(response.header("content-encoding"), Some("gzip"));
     assert!(response.bytes().len() < 1000);
     let plain = client.get("/t/big/").send().await;
     assert_eq!(plain.header("content-encoding"), None);
 
     let off = TestClient::with_settings(project(), settings(true, "compression = false"));
-    let response = off.get("/t/big/").header("accept-encoding", "gzip").send().await;
+    let response = off
+        .get("/t/big/")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
     assert_eq!(response.header("content-encoding"), None);
 }
 
@@ -201,7 +238,10 @@ async fn responses_are_compressed_when_accepted_and_setting_allows() {
 async fn health_and_readiness_probes_answer() {
     let client = TestClient::with_settings(project(), settings(false, ""));
     let health = client.get("/healthz").send().await;
-    assert_eq!((health.status().as_u16(), health.text().as_str()), (200, "ok\n"));
+    assert_eq!(
+        (health.status().as_u16(), health.text().as_str()),
+        (200, "ok\n")
+    );
     assert_eq!(client.get("/readyz").send().await.status(), 200);
 }
 
@@ -237,22 +277,36 @@ fn axum_name(name: &'static str) -> kiln::deps::axum::http::HeaderName {
 #[tokio::test]
 async fn handlers_can_read_the_site_and_reverse_urls() {
     async fn where_am_i(site: Site) -> Result<String, kiln::Error> {
-        Ok(format!("{} {}", site.name(), reverse("t:item", [("id", 5)])?))
+        Ok(format!(
+            "{} {}",
+            site.name(),
+            reverse("t:item", [("id", 5)])?
+        ))
     }
     let app = App::new("t")
         .route("/here/", "here", get(where_am_i))
         .route("/item/{id:int}/", "item", get(|| async { "" }));
-    let client = TestClient::with_settings(Project::new("site").mount("/t", app), settings(true, ""));
-    assert_eq!(client.get("/t/here/").send().await.text(), "site /t/item/5/");
+    let client =
+        TestClient::with_settings(Project::new("site").mount("/t", app), settings(true, ""));
+    assert_eq!(
+        client.get("/t/here/").send().await.text(),
+        "site /t/item/5/"
+    );
 }
 
 #[tokio::test]
 async fn client_keeps_cookies_and_follows_redirects() {
     async fn set() -> impl IntoResponse {
-        ([("set-cookie", "flavour=oat; Path=/")], Redirect::to("/read/"))
+        (
+            [("set-cookie", "flavour=oat; Path=/")],
+            Redirect::to("/read/"),
+        )
     }
     async fn read(headers: HeaderMap) -> String {
-        headers.get("cookie").map(|v| v.to_str().unwrap_or("").to_owned()).unwrap_or_default()
+        headers
+            .get("cookie")
+            .map(|v| v.to_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
     }
     async fn clear() -> impl IntoResponse {
         [("set-cookie", "flavour=; Max-Age=0; Path=/")]
@@ -262,7 +316,12 @@ async fn client_keeps_cookies_and_follows_redirects() {
         .route("/read/", "read", get(read))
         .route("/clear/", "clear", get(clear));
     let client = TestClient::with_settings(project, settings(true, ""));
-    let response = client.post("/set/").form(&[("a", "b")]).follow_redirects().send().await;
+    let response = client
+        .post("/set/")
+        .form(&[("a", "b")])
+        .follow_redirects()
+        .send()
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text(), "flavour=oat");
     assert_eq!(client.cookie("flavour").as_deref(), Some("oat"));
@@ -276,10 +335,22 @@ async fn json_bodies_round_trip_and_bad_json_is_a_4xx() {
     async fn double(Json(v): Json<serde_json::Value>) -> Json<serde_json::Value> {
         Json(serde_json::json!({ "twice": v["n"].as_i64().unwrap_or(0) * 2 }))
     }
-    let client = TestClient::with_settings(Project::new("t").route("/d", "d", post(double)), settings(true, ""));
-    let response = client.post("/d").json(&serde_json::json!({"n": 21})).send().await;
+    let client = TestClient::with_settings(
+        Project::new("t").route("/d", "d", post(double)),
+        settings(true, ""),
+    );
+    let response = client
+        .post("/d")
+        .json(&serde_json::json!({"n": 21}))
+        .send()
+        .await;
     assert_eq!(response.json::<serde_json::Value>()["twice"], 42);
-    let bad = client.post("/d").header("content-type", "application/json").body("{nope").send().await;
+    let bad = client
+        .post("/d")
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await;
     assert!(bad.status().is_client_error(), "{}", bad.status());
     let put = client.put("/d").send().await;
     assert_eq!(put.status(), 405);

@@ -1,6 +1,11 @@
 //! The server over real sockets: malformed requests, slow clients,
 //! connection limits and graceful shutdown.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of tests: an unexpected error should fail the test loudly"
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,7 +26,11 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -59,7 +68,11 @@ async fn start(extra: &str) -> Running {
     let task = tokio::spawn(kiln::server::serve(listener, site, router, async {
         let _ = stopped.await;
     }));
-    Running { addr, stop: Some(stop), task }
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+    }
 }
 
 /// Sends raw bytes and reads until the server closes or `wait` passes.
@@ -72,7 +85,11 @@ async fn raw(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
 }
 
 fn status_of(response: &str) -> u16 {
-    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn fetch(addr: SocketAddr, path: &str) -> String {
@@ -104,7 +121,12 @@ async fn invalid_utf8_and_dot_dot_in_paths_are_4xx() {
     let server = start("").await;
     let utf8 = fetch(server.addr, "/name/%FF%FE").await;
     assert_eq!(status_of(&utf8), 400, "{utf8}");
-    for path in ["/../../etc/passwd", "/name/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/name/..%2f..%2fetc"] {
+    for path in [
+        "/../../etc/passwd",
+        "/name/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/name/..%2f..%2fetc",
+    ] {
         let response = fetch(server.addr, path).await;
         assert_eq!(status_of(&response), 400, "{path} -> {response}");
         assert!(!response.contains("root:"), "{path} leaked a file");
@@ -116,9 +138,19 @@ async fn invalid_utf8_and_dot_dot_in_paths_are_4xx() {
 #[tokio::test]
 async fn unknown_methods_are_4xx() {
     let server = start("").await;
-    let response = raw(server.addr, b"BREW / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).await;
+    let response = raw(
+        server.addr,
+        b"BREW / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(status_of(&response), 405, "{response}");
-    let response = raw(server.addr, b"BREW /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).await;
+    let response = raw(
+        server.addr,
+        b"BREW /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(status_of(&response), 404, "{response}");
     server.stop().await;
 }
@@ -127,7 +159,10 @@ async fn unknown_methods_are_4xx() {
 async fn oversized_body_is_refused_with_413() {
     let server = start("request_body_limit = 1024").await;
     let body = "x".repeat(4096);
-    let request = format!("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     let response = raw(server.addr, request.as_bytes(), Duration::from_secs(5)).await;
     assert_eq!(status_of(&response), 413, "{response}");
     server.stop().await;
@@ -146,7 +181,10 @@ async fn slow_headers_are_cut_off() {
     // Slowloris: a client that trickles its headers is disconnected.
     let server = start("header_read_timeout = \"300ms\"").await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
     let mut buffer = [0u8; 256];
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
     let closed = match read {
@@ -164,7 +202,10 @@ async fn silent_connections_are_dropped() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let mut buffer = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "silent connection kept open: {read:?}");
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "silent connection kept open: {read:?}"
+    );
     server.stop().await;
 }
 
@@ -172,13 +213,19 @@ async fn silent_connections_are_dropped() {
 async fn idle_keep_alive_connections_are_closed() {
     let server = start("header_read_timeout = \"300ms\"").await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
     let mut buffer = vec![0u8; 4096];
     let n = stream.read(&mut buffer).await.unwrap();
     assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
     // Now idle: the server must not hold the connection forever.
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "idle connection kept open: {read:?}");
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection kept open: {read:?}"
+    );
     server.stop().await;
 }
 
@@ -186,15 +233,24 @@ async fn idle_keep_alive_connections_are_closed() {
 async fn connection_limit_makes_extra_clients_wait() {
     let server = start("max_connections = 1").await;
     let mut first = TcpStream::connect(server.addr).await.unwrap();
-    first.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
     let mut buffer = vec![0u8; 4096];
     assert!(first.read(&mut buffer).await.unwrap() > 0);
 
     let second = tokio::spawn(fetch(server.addr, "/"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!second.is_finished(), "second client served beyond max_connections");
+    assert!(
+        !second.is_finished(),
+        "second client served beyond max_connections"
+    );
     drop(first);
-    let response = tokio::time::timeout(Duration::from_secs(5), second).await.unwrap().unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status_of(&response), 200);
     server.stop().await;
 }
@@ -210,8 +266,15 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let response = in_flight.await.unwrap();
     assert_eq!(status_of(&response), 200, "{response}");
     assert!(response.ends_with("slept 600"));
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
-    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }
 
 #[tokio::test]

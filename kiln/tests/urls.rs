@@ -30,14 +30,27 @@ fn project() -> Project {
 fn reverse_builds_namespaced_urls_under_their_prefix() {
     let urls = project().url_registry().unwrap();
     assert_eq!(urls.reverse("polls:index", ()).unwrap(), "/polls/");
-    assert_eq!(urls.reverse("polls:detail", [("id", 3)]).unwrap(), "/polls/3/");
-    assert_eq!(urls.reverse("polls:results", [("id", "12")]).unwrap(), "/polls/12/results/");
+    assert_eq!(
+        urls.reverse("polls:detail", [("id", 3)]).unwrap(),
+        "/polls/3/"
+    );
+    assert_eq!(
+        urls.reverse("polls:results", [("id", "12")]).unwrap(),
+        "/polls/12/results/"
+    );
     assert_eq!(urls.reverse("blog:index", ()).unwrap(), "/blog/");
     assert_eq!(urls.reverse("home", ()).unwrap(), "/");
     assert_eq!(urls.reverse("kiln:healthz", ()).unwrap(), "/healthz");
-    assert_eq!(urls.reverse("polls:files", [("path", "a/b c.txt")]).unwrap(), "/polls/files/a/b%20c.txt");
+    assert_eq!(
+        urls.reverse("polls:files", [("path", "a/b c.txt")])
+            .unwrap(),
+        "/polls/files/a/b%20c.txt"
+    );
     let key = "67e55044-10b1-426f-9247-bb680e5fe0c8";
-    assert_eq!(urls.reverse("polls:by_uuid", [("key", key)]).unwrap(), format!("/polls/u/{key}/"));
+    assert_eq!(
+        urls.reverse("polls:by_uuid", [("key", key)]).unwrap(),
+        format!("/polls/u/{key}/")
+    );
 }
 
 #[test]
@@ -45,7 +58,10 @@ fn unknown_name_is_an_error_with_a_suggestion() {
     let urls = project().url_registry().unwrap();
     let error = urls.reverse("polls:detial", [("id", 1)]).unwrap_err();
     assert!(matches!(error, UrlError::UnknownName { .. }));
-    assert!(error.to_string().contains("did you mean `polls:detail`"), "{error}");
+    assert!(
+        error.to_string().contains("did you mean `polls:detail`"),
+        "{error}"
+    );
     // Names are namespaced: the bare route name is not enough.
     assert!(urls.reverse("detail", [("id", 1)]).is_err());
 }
@@ -54,20 +70,43 @@ fn unknown_name_is_an_error_with_a_suggestion() {
 fn missing_unexpected_and_ill_typed_parameters_are_errors() {
     let urls = project().url_registry().unwrap();
     let missing = urls.reverse("polls:detail", ()).unwrap_err();
-    assert!(matches!(missing, UrlError::MissingParam { ref param, .. } if param == "id"), "{missing}");
+    assert!(
+        matches!(missing, UrlError::MissingParam { ref param, .. } if param == "id"),
+        "{missing}"
+    );
     let unexpected = urls.reverse("polls:index", [("id", 1)]).unwrap_err();
-    assert!(matches!(unexpected, UrlError::UnexpectedParam { .. }), "{unexpected}");
+    assert!(
+        matches!(unexpected, UrlError::UnexpectedParam { .. }),
+        "{unexpected}"
+    );
     let ill_typed = urls.reverse("polls:detail", [("id", "three")]).unwrap_err();
-    assert!(ill_typed.to_string().contains("not a valid int"), "{ill_typed}");
-    assert!(urls.reverse("polls:by_slug", [("slug", "no spaces")]).is_err());
-    assert!(urls.reverse("polls:by_uuid", [("key", "not-a-uuid")]).is_err());
+    assert!(
+        ill_typed.to_string().contains("not a valid int"),
+        "{ill_typed}"
+    );
+    assert!(
+        urls.reverse("polls:by_slug", [("slug", "no spaces")])
+            .is_err()
+    );
+    assert!(
+        urls.reverse("polls:by_uuid", [("key", "not-a-uuid")])
+            .is_err()
+    );
 }
 
 #[test]
 fn duplicate_names_are_caught_at_boot() {
-    let app = App::new("polls").route("/a/", "index", get(ok)).route("/b/", "index", get(ok));
-    let error = Project::new("t").mount("/polls", app).url_registry().unwrap_err();
-    assert!(matches!(error, BootError::Url(UrlError::DuplicateName { .. })), "{error}");
+    let app = App::new("polls")
+        .route("/a/", "index", get(ok))
+        .route("/b/", "index", get(ok));
+    let error = Project::new("t")
+        .mount("/polls", app)
+        .url_registry()
+        .unwrap_err();
+    assert!(
+        matches!(error, BootError::Url(UrlError::DuplicateName { .. })),
+        "{error}"
+    );
     assert!(error.to_string().contains("polls:index"));
     // The same route name in two apps is fine: names are namespaced.
     project().url_registry().unwrap();
@@ -75,16 +114,31 @@ fn duplicate_names_are_caught_at_boot() {
 
 #[test]
 fn same_path_and_method_twice_is_caught_at_boot_not_a_panic() {
-    let app = App::new("a").route("/x/", "one", get(ok)).route("/x/", "two", get(ok));
-    let error = Project::new("t").mount("/", app).build(Settings::from_toml("").unwrap()).unwrap_err();
-    assert!(error.to_string().contains("GET /x/ is routed twice"), "{error}");
+    let app = App::new("a")
+        .route("/x/", "one", get(ok))
+        .route("/x/", "two", get(ok));
+    let error = Project::new("t")
+        .mount("/", app)
+        .build(Settings::from_toml("").unwrap())
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("GET /x/ is routed twice"),
+        "{error}"
+    );
 
-    let shadow = App::new("a").route("/p/{id}/", "one", get(ok)).route("/p/{slug}/", "two", post(ok));
+    let shadow =
+        App::new("a")
+            .route("/p/{id}/", "one", get(ok))
+            .route("/p/{slug}/", "two", post(ok));
     assert!(Project::new("t").mount("/", shadow).url_registry().is_err());
 
     // Different methods on one path merge into one route.
-    let split = App::new("a").route("/x/", "show", get(ok)).route("/x/", "save", post(ok));
-    let built = Project::new("t").mount("/", split).build(Settings::from_toml("").unwrap());
+    let split = App::new("a")
+        .route("/x/", "show", get(ok))
+        .route("/x/", "save", post(ok));
+    let built = Project::new("t")
+        .mount("/", split)
+        .build(Settings::from_toml("").unwrap());
     assert!(built.is_ok());
 }
 
@@ -95,15 +149,28 @@ fn bad_patterns_labels_and_prefixes_name_the_app_and_route() {
         .url_registry()
         .unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("app `shop`") && message.contains("item") && message.contains("float"), "{message}");
+    assert!(
+        message.contains("app `shop`") && message.contains("item") && message.contains("float"),
+        "{message}"
+    );
 
-    let error = Project::new("t").mount("/", App::new("Bad-Label")).url_registry().unwrap_err();
+    let error = Project::new("t")
+        .mount("/", App::new("Bad-Label"))
+        .url_registry()
+        .unwrap_err();
     assert!(error.to_string().contains("lowercase identifier"));
 
-    let error = Project::new("t").mount("shop", App::new("shop")).url_registry().unwrap_err();
+    let error = Project::new("t")
+        .mount("shop", App::new("shop"))
+        .url_registry()
+        .unwrap_err();
     assert!(error.to_string().contains("must start with `/`"));
 
-    let error = Project::new("t").mount("/a", App::new("shop")).mount("/b", App::new("shop")).url_registry().unwrap_err();
+    let error = Project::new("t")
+        .mount("/a", App::new("shop"))
+        .mount("/b", App::new("shop"))
+        .url_registry()
+        .unwrap_err();
     assert!(matches!(error, BootError::DuplicateApp { .. }));
 }
 
@@ -119,7 +186,10 @@ fn only_app_keeps_one_app_and_the_health_checks() {
 
 #[tokio::test]
 async fn app_served_alone_keeps_its_urls() {
-    let client = TestClient::with_settings(project().only_app("polls").unwrap(), Settings::from_toml("").unwrap());
+    let client = TestClient::with_settings(
+        project().only_app("polls").unwrap(),
+        Settings::from_toml("").unwrap(),
+    );
     assert_eq!(client.get("/polls/3/").send().await.status(), 200);
     assert_eq!(client.get("/blog/").send().await.status(), 404);
     assert_eq!(client.get("/healthz").send().await.status(), 200);
@@ -135,7 +205,11 @@ async fn served_paths_match_reversed_urls() {
         ("blog:index", vec![]),
     ] {
         let url = client.reverse(name, params);
-        assert_eq!(client.get(&url).send().await.status(), 200, "{name} at {url}");
+        assert_eq!(
+            client.get(&url).send().await.status(),
+            200,
+            "{name} at {url}"
+        );
     }
 }
 
@@ -146,7 +220,10 @@ fn routes_table_lists_name_methods_path_and_handler() {
         App::new("polls").route("/{id:int}/", "detail", get(ok).post(ok)),
     );
     let table = kiln::cli::routes_table(&project).unwrap();
-    let line = table.lines().find(|l| l.starts_with("polls:detail")).unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("polls:detail"))
+        .unwrap();
     assert!(line.contains("GET,POST"), "{line}");
     assert!(line.contains("/polls/{id:int}/"), "{line}");
     assert!(line.contains("urls::ok"), "{line}");
@@ -160,7 +237,12 @@ async fn reverse_inside_a_request_uses_the_serving_project() {
         Ok(reverse("app:target", ())?)
     }
     let make = |prefix: &str| {
-        Project::new("t").mount(prefix, App::new("app").route("/link/", "link", get(link)).route("/t/", "target", get(ok)))
+        Project::new("t").mount(
+            prefix,
+            App::new("app")
+                .route("/link/", "link", get(link))
+                .route("/t/", "target", get(ok)),
+        )
     };
     let one = TestClient::with_settings(make("/one"), Settings::from_toml("").unwrap());
     let two = TestClient::with_settings(make("/two"), Settings::from_toml("").unwrap());

@@ -93,8 +93,10 @@ impl Error {
         if let Some(public) = &self.public {
             chain.push(public.to_string());
         }
-        let mut next: Option<&(dyn std::error::Error + 'static)> =
-            self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
         while let Some(error) = next {
             chain.push(error.to_string());
             next = error.source();

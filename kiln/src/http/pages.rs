@@ -9,7 +9,12 @@ use axum::response::{IntoResponse, Response};
 use crate::urls::{RouteInfo, UrlRegistry};
 
 /// Headers whose values never appear on a debug page.
-const MASKED_HEADERS: [&str; 4] = ["cookie", "authorization", "proxy-authorization", "x-csrf-token"];
+const MASKED_HEADERS: [&str; 4] = [
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "x-csrf-token",
+];
 
 /// Everything an error page may show.
 pub(crate) struct ErrorPage<'a> {
@@ -31,7 +36,11 @@ impl ErrorPage<'_> {
         if wants_json {
             (self.status, axum::Json(self.json())).into_response()
         } else {
-            let html = if self.debug { self.debug_html() } else { self.plain_html() };
+            let html = if self.debug {
+                self.debug_html()
+            } else {
+                self.plain_html()
+            };
             (
                 self.status,
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -47,7 +56,8 @@ impl ErrorPage<'_> {
 
     /// What the client may be told: the public message of a 4xx; never a 5xx's internals.
     fn client_message(&self) -> Option<&str> {
-        self.public.filter(|_| self.status.is_client_error() || self.debug)
+        self.public
+            .filter(|_| self.status.is_client_error() || self.debug)
     }
 
     fn json(&self) -> serde_json::Value {
@@ -132,7 +142,12 @@ impl ErrorPage<'_> {
                 } else {
                     String::from_utf8_lossy(value.as_bytes()).into_owned()
                 };
-                let _ = write!(html, "<tr><th>{}</th><td>{}</td></tr>", escape(name.as_str()), escape(&shown));
+                let _ = write!(
+                    html,
+                    "<tr><th>{}</th><td>{}</td></tr>",
+                    escape(name.as_str()),
+                    escape(&shown)
+                );
             }
             html.push_str("</table>");
         }
@@ -204,7 +219,10 @@ mod tests {
 
     #[test]
     fn escape_neutralises_markup() {
-        assert_eq!(escape("<script>alert('x')&\"</script>"), "&lt;script&gt;alert(&#x27;x&#x27;)&amp;&quot;&lt;/script&gt;");
+        assert_eq!(
+            escape("<script>alert('x')&\"</script>"),
+            "&lt;script&gt;alert(&#x27;x&#x27;)&amp;&quot;&lt;/script&gt;"
+        );
     }
 
     #[test]
@@ -213,7 +231,10 @@ mod tests {
         assert!(!wants_json(&headers));
         headers.insert(header::ACCEPT, "application/json".parse().unwrap());
         assert!(wants_json(&headers));
-        headers.insert(header::ACCEPT, "text/html,application/json".parse().unwrap());
+        headers.insert(
+            header::ACCEPT,
+            "text/html,application/json".parse().unwrap(),
+        );
         assert!(!wants_json(&headers));
     }
 }

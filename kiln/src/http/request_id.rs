@@ -52,7 +52,9 @@ impl Default for RequestId {
 fn is_sane(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl fmt::Display for RequestId {
@@ -80,7 +82,10 @@ mod tests {
     fn keeps_sane_incoming_ids_and_replaces_hostile_ones() {
         let mut headers = HeaderMap::new();
         headers.insert(RequestId::HEADER, HeaderValue::from_static("lb-1234.abc"));
-        assert_eq!(RequestId::from_headers_or_new(&headers).as_str(), "lb-1234.abc");
+        assert_eq!(
+            RequestId::from_headers_or_new(&headers).as_str(),
+            "lb-1234.abc"
+        );
         headers.insert(RequestId::HEADER, HeaderValue::from_static("<script>"));
         let id = RequestId::from_headers_or_new(&headers);
         assert_eq!(id.as_str().len(), 32);

@@ -36,9 +36,9 @@ use crate::urls::CURRENT;
 /// Wraps the project's router in Kiln's stack.
 pub(crate) fn wrap(router: Router, site: &Site) -> Router {
     let settings = site.settings();
-    let router = router
-        .fallback(fallback)
-        .layer(DefaultBodyLimit::max(settings.request_body_limit.as_usize()));
+    let router = router.fallback(fallback).layer(DefaultBodyLimit::max(
+        settings.request_body_limit.as_usize(),
+    ));
     let mut router = router.layer(
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
@@ -66,7 +66,11 @@ async fn fallback(site: Site, request: Request) -> Response {
                 None => with_slash,
             };
             if let Ok(location) = HeaderValue::from_str(&location) {
-                return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response();
+                return (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response();
             }
         }
     }

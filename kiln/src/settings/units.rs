@@ -36,8 +36,7 @@ impl std::str::FromStr for ByteSize {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (number, unit) =
-            split_unit(text).ok_or_else(|| format!("`{text}` is not a size"))?;
+        let (number, unit) = split_unit(text).ok_or_else(|| format!("`{text}` is not a size"))?;
         let factor: u64 = match unit.as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -88,7 +87,7 @@ impl fmt::Display for ByteSize {
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
-        if millis % 1000 == 0 {
+        if millis.is_multiple_of(1000) {
             write!(f, "{}s", millis / 1000)
         } else {
             write!(f, "{millis}ms")
@@ -131,7 +130,11 @@ macro_rules! number_or_text {
     };
 }
 
-number_or_text!(ByteSize, "a size such as \"2 MiB\" or a number of bytes", ByteSize);
+number_or_text!(
+    ByteSize,
+    "a size such as \"2 MiB\" or a number of bytes",
+    ByteSize
+);
 number_or_text!(
     Seconds,
     "a duration such as \"30s\" or a number of seconds",
@@ -153,9 +156,15 @@ mod tests {
 
     #[test]
     fn parses_durations_with_units() {
-        assert_eq!("500ms".parse::<Seconds>().unwrap().0, Duration::from_millis(500));
+        assert_eq!(
+            "500ms".parse::<Seconds>().unwrap().0,
+            Duration::from_millis(500)
+        );
         assert_eq!("2m".parse::<Seconds>().unwrap().0, Duration::from_secs(120));
-        assert_eq!("1.5s".parse::<Seconds>().unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            "1.5s".parse::<Seconds>().unwrap().0,
+            Duration::from_millis(1500)
+        );
         assert!("soon".parse::<Seconds>().is_err());
     }
 
@@ -164,7 +173,10 @@ mod tests {
         for size in [ByteSize(2 << 20), ByteSize(3 << 10), ByteSize(17)] {
             assert_eq!(size.to_string().parse::<ByteSize>().unwrap(), size);
         }
-        for duration in [Seconds(Duration::from_secs(30)), Seconds(Duration::from_millis(250))] {
+        for duration in [
+            Seconds(Duration::from_secs(30)),
+            Seconds(Duration::from_millis(250)),
+        ] {
             assert_eq!(duration.to_string().parse::<Seconds>().unwrap(), duration);
         }
     }

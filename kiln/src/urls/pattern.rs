@@ -41,7 +41,9 @@ impl Converter {
             Self::Int => !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
             Self::Slug => {
                 !value.is_empty()
-                    && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             }
             Self::Uuid => uuid::Uuid::try_parse(value).is_ok() && value.len() == 36,
             Self::Path => !value.is_empty(),
@@ -132,7 +134,9 @@ impl Pattern {
                 }
                 return Err(malformed("empty segment (`//`)".into()));
             }
-            let segment = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let segment = if let Some(inner) =
+                part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+            {
                 if let Some(name) = inner.strip_prefix('*') {
                     if index + 1 != parts.len() || trailing_slash && !body.is_empty() {
                         return Err(malformed(format!("`{{*{name}}}` must be the last segment")));
@@ -151,7 +155,9 @@ impl Pattern {
                         None => (inner, Converter::Str),
                     };
                     if converter == Converter::Path {
-                        return Err(malformed(format!("use `{{*{name}}}` for the rest of the path")));
+                        return Err(malformed(format!(
+                            "use `{{*{name}}}` for the rest of the path"
+                        )));
                     }
                     Segment::Param(valid_name(name).map_err(malformed)?.to_owned(), converter)
                 }
@@ -200,7 +206,8 @@ impl Pattern {
     /// knows no converters, while Kiln's `str` refuses `/` as Django's does.
     #[must_use]
     pub fn needs_converter_check(&self) -> bool {
-        self.params().any(|(_, converter)| converter != Converter::Path)
+        self.params()
+            .any(|(_, converter)| converter != Converter::Path)
     }
 
     /// The pattern in axum's syntax (converters removed).
@@ -237,7 +244,9 @@ impl Pattern {
     pub(crate) fn shape(&self) -> String {
         let mut shape = self.axum_path();
         for (name, _) in self.params() {
-            shape = shape.replace(&format!("{{{name}}}"), "{}").replace(&format!("{{*{name}}}"), "{*}");
+            shape = shape
+                .replace(&format!("{{{name}}}"), "{}")
+                .replace(&format!("{{*{name}}}"), "{*}");
         }
         shape
     }
@@ -323,8 +332,11 @@ impl Pattern {
                 }
                 Segment::Rest(name) => {
                     let value = lookup(name).ok_or_else(|| PatternError::Missing(name.clone()))?;
-                    let encoded: Vec<String> =
-                        value.trim_start_matches('/').split('/').map(super::encode_segment).collect();
+                    let encoded: Vec<String> = value
+                        .trim_start_matches('/')
+                        .split('/')
+                        .map(super::encode_segment)
+                        .collect();
                     path.push_str(&encoded.join("/"));
                 }
             }
@@ -346,7 +358,9 @@ fn valid_name(name: &str) -> Result<&str, String> {
     if valid {
         Ok(name)
     } else {
-        Err(format!("`{name}` is not a valid parameter name (letters, digits, `_`)"))
+        Err(format!(
+            "`{name}` is not a valid parameter name (letters, digits, `_`)"
+        ))
     }
 }
 
@@ -369,12 +383,23 @@ mod tests {
             vec![("id", Converter::Int), ("who", Converter::Str)]
         );
         assert_eq!(Pattern::parse("/").unwrap().axum_path(), "/");
-        assert_eq!(Pattern::parse("/files/{*rest}").unwrap().axum_path(), "/files/{*rest}");
+        assert_eq!(
+            Pattern::parse("/files/{*rest}").unwrap().axum_path(),
+            "/files/{*rest}"
+        );
     }
 
     #[test]
     fn rejects_malformed_patterns() {
-        for bad in ["polls", "/{id:float}/", "/{}/", "/{a}/{a}/", "/x{id}/", "//", "/{*rest}/more"] {
+        for bad in [
+            "polls",
+            "/{id:float}/",
+            "/{}/",
+            "/{a}/{a}/",
+            "/x{id}/",
+            "//",
+            "/{*rest}/more",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -390,7 +415,10 @@ mod tests {
         assert!(root.matches("/"));
         assert!(!root.matches("/x"));
         let rest = Pattern::parse("/static/{*path}").unwrap();
-        assert_eq!(rest.captures("/static/css/a%20b.css").unwrap(), vec![("path", "css/a b.css".to_owned())]);
+        assert_eq!(
+            rest.captures("/static/css/a%20b.css").unwrap(),
+            vec![("path", "css/a b.css".to_owned())]
+        );
     }
 
     #[test]
@@ -401,16 +429,28 @@ mod tests {
             .unwrap();
         assert_eq!(url, "/u/a%20b%3Fc/7/");
         // As Django's `str` converter, a value with `/` cannot fill one segment.
-        assert!(pattern.build(|p| Some(if p == "name" { "a/b" } else { "7" })).is_err());
-        let error = pattern.build(|p| Some(if p == "name" { "x" } else { "seven" })).unwrap_err();
+        assert!(
+            pattern
+                .build(|p| Some(if p == "name" { "a/b" } else { "7" }))
+                .is_err()
+        );
+        let error = pattern
+            .build(|p| Some(if p == "name" { "x" } else { "seven" }))
+            .unwrap_err();
         assert!(matches!(error, PatternError::Mismatch { .. }));
-        assert!(matches!(pattern.build(|_| None).unwrap_err(), PatternError::Missing(_)));
+        assert!(matches!(
+            pattern.build(|_| None).unwrap_err(),
+            PatternError::Missing(_)
+        ));
     }
 
     #[test]
     fn join_handles_prefix_slashes() {
         assert_eq!(Pattern::join("/polls", "/").unwrap().to_string(), "/polls/");
-        assert_eq!(Pattern::join("/polls/", "/{id}/").unwrap().to_string(), "/polls/{id}/");
+        assert_eq!(
+            Pattern::join("/polls/", "/{id}/").unwrap().to_string(),
+            "/polls/{id}/"
+        );
         assert_eq!(Pattern::join("/", "/").unwrap().to_string(), "/");
         assert_eq!(Pattern::join("", "/about").unwrap().to_string(), "/about");
     }

@@ -9,4 +9,5 @@ pub(super) fn urls() -> Urls {
         .route("/status", "status", get(views::status))
         .route("/square/{n:int}", "square", get(views::square))
         .route("/echo", "echo", post(views::echo))
+        .route("/sleep/{ms:int}", "sleep", get(views::sleep))
 }

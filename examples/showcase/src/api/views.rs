@@ -43,3 +43,13 @@ pub(super) struct Message {
 pub(super) async fn echo(Json(message): Json<Message>) -> Json<Message> {
     Json(message)
 }
+
+/// Waits without blocking anyone: thousands of these can be in flight on one
+/// core, as in Node. Capped so a client cannot park requests for long.
+pub(super) async fn sleep(Path(ms): Path<u64>) -> Result<String, Error> {
+    if ms > 5_000 {
+        return Err(Error::bad_request("ms must be at most 5000"));
+    }
+    kiln::deps::tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    Ok(format!("slept {ms} ms"))
+}

@@ -4,7 +4,11 @@ use kiln::prelude::*;
 
 /// A link to a named route; the name is checked when the page is built.
 fn link(name: &str, text: &str) -> Result<String, Error> {
-    Ok(format!("<a href=\"{}\">{text}</a>", reverse(name, ())?))
+    link_with(name, (), text)
+}
+
+fn link_with(name: &str, params: impl kiln::urls::UrlParams, text: &str) -> Result<String, Error> {
+    Ok(format!("<a href=\"{}\">{text}</a>", reverse(name, params)?))
 }
 
 fn page(title: &str, body: &str) -> Html<String> {
@@ -31,7 +35,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          <p>Try <code>cargo run -p showcase -- routes</code> and <code>-- check</code>.</p>",
         about = link("pages:about", "About")?,
         status = link("api:status", "API status")?,
-        square = format!("<a href=\"{}\">7 squared</a>", reverse("api:square", [("n", 7)])?),
+        square = link_with("api:square", [("n", 7)], "7 squared")?,
         boom = link("pages:boom", "Boom")?,
         healthz = link("kiln:healthz", "/healthz")?,
         readyz = link("kiln:readyz", "/readyz")?,

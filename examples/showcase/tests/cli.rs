@@ -1,0 +1,310 @@
+//! The showcase binary as a user runs it: management commands, bad settings,
+//! a taken port, production logs and graceful shutdown on SIGTERM.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of tests: an unexpected error should fail the test loudly"
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "showcase-test-secret-key-0123456789abcdefghijklmnop";
+
+fn showcase() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_showcase"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KILN_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the showcase binary runs")
+}
+
+/// A server process whose stderr lines are collected as they arrive.
+struct Server {
+    child: Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(command: &mut Command, extra: &[&str]) -> Self {
+        let mut child = command
+            .arg("runserver")
+            .args(extra)
+            .args(["--addr", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the showcase starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let port = lines.lock().unwrap().iter().find_map(|line| {
+                let rest = &line[line.find("http://127.0.0.1:")? + "http://127.0.0.1:".len()..];
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+            if let Some(port) = port {
+                return Self { child, port, lines };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {:?}",
+                lines.lock().unwrap()
+            );
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("server exited with {status}: {:?}", lines.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        http_get(self.port, path)
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET: (status, head, body).
+fn http_get(port: u16, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn routes_lists_every_named_route() {
+    let output = run(showcase().arg("routes"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "pages:home",
+        "api:square",
+        "/api/square/{n:int}",
+        "kiln:healthz",
+        "showcase::api::views::square",
+    ] {
+        assert!(table.contains(expected), "missing {expected} in\n{table}");
+    }
+    let only = String::from_utf8(run(showcase().args(["routes", "--app", "api"])).stdout).unwrap();
+    assert!(
+        only.contains("api:status") && !only.contains("pages:home"),
+        "{only}"
+    );
+}
+
+#[test]
+fn check_passes_on_the_showcase_and_reports_unknown_settings() {
+    let output = run(showcase().arg("check"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no issues"));
+
+    let output = run(showcase().arg("check").env("KILN_PROT", "1"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("unknown setting `prot`") && stdout.contains("KILN_PROT"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["runserver", "--help"],
+        vec!["routes", "--help"],
+        vec!["check", "--help"],
+    ] {
+        let output = run(showcase().args(&args));
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let output = run(showcase().arg("no-such-command"));
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn bad_environment_value_is_one_clear_message_and_exit_1() {
+    let output = run(showcase().arg("check").env("KILN_PORT", "eighty"));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("KILN_PORT") && message.contains("`port`") && message.contains("fix:"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn unreadable_or_invalid_settings_file_is_one_clear_message_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(showcase().env("KILN_CONFIG", dir.path()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot read settings file"),
+        "{}",
+        stderr(&output)
+    );
+
+    let file = dir.path().join("kiln.toml");
+    std::fs::write(&file, "port = [oops").unwrap();
+    let output = run(showcase().arg("check").env("KILN_CONFIG", &file));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("kiln.toml"), "{}", stderr(&output));
+}
+
+#[test]
+fn production_without_secret_key_refuses_to_start() {
+    let output = run(showcase().env("KILN_DEBUG", "false"));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("`secret_key` is not set") && message.contains("KILN_SECRET_KEY"),
+        "{message}"
+    );
+}
+
+#[test]
+fn port_in_use_is_one_clear_message_and_exit_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(showcase().args(["runserver", "--addr", &addr]));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot listen on") && message.contains("runserver --addr"),
+        "{message}"
+    );
+}
+
+#[test]
+fn serves_pages_and_shuts_down_gracefully_on_sigterm() {
+    let mut server = Server::start(&mut showcase(), &[]);
+    let (status, _, body) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(body.contains("Kiln showcase"));
+    assert_eq!(server.get("/api/square/12").0, 200);
+
+    // A request in flight when SIGTERM arrives still gets its answer.
+    let port = server.port;
+    let in_flight = std::thread::spawn(move || http_get(port, "/api/sleep/800"));
+    std::thread::sleep(Duration::from_millis(200));
+    let status = server.terminate();
+    let (code, _, body) = in_flight.join().unwrap();
+    assert_eq!((code, body.as_str()), (200, "slept 800 ms"));
+    assert!(status.success(), "exit status {status}");
+    assert!(server.log().iter().any(|l| l.contains("shutting down")));
+}
+
+#[test]
+fn serves_one_app_alone_as_a_microservice() {
+    let server = Server::start(&mut showcase(), &["--app", "api"]);
+    assert_eq!(server.get("/api/status").0, 200);
+    assert_eq!(server.get("/").0, 404);
+    assert_eq!(server.get("/healthz").0, 200);
+    assert!(server.log().iter().any(|l| l.contains("app `api` only")));
+}
+
+#[test]
+fn production_logs_are_json_with_request_ids_and_errors_never_leak() {
+    let server = Server::start(
+        showcase()
+            .env("KILN_DEBUG", "false")
+            .env("KILN_SECRET_KEY", SECRET),
+        &[],
+    );
+    let (status, head, body) = server.get("/boom/");
+    assert_eq!(status, 500);
+    assert!(!body.contains("invalid digit"), "internals leaked: {body}");
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap()
+        .to_owned();
+    assert!(body.contains(&id));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    let error = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|event| event["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no JSON error line in {log:?}"));
+    assert_eq!(error["request_id"], id.as_str());
+    assert!(error["error"].as_str().unwrap().contains("invalid digit"));
+    let access = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|event| event["target"] == "kiln::request" && event["path"] == "/boom/")
+        .unwrap_or_else(|| panic!("no access line in {log:?}"));
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["request_id"], id.as_str());
+    assert!(access["latency_us"].is_u64());
+}

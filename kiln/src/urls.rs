@@ -334,6 +334,15 @@ pub enum UrlError {
         /// The closest existing name.
         suggestion: Option<String>,
     },
+    /// `reverse` was called where no project's routes are known: outside a
+    /// request and before the server started (a test, a background job).
+    #[error(
+        "cannot reverse `{name}`: no project is serving here (outside a request, before `runserver`)\n  fix: in tests use `TestClient::reverse`; elsewhere `Project::url_registry()?.reverse(...)` or `UrlRegistry::install`"
+    )]
+    NoProject {
+        /// The name asked for.
+        name: String,
+    },
     /// A parameter of the pattern was not given.
     #[error("reverse(\"{name}\"): missing parameter `{param}`")]
     MissingParam {
@@ -452,9 +461,8 @@ pub fn reverse(name: &str, params: impl UrlParams) -> Result<String, UrlError> {
         .or_else(|| FALLBACK.read().ok().and_then(|slot| slot.clone()));
     match registry {
         Some(registry) => registry.reverse(name, params),
-        None => Err(UrlError::UnknownName {
+        None => Err(UrlError::NoProject {
             name: name.to_owned(),
-            suggestion: None,
         }),
     }
 }

@@ -249,3 +249,12 @@ async fn reverse_inside_a_request_uses_the_serving_project() {
     assert_eq!(one.get("/one/link/").send().await.text(), "/one/t/");
     assert_eq!(two.get("/two/link/").send().await.text(), "/two/t/");
 }
+
+#[test]
+fn reverse_outside_any_project_says_how_to_fix_it() {
+    // No test in this binary installs a process-wide registry, so outside a
+    // request there is no project to reverse against.
+    let error = reverse("app:target", ()).unwrap_err();
+    assert!(matches!(error, kiln::urls::UrlError::NoProject { .. }), "{error:?}");
+    assert!(error.to_string().contains("TestClient::reverse"), "{error}");
+}

@@ -51,6 +51,14 @@ pub mod settings;
 pub mod test;
 pub mod urls;
 
+#[cfg(doctest)]
+mod docs;
+
+/// The README's examples, compiled so the tour stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use app::{App, Urls};
 pub use http::Error;
 pub use kiln_macros::main;

@@ -198,6 +198,11 @@ impl Project {
             if !app.label.is_empty() {
                 app.check_label().map_err(BootError::BadApp)?;
                 if let Some(previous) = labels.insert(app.label.clone(), mount.prefix.clone()) {
+                    if app.label == BUILTIN_APP {
+                        return Err(BootError::BadApp(format!(
+                            "the app label `{BUILTIN_APP}` is reserved for Kiln's built-in app (/healthz, /readyz)\n  fix: give your app another label"
+                        )));
+                    }
                     return Err(BootError::DuplicateApp {
                         label: app.label.clone(),
                         first: previous,

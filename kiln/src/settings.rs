@@ -148,7 +148,8 @@ impl Settings {
         };
         Self::load_from(
             file.as_deref(),
-            Env::prefixed(ENV_PREFIX).ignore(&["config"]),
+            // KILN_CONFIG and KILN_ROOT say where the project is, not how it runs.
+            Env::prefixed(ENV_PREFIX).ignore(&["config", "root"]),
         )
     }
 
@@ -190,20 +191,48 @@ impl Settings {
             .extract()
             .map_err(|error| SettingsError::from_figment(&figment, error))?;
         settings.warnings = unknown_keys(&layers);
-        settings.validate()?;
+        settings.validate(&layers)?;
         Ok(settings)
     }
 
-    fn validate(&mut self) -> Result<(), SettingsError> {
+    fn validate(&mut self, layers: &Figment) -> Result<(), SettingsError> {
+        let invalid = |key: &str, problem: String, fix: &str| SettingsError::Invalid {
+            key: key.to_owned(),
+            origin: match describe_source(layers, key) {
+                env if env.starts_with("environment") => format!("from {env}"),
+                other => other,
+            },
+            problem,
+            fix: fix.to_owned(),
+        };
+        for (key, value) in [
+            ("request_timeout", self.request_timeout),
+            ("header_read_timeout", self.header_read_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(invalid(
+                    key,
+                    "must be longer than zero: every request would time out".to_owned(),
+                    "use a duration such as \"30s\" or \"500ms\"",
+                ));
+            }
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(invalid(
+                "log_level",
+                format!("`{}` is not a log filter: {error}", self.log_level),
+                "use a level (error, warn, info, debug, trace) or a filter such as \"info,kiln=debug\"",
+            ));
+        }
         if self.max_connections == 0 {
-            return Err(SettingsError::invalid(
+            return Err(invalid(
                 "max_connections",
-                "must be at least 1",
+                "must be at least 1".to_owned(),
                 "set it to the number of clients to serve at once, e.g. 10000",
             ));
         }
         if self.host.parse::<std::net::IpAddr>().is_err() && self.host != "localhost" {
-            return Err(SettingsError::invalid(
+            return Err(invalid(
                 "host",
                 format!("`{}` is not an IP address", self.host),
                 "use an address such as 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)",
@@ -211,8 +240,10 @@ impl Settings {
         }
         match (&self.secret_key, self.debug) {
             (None, false) => return Err(SettingsError::MissingSecretKey),
-            (Some(key), false) if key.0.len() < MIN_SECRET_KEY_LEN => {
-                return Err(SettingsError::WeakSecretKey { len: key.0.len() });
+            (Some(key), false) if key.0.chars().count() < MIN_SECRET_KEY_LEN => {
+                return Err(SettingsError::WeakSecretKey {
+                    len: key.0.chars().count(),
+                });
             }
             (None, true) => self.secret_key = Some(Secret(DEVELOPMENT_KEY.to_owned())),
             _ => {}
@@ -396,6 +427,16 @@ pub enum SettingsError {
         /// How to fix it.
         fix: String,
     },
+    /// The settings file is not valid TOML.
+    #[error(
+        "the settings file ({origin}) is not valid TOML: {problem}\n  fix: correct the syntax at the position shown"
+    )]
+    Syntax {
+        /// Which file.
+        origin: String,
+        /// The parser's message, with the position.
+        problem: String,
+    },
     /// Production mode without a `secret_key`.
     #[error(
         "`secret_key` is not set, and production mode (debug = false) refuses to start without one\n  fix: set KILN_SECRET_KEY to a random string of {MIN_SECRET_KEY_LEN}+ characters (e.g. `openssl rand -base64 48`), or set debug = true for local development"
@@ -403,7 +444,7 @@ pub enum SettingsError {
     MissingSecretKey,
     /// Production mode with a short `secret_key`.
     #[error(
-        "`secret_key` is only {len} characters; production mode needs at least {MIN_SECRET_KEY_LEN}\n  fix: set KILN_SECRET_KEY to a longer random string (e.g. `openssl rand -base64 48`)"
+        "`secret_key` is only {len} character(s); production mode needs at least {MIN_SECRET_KEY_LEN}\n  fix: set KILN_SECRET_KEY to a longer random string (e.g. `openssl rand -base64 48`)"
     )]
     WeakSecretKey {
         /// Length of the key given.
@@ -412,15 +453,6 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
-    fn invalid(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self::Invalid {
-            key: key.to_owned(),
-            origin: "kiln.toml or environment".to_owned(),
-            problem: problem.into(),
-            fix: fix.into(),
-        }
-    }
-
     fn from_figment(figment: &Figment, error: figment::Error) -> Self {
         let key = error.path.join(".");
         let origin = match &error.metadata {
@@ -436,14 +468,17 @@ impl SettingsError {
             },
             None => describe_source(figment, &key),
         };
-        let problem = error.kind.to_string();
+        // serde names Rust types ("expected u16"); say what a person would type.
+        let problem = error
+            .kind
+            .to_string()
+            .replace("expected u16", "expected a port number")
+            .replace("expected usize", "expected a whole number");
         if key.is_empty() {
             // No key: the file itself does not parse.
-            return Self::Invalid {
-                key: "(file)".to_owned(),
+            return Self::Syntax {
                 origin,
                 problem: error.to_string(),
-                fix: "correct the TOML syntax at the position shown".to_owned(),
             };
         }
         Self::Invalid {
@@ -484,6 +519,52 @@ mod tests {
         assert_eq!(settings.port, 9001);
         assert_eq!(settings.request_timeout.0, Duration::from_secs(120));
         assert_eq!(settings.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn zero_timeouts_and_bad_log_filters_are_refused() {
+        for text in ["request_timeout = 0", "header_read_timeout = \"0s\""] {
+            let error = Settings::from_toml(text).unwrap_err().to_string();
+            assert!(error.contains("longer than zero"), "{error}");
+        }
+        let error = Settings::from_toml("log_level = \"info,[\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`log_level`") && error.contains("fix:"),
+            "{error}"
+        );
+        assert!(Settings::from_toml("log_level = \"warn,kiln=debug\"").is_ok());
+    }
+
+    #[test]
+    fn durations_accept_decimals_and_refuse_out_of_range_values() {
+        let settings = Settings::from_toml("request_timeout = 1.5").unwrap();
+        assert_eq!(settings.request_timeout.0, Duration::from_millis(1500));
+        let error = Settings::from_toml("request_timeout = \"99999999999999999999999\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("out of range"), "{error}");
+        assert!(Settings::from_toml("request_timeout = -1.0").is_err());
+    }
+
+    #[test]
+    fn broken_toml_is_a_syntax_error_with_the_position() {
+        let error = Settings::from_toml("port = [").unwrap_err();
+        assert!(matches!(error, SettingsError::Syntax { .. }), "{error:?}");
+        assert!(error.to_string().contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn secret_key_length_counts_characters() {
+        let key = "é".repeat(MIN_SECRET_KEY_LEN - 1);
+        let error = Settings::from_toml(&format!("debug = false\nsecret_key = \"{key}\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("only {}", MIN_SECRET_KEY_LEN - 1)),
+            "{error}"
+        );
     }
 
     #[test]
@@ -534,12 +615,6 @@ mod tests {
         let layers =
             Figment::from(Toml::string("port = 9001")).merge(Serialized::default("port", 9002));
         assert_eq!(Settings::resolve(layers).unwrap().port, 9002);
-    }
-
-    #[test]
-    fn invalid_toml_is_reported() {
-        let error = Settings::from_toml("port = = 3").unwrap_err().to_string();
-        assert!(error.contains("invalid setting"), "{error}");
     }
 
     #[test]

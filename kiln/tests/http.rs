@@ -357,3 +357,88 @@ async fn json_bodies_round_trip_and_bad_json_is_a_4xx() {
     let patch = client.patch("/d").send().await;
     assert_eq!(patch.status(), 405);
 }
+
+async fn needs_auth() -> impl IntoResponse {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"kiln\"")],
+    )
+}
+
+async fn throttled() -> impl IntoResponse {
+    (
+        [(header::RETRY_AFTER, "30")],
+        kiln::Error::new(StatusCode::TOO_MANY_REQUESTS, "slow down"),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct Vote {
+    #[expect(dead_code, reason = "only its presence in the body matters")]
+    choice: u32,
+}
+
+async fn vote(Json(_vote): Json<Vote>) -> &'static str {
+    "counted"
+}
+
+fn header_project() -> Project {
+    Project::new("t").mount(
+        "/",
+        App::new("h")
+            .route("/auth/", "auth", get(needs_auth))
+            .route("/throttled/", "throttled", get(throttled))
+            .route("/vote/", "vote", post(vote)),
+    )
+}
+
+#[tokio::test]
+async fn error_pages_keep_the_headers_the_handler_set() {
+    for debug in [true, false] {
+        let client = TestClient::with_settings(header_project(), settings(debug, ""));
+        let auth = client.get("/auth/").send().await;
+        assert_eq!(auth.status(), 401);
+        assert_eq!(
+            auth.header("www-authenticate"),
+            Some("Basic realm=\"kiln\"")
+        );
+        assert!(
+            auth.header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let throttled = client.get("/throttled/").send().await;
+        assert_eq!(throttled.status(), 429);
+        assert_eq!(throttled.header("retry-after"), Some("30"));
+        assert!(throttled.text().contains("slow down"));
+    }
+}
+
+#[tokio::test]
+async fn extractor_rejections_are_rendered_like_other_errors() {
+    let client = TestClient::with_settings(header_project(), settings(false, ""));
+    let response = client
+        .post("/vote/")
+        .header("accept", "application/json")
+        .json(&serde_json::json!({"pick": 1}))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `choice`"),
+        "{body}"
+    );
+    assert_eq!(body["request_id"], response.header("x-request-id").unwrap());
+    let page = client.post("/vote/").body("choice=1").send().await;
+    assert_eq!(page.status(), 415);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().contains("Content-Type"), "{}", page.text());
+}

@@ -255,6 +255,16 @@ fn reverse_outside_any_project_says_how_to_fix_it() {
     // No test in this binary installs a process-wide registry, so outside a
     // request there is no project to reverse against.
     let error = reverse("app:target", ()).unwrap_err();
-    assert!(matches!(error, kiln::urls::UrlError::NoProject { .. }), "{error:?}");
+    assert!(
+        matches!(error, kiln::urls::UrlError::NoProject { .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("TestClient::reverse"), "{error}");
+}
+
+#[test]
+fn the_builtin_app_label_is_reserved() {
+    let project = Project::new("t").mount("/k", App::new("kiln").route("/", "x", get(ok)));
+    let error = project.url_registry().unwrap_err().to_string();
+    assert!(error.contains("reserved"), "{error}");
 }

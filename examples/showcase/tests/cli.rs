@@ -164,6 +164,19 @@ fn check_passes_on_the_showcase_and_reports_unknown_settings() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("no issues"));
 
+    // KILN_ROOT and KILN_CONFIG locate the project; they are not settings.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!("{root}/kiln.toml");
+    let output = run(showcase()
+        .arg("check")
+        .env("KILN_ROOT", root)
+        .env("KILN_CONFIG", &config));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("no issues"),
+        "{}",
+        stderr(&output)
+    );
+
     let output = run(showcase().arg("check").env("KILN_PROT", "1"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -180,36 +180,7 @@ where
                 };
                 let status = response.status();
                 if status.is_client_error() || status.is_server_error() {
-                    let report = response.extensions().get::<Arc<ErrorReport>>().cloned();
-                    let empty = response.body().size_hint().exact() == Some(0);
-                    if report.is_some() || empty {
-                        let report = report.as_deref();
-                        if status.is_server_error() {
-                            let chain = report.map(|r| r.chain.join(": ")).unwrap_or_default();
-                            tracing::error!(
-                                request_id = %request_id,
-                                method = %method,
-                                path = uri.path(),
-                                status = status.as_u16(),
-                                error = %chain,
-                                panic = report.is_some_and(|r| r.panic),
-                                "request failed"
-                            );
-                        }
-                        response = ErrorPage {
-                            status,
-                            request_id: request_id.as_str(),
-                            method: &method,
-                            uri: &uri,
-                            headers: headers.as_ref(),
-                            public: report.and_then(|r| r.public.as_deref()),
-                            chain: report.map(|r| r.chain.as_slice()).unwrap_or_default(),
-                            panic: report.is_some_and(|r| r.panic),
-                            debug,
-                            urls: site.urls(),
-                        }
-                        .render(json);
-                    }
+                    response = error_page(response, &request_id, &method, &uri, headers.as_ref(), json, &site).await;
                 }
                 response.headers_mut().insert(RequestId::HEADER, request_id.header_value());
                 if site.settings().access_log {
@@ -227,6 +198,91 @@ where
             .instrument(span),
         )
     }
+}
+
+/// The largest plain-text error body (an extractor's rejection) that is
+/// re-rendered as an error page; anything bigger is the handler's own page.
+const MAX_REJECTION_TEXT: u64 = 4096;
+
+/// Renders an error response as Kiln's error page (debug, production or
+/// JSON), logging server errors. Three kinds of error response are rendered:
+/// a `kiln::Error` (it carries an [`ErrorReport`]), an empty one (a 404 from
+/// routing, a 408 from the timeout layer), and an extractor's short plain-text
+/// rejection (a 422 from `Json`, a 400 from `Path`), whose text becomes the
+/// public message. Any other error response is the handler's own page and
+/// passes through. Headers the handler set (`WWW-Authenticate`,
+/// `Retry-After`, `Set-Cookie`) are kept.
+async fn error_page(
+    response: Response,
+    request_id: &RequestId,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: Option<&axum::http::HeaderMap>,
+    json: bool,
+    site: &Site,
+) -> Response {
+    let status = response.status();
+    let report = response.extensions().get::<Arc<ErrorReport>>().cloned();
+    let body_size = response.body().size_hint().exact();
+    let is_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"));
+    let (mut parts, body) = response.into_parts();
+    let rejection = if report.is_none() && body_size != Some(0) {
+        let short_text = status.is_client_error()
+            && is_text
+            && body_size.is_some_and(|n| n <= MAX_REJECTION_TEXT);
+        if !short_text {
+            return Response::from_parts(parts, body);
+        }
+        match axum::body::to_bytes(body, MAX_REJECTION_TEXT as usize).await {
+            Ok(text) => Some(String::from_utf8_lossy(&text).trim().to_owned()),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let report = report.as_deref();
+    if status.is_server_error() {
+        let chain = report.map(|r| r.chain.join(": ")).unwrap_or_default();
+        tracing::error!(
+            request_id = %request_id,
+            method = %method,
+            path = uri.path(),
+            status = status.as_u16(),
+            error = %chain,
+            panic = report.is_some_and(|r| r.panic),
+            "request failed"
+        );
+    }
+    let mut page = ErrorPage {
+        status,
+        request_id: request_id.as_str(),
+        method,
+        uri,
+        headers,
+        public: report
+            .and_then(|r| r.public.as_deref())
+            .or(rejection.as_deref()),
+        chain: report.map(|r| r.chain.as_slice()).unwrap_or_default(),
+        panic: report.is_some_and(|r| r.panic),
+        debug: site.settings().debug,
+        urls: site.urls(),
+    }
+    .render(json);
+    // The page's own headers describe its body; every other header the
+    // handler set still applies.
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+    ] {
+        parts.headers.remove(name);
+    }
+    parts.headers.extend(page.headers_mut().drain());
+    *page.headers_mut() = parts.headers;
+    page
 }
 
 #[cfg(test)]

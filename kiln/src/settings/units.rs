@@ -70,7 +70,9 @@ impl std::str::FromStr for Seconds {
             "h" => number * 3600.0,
             _ => return Err(format!("unknown duration unit `{unit}` in `{text}`")),
         };
-        Ok(Self(Duration::from_secs_f64(seconds)))
+        Duration::try_from_secs_f64(seconds)
+            .map(Self)
+            .map_err(|_| format!("`{text}` is out of range"))
     }
 }
 
@@ -119,6 +121,12 @@ macro_rules! number_or_text {
                         u64::try_from(v)
                             .map($from_int)
                             .map_err(|_| E::custom("must not be negative"))
+                    }
+                    fn visit_f64<E: de::Error>(self, v: f64) -> Result<$ty, E> {
+                        if v < 0.0 {
+                            return Err(E::custom("must not be negative"));
+                        }
+                        v.to_string().parse().map_err(E::custom)
                     }
                     fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
                         v.parse().map_err(E::custom)

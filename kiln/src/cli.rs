@@ -144,7 +144,7 @@ async fn runserver(
     let name = project.name().to_owned();
     let addr = args.addr.unwrap_or_else(|| settings.addr());
     let debug = settings.debug;
-    let (site, router) = project.build(settings)?;
+    let (site, service) = project.build(settings)?;
     site.urls().install();
     let listener = crate::server::bind(addr).await?;
     let local = listener.local_addr().unwrap_or(addr);
@@ -163,13 +163,14 @@ async fn runserver(
         "Kiln {} serving project `{name}` ({mode}{only}) at http://{local}/ — Ctrl-C to stop",
         env!("CARGO_PKG_VERSION"),
     );
-    crate::server::serve(listener, site, router, crate::server::shutdown_signal())
-        .await
-        .map_err(|source| BootError::Bind {
-            addr,
-            source,
-            fix: "the listener failed; check the network configuration".to_owned(),
-        })
+    let served =
+        crate::server::serve(listener, site, service, crate::server::shutdown_signal()).await;
+    crate::logging::flush();
+    served.map_err(|source| BootError::Bind {
+        addr,
+        source,
+        fix: "the listener failed; check the network configuration".to_owned(),
+    })
 }
 
 /// The `routes` table: name, methods, path and handler, one route per line.

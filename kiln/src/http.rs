@@ -11,4 +11,5 @@ pub(crate) mod stack;
 
 pub use error::Error;
 pub use request_id::RequestId;
+pub use stack::SiteService;
 pub(crate) use stack::not_found_response;

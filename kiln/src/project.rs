@@ -30,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, RouterLayer, UrlEntry};
+use crate::http::SiteService;
 use crate::settings::{Settings, SettingsError};
 use crate::urls::{Endpoint, Pattern, RouteInfo, UrlError, UrlRegistry};
 
@@ -255,13 +256,13 @@ impl Project {
         Ok((infos, patterns))
     }
 
-    /// Checks everything and builds the router, with Kiln's middleware stack,
-    /// for `settings`.
+    /// Checks everything and builds the site's service: the project's router
+    /// inside Kiln's middleware stack, for `settings`.
     ///
     /// # Errors
     ///
     /// [`BootError`] for any mistake in apps or routes.
-    pub fn build(self, settings: Settings) -> Result<(Site, Router), BootError> {
+    pub fn build(self, settings: Settings) -> Result<(Site, SiteService), BootError> {
         let (infos, patterns) = self.resolve_routes()?;
         let urls = Arc::new(UrlRegistry::new(infos)?);
         let mut router = Router::new();
@@ -303,8 +304,8 @@ impl Project {
             urls,
             ready: AtomicBool::new(true),
         }));
-        let router = crate::http::stack::wrap(router, &site);
-        Ok((site, router))
+        let service = SiteService::new(router, &site);
+        Ok((site, service))
     }
 }
 

@@ -12,9 +12,9 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let project = Project::new("demo").route("/", "index", get(|| async { "hi" }));
-//! let (site, router) = project.build(Settings::from_toml("")?)?;
+//! let (site, service) = project.build(Settings::from_toml("")?)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! kiln::server::serve(listener, site, router, kiln::server::shutdown_signal()).await?;
+//! kiln::server::serve(listener, site, service, kiln::server::shutdown_signal()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -22,7 +22,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -30,11 +30,12 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
+use tower::Service;
 
+use crate::http::SiteService;
 use crate::project::Site;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops
+/// Serves `service` (from [`Project::build`](crate::Project::build)) on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish (up to `shutdown_timeout`) and returns.
 ///
 /// # Errors
@@ -44,7 +45,7 @@ use crate::project::Site;
 pub async fn serve(
     listener: TcpListener,
     site: Site,
-    router: Router,
+    service: SiteService,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let settings = site.settings();
@@ -83,7 +84,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let service = service.clone();
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -92,11 +93,11 @@ pub async fn serve(
             if !first_bytes_within(&stream, header_timeout).await {
                 return;
             }
-            let service =
-                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(request)
-                });
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                service.clone().call(request)
+            });
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %error, "connection ended with an error");

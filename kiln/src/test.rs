@@ -23,7 +23,6 @@
 
 use std::sync::Mutex;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use cookie::{Cookie, CookieJar};
@@ -32,6 +31,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
+use crate::http::SiteService;
 use crate::project::{Project, Site};
 use crate::settings::Settings;
 
@@ -42,7 +42,7 @@ const MAX_REDIRECTS: usize = 10;
 #[derive(Debug)]
 pub struct TestClient {
     site: Site,
-    router: Router,
+    service: SiteService,
     cookies: Mutex<CookieJar>,
 }
 
@@ -74,9 +74,9 @@ impl TestClient {
     #[must_use]
     pub fn with_settings(project: Project, settings: Settings) -> Self {
         match project.build(settings) {
-            Ok((site, router)) => Self {
+            Ok((site, service)) => Self {
                 site,
-                router,
+                service,
                 cookies: Mutex::new(CookieJar::new()),
             },
             Err(error) => panic!("the project does not boot: {error}"),
@@ -183,7 +183,7 @@ impl TestClient {
             Ok(request) => request,
             Err(error) => panic!("invalid test request {uri}: {error}"),
         };
-        let Ok(response) = self.router.clone().oneshot(request).await;
+        let Ok(response) = self.service.clone().oneshot(request).await;
         let (parts, body) = response.into_parts();
         let body = match body.collect().await {
             Ok(collected) => collected.to_bytes().to_vec(),

@@ -317,6 +317,12 @@ fn production_logs_are_json_with_request_ids_and_errors_never_leak() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|event| event["target"] == "kiln::request" && event["path"] == "/boom/")
         .unwrap_or_else(|| panic!("no access line in {log:?}"));
+    let view_line = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|event| event["message"] == "about to fail on purpose")
+        .unwrap_or_else(|| panic!("no line from the view in {log:?}"));
+    assert_eq!(view_line["request_id"], id.as_str(), "{view_line}");
     assert_eq!(access["method"], "GET");
     assert_eq!(access["request_id"], id.as_str());
     assert!(access["latency_us"].is_u64());

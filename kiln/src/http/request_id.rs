@@ -17,8 +17,10 @@ impl RequestId {
     /// A fresh random id.
     #[must_use]
     pub fn new() -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        Self(HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown")))
+        // Encoded on the stack: no formatting machinery on the request path.
+        let mut buffer = [0u8; uuid::fmt::Simple::LENGTH];
+        let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
+        Self(HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown")))
     }
 
     /// The id given by a trusted proxy if it looks sane, else a new one.
@@ -39,6 +41,24 @@ impl RequestId {
     pub(crate) fn header_value(&self) -> HeaderValue {
         self.0.clone()
     }
+
+    /// The id of the request the current task is serving, if any: what Kiln's
+    /// log lines carry as `request_id`. Tasks spawned by a view do not
+    /// inherit it; pass the id along (it is `Clone`) or scope it with
+    /// [`RequestId::scope`].
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        CURRENT_ID.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `future` with `self` as the [current](RequestId::current) id.
+    pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        CURRENT_ID.scope(self, future).await
+    }
+}
+
+tokio::task_local! {
+    static CURRENT_ID: RequestId;
 }
 
 impl Default for RequestId {

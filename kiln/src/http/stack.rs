@@ -1,31 +1,35 @@
-//! Kiln's middleware stack, outermost first:
+//! Kiln's middleware stack around the project's router, outermost first:
 //!
-//! 1. [`CoreLayer`]: request id, the route table for `reverse()`, error pages,
-//!    access log. One hand-written layer instead of four generic ones, because
-//!    every layer costs an allocation and a dynamic call on every request.
-//! 2. compression (gzip, brotli, zstd; when the client accepts it),
-//! 3. panic catching (a panicking handler answers 500 and the server goes on),
-//! 4. request timeout (408),
-//! 5. the request body limit (413, for `Json`, `Form`, `Bytes` extractors),
-//! 6. the project's own layers, then each app's, then the handler.
+//! 1. compression (gzip, brotli, zstd), only for requests that accept it,
+//! 2. [`CoreService`]: the path guard, request id, the route table for
+//!    `reverse()`, panic catching (500), the request timeout (408), error
+//!    pages and the access log,
+//! 3. the request body limit (413, for `Json`, `Form`, `Bytes` extractors),
+//! 4. the project's own layers, then each app's, then the handler.
+//!
+//! The stack wraps the router once, as a [`SiteService`], instead of through
+//! `Router::layer`, which wraps every route separately and boxes each
+//! layer's response on every request. The core concerns are one hand-written
+//! service rather than a chain of generic layers because each layer costs a
+//! clone, a boxed future and a boxed body per request, and because the error
+//! pages need to see the request, the response and the error report at once.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::HttpBody;
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::{Layer, Service, ServiceBuilder};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
-use tower_http::timeout::TimeoutLayer;
-use tracing::Instrument;
+use futures_util::FutureExt;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::compression::{Compression, CompressionLayer};
 
 use super::error::ErrorReport;
 use super::pages::{ErrorPage, wants_json};
@@ -33,24 +37,73 @@ use super::request_id::RequestId;
 use crate::project::Site;
 use crate::urls::CURRENT;
 
-/// Wraps the project's router in Kiln's stack.
-pub(crate) fn wrap(router: Router, site: &Site) -> Router {
-    let settings = site.settings();
-    let router = router.fallback(fallback).layer(DefaultBodyLimit::max(
-        settings.request_body_limit.as_usize(),
-    ));
-    let mut router = router.layer(
-        ServiceBuilder::new()
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                settings.request_timeout.0,
-            )),
-    );
-    if settings.compression {
-        router = router.layer(CompressionLayer::new());
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// A whole site as one tower service: Kiln's stack around the project's
+/// router. [`Project::build`](crate::Project::build) makes it; the server and
+/// the test client run it. It is an ordinary `tower::Service`, so it can also
+/// be nested in another axum app with `Router::fallback_service`.
+#[derive(Clone)]
+pub struct SiteService(Arc<Stack>);
+
+/// Shared by every clone of a [`SiteService`]: the server clones it per
+/// request, so a clone is one reference count.
+struct Stack {
+    core: CoreService,
+    compressed: Option<Compression<CoreService>>,
+}
+
+impl SiteService {
+    pub(crate) fn new(router: Router, site: &Site) -> Self {
+        let settings = site.settings();
+        let core = CoreService {
+            // `with_state` turns every route into its final service once,
+            // instead of on every request (what `axum::serve` does too).
+            router: router.fallback(fallback).with_state(()),
+            site: site.clone(),
+            body_limit: DefaultBodyLimit::max(settings.request_body_limit.as_usize()),
+            timeout: settings.request_timeout.0,
+        };
+        let compressed = settings
+            .compression
+            .then(|| CompressionLayer::new().layer(core.clone()));
+        Self(Arc::new(Stack { core, compressed }))
     }
-    router.layer(CoreLayer { site: site.clone() })
+}
+
+impl std::fmt::Debug for SiteService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteService")
+            .field("site", &self.0.core.site.name())
+            .field("compression", &self.0.compressed.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service<Request> for SiteService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both paths end in `CoreService`, which is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match &self.0.compressed {
+            // Without Accept-Encoding there is nothing to negotiate: skip the
+            // compression layer and the boxing of its body.
+            Some(compressed) if request.headers().contains_key(header::ACCEPT_ENCODING) => {
+                let future = compressed.clone().call(request);
+                Box::pin(async move {
+                    let Ok(response) = future.await;
+                    Ok(response.map(Body::new))
+                })
+            }
+            _ => self.0.core.handle(request),
+        }
+    }
 }
 
 /// No route matched: redirect to the path with a slash when that one exists
@@ -114,43 +167,32 @@ fn suspicious_path(path: &str) -> Option<&'static str> {
     None
 }
 
-/// The outermost layer; see the module docs.
+/// Kiln's core concerns in one service; see the module docs.
 #[derive(Clone)]
-pub(crate) struct CoreLayer {
+pub(crate) struct CoreService {
+    router: Router,
     site: Site,
+    body_limit: DefaultBodyLimit,
+    timeout: Duration,
 }
 
-impl<S> Layer<S> for CoreLayer {
-    type Service = CoreService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        CoreService {
-            inner,
-            site: self.site.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub(crate) struct CoreService<S> {
-    inner: S,
-    site: Site,
-}
-
-impl<S> Service<Request> for CoreService<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
+impl Service<Request> for CoreService {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = BoxFuture;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // An axum `Router` is always ready; each call runs on its own clone.
+        Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.handle(request)
+    }
+}
+
+impl CoreService {
+    fn handle(&self, mut request: Request) -> BoxFuture {
         let started = Instant::now();
         let path_problem = suspicious_path(request.uri().path());
         let site = self.site.clone();
@@ -163,40 +205,47 @@ where
         // Only the debug page shows headers; production never copies them.
         let headers = debug.then(|| request.headers().clone());
         let json = wants_json(request.headers());
-
-        // Take the service that was driven to readiness, leave a fresh clone.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let span = tracing::info_span!("request", id = %request_id);
+        let handler = self.body_limit.layer(self.router.clone()).oneshot(request);
+        let timeout = self.timeout;
         let urls = Arc::clone(site.urls());
-        Box::pin(
-            CURRENT.scope(urls, async move {
-                let mut response = match path_problem {
-                    Some(problem) => crate::Error::bad_request(problem).into_response(),
-                    None => {
-                        let Ok(response) = inner.call(request).await;
-                        response
-                    }
-                };
-                let status = response.status();
-                if status.is_client_error() || status.is_server_error() {
-                    response = error_page(response, &request_id, &method, &uri, headers.as_ref(), json, &site).await;
-                }
-                response.headers_mut().insert(RequestId::HEADER, request_id.header_value());
-                if site.settings().access_log {
-                    tracing::info!(
-                        target: "kiln::request",
-                        method = %method,
-                        path = uri.path(),
-                        status = status.as_u16(),
-                        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                        request_id = %request_id,
-                    );
-                }
-                Ok(response)
-            })
-            .instrument(span),
-        )
+        let handled = CURRENT.scope(urls, async move {
+            if let Some(problem) = path_problem {
+                return crate::Error::bad_request(problem).into_response();
+            }
+            // A panic while polling the handler is caught here; the server
+            // goes on serving and the client gets a 500.
+            match tokio::time::timeout(timeout, AssertUnwindSafe(handler).catch_unwind()).await {
+                Ok(Ok(Ok(response))) => response,
+                Ok(Ok(Err(infallible))) => match infallible {},
+                Ok(Err(panic)) => panic_response(panic),
+                Err(_elapsed) => StatusCode::REQUEST_TIMEOUT.into_response(),
+            }
+        });
+        Box::pin(async move {
+            // Log lines of the view carry the id (see `logging`); the access
+            // and error lines, written after it, name it themselves.
+            let mut response = request_id.clone().scope(handled).await;
+            let status = response.status();
+            if status.is_client_error() || status.is_server_error() {
+                response = error_page(
+                    response,
+                    &request_id,
+                    &method,
+                    &uri,
+                    headers.as_ref(),
+                    json,
+                    &site,
+                )
+                .await;
+            }
+            response
+                .headers_mut()
+                .insert(RequestId::HEADER, request_id.header_value());
+            if site.settings().access_log {
+                crate::logging::access(&method, uri.path(), status, started.elapsed(), &request_id);
+            }
+            Ok(response)
+        })
     }
 }
 

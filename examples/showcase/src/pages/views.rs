@@ -53,6 +53,8 @@ pub(super) async fn about() -> Result<Html<String>, Error> {
 
 /// Fails on purpose: the error chain shows on the debug page, never in production.
 pub(super) async fn boom() -> Result<Html<String>, Error> {
+    // A view's own log lines carry the request id.
+    kiln::deps::tracing::warn!("about to fail on purpose");
     let number: u32 = "forty-two".parse()?;
     Ok(page("Unreachable", &number.to_string()))
 }

@@ -4,11 +4,13 @@
 //! Handlers are plain `async fn`s that take axum extractors and return
 //! `Result<impl IntoResponse, kiln::Error>`; see [`Error`].
 
+mod context;
 mod error;
 mod pages;
 mod request_id;
 pub(crate) mod stack;
 
+pub(crate) use context::RequestContext;
 pub use error::Error;
 pub use request_id::RequestId;
 pub use stack::SiteService;

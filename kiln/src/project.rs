@@ -441,7 +441,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Site {
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Site>().cloned().ok_or_else(|| {
+        let context = parts.extensions.get::<crate::http::RequestContext>();
+        context.map(|context| context.site.clone()).ok_or_else(|| {
             crate::Error::internal(std::io::Error::other(
                 "the Site extractor needs Kiln's middleware stack (serve the router built by Project::build)",
             ))

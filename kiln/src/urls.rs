@@ -422,14 +422,10 @@ pub(crate) fn encode_segment(value: &str) -> String {
     utf8_percent_encode(value, SEGMENT).to_string()
 }
 
-// The registry of the project serving the current request, so that
-// `reverse()` needs no handle. A task-local is set around each request; the
+// `reverse()` needs no handle: in a request it uses the registry of the
+// project serving it (from the request's task-local context); the
 // process-wide fallback serves code outside requests (CLI commands, spawned
 // tasks) in the usual case of one project per process.
-tokio::task_local! {
-    pub(crate) static CURRENT: Arc<UrlRegistry>;
-}
-
 static FALLBACK: RwLock<Option<Arc<UrlRegistry>>> = RwLock::new(None);
 
 pub(crate) fn install_fallback(registry: Arc<UrlRegistry>) {
@@ -455,10 +451,9 @@ pub(crate) fn install_fallback(registry: Arc<UrlRegistry>) {
 ///
 /// As [`UrlRegistry::reverse`]; also [`UrlError::UnknownName`] when no project is running.
 pub fn reverse(name: &str, params: impl UrlParams) -> Result<String, UrlError> {
-    let registry = CURRENT
-        .try_with(Arc::clone)
-        .ok()
-        .or_else(|| FALLBACK.read().ok().and_then(|slot| slot.clone()));
+    let registry =
+        crate::http::RequestContext::with_current(|context| Arc::clone(context.site.urls()))
+            .or_else(|| FALLBACK.read().ok().and_then(|slot| slot.clone()));
     match registry {
         Some(registry) => registry.reverse(name, params),
         None => Err(UrlError::NoProject {

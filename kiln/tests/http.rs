@@ -175,6 +175,28 @@ async fn wrong_method_is_405_with_allow_header() {
 }
 
 #[tokio::test]
+async fn default_body_limit_is_two_mebibytes() {
+    let client = TestClient::with_settings(project(), settings(false, ""));
+    let limit = 2 * 1024 * 1024;
+    let over = client
+        .post("/t/echo/")
+        .body(vec![b'x'; limit + 1])
+        .send()
+        .await;
+    assert_eq!(over.status(), 413);
+    let at = client.post("/t/echo/").body(vec![b'x'; limit]).send().await;
+    assert_eq!(at.status(), 200);
+    let raised =
+        TestClient::with_settings(project(), settings(false, "request_body_limit = \"3 MiB\""));
+    let under_raised = raised
+        .post("/t/echo/")
+        .body(vec![b'x'; limit + 1])
+        .send()
+        .await;
+    assert_eq!(under_raised.status(), 200);
+}
+
+#[tokio::test]
 async fn oversized_body_is_413() {
     let client =
         TestClient::with_settings(project(), settings(true, "request_body_limit = \"1 KiB\""));

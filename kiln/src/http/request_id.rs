@@ -5,6 +5,8 @@ use std::fmt;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::RequestContext;
+
 /// A request's id. An incoming `x-request-id` from a proxy is kept when it is
 /// a short token; otherwise Kiln makes a new one. It is also an extractor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,17 +50,20 @@ impl RequestId {
     /// [`RequestId::scope`].
     #[must_use]
     pub fn current() -> Option<Self> {
-        CURRENT_ID.try_with(Clone::clone).ok()
+        RequestContext::with_current(|context| context.id.clone())
+            .or_else(|| SCOPED.try_with(Clone::clone).ok())
     }
 
-    /// Runs `future` with `self` as the [current](RequestId::current) id.
+    /// Runs `future` (a task a view spawns, say) with `self` as the
+    /// [current](RequestId::current) id.
     pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
-        CURRENT_ID.scope(self, future).await
+        SCOPED.scope(self, future).await
     }
 }
 
 tokio::task_local! {
-    static CURRENT_ID: RequestId;
+    /// Ids given to tasks outside a request with [`RequestId::scope`].
+    static SCOPED: RequestId;
 }
 
 impl Default for RequestId {
@@ -90,7 +95,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+        let context = parts.extensions.get::<RequestContext>();
+        Ok(context
+            .map(|context| context.id.clone())
+            .unwrap_or_default())
     }
 }
 

@@ -31,11 +31,14 @@ use futures_util::FutureExt;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::compression::{Compression, CompressionLayer};
 
+use super::RequestContext;
 use super::error::ErrorReport;
 use super::pages::{ErrorPage, wants_json};
 use super::request_id::RequestId;
 use crate::project::Site;
-use crate::urls::CURRENT;
+
+/// The body limit axum's extractors apply when none is set.
+const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
@@ -61,7 +64,10 @@ impl SiteService {
             // instead of on every request (what `axum::serve` does too).
             router: router.fallback(fallback).with_state(()),
             site: site.clone(),
-            body_limit: DefaultBodyLimit::max(settings.request_body_limit.as_usize()),
+            // axum's body extractors apply 2 MiB when no limit is set; the
+            // layer (a boxed request extension) is only needed for another size.
+            body_limit: (settings.request_body_limit.as_usize() != AXUM_DEFAULT_BODY_LIMIT)
+                .then(|| DefaultBodyLimit::max(settings.request_body_limit.as_usize())),
             timeout: settings.request_timeout.0,
         };
         let compressed = settings
@@ -172,7 +178,7 @@ fn suspicious_path(path: &str) -> Option<&'static str> {
 pub(crate) struct CoreService {
     router: Router,
     site: Site,
-    body_limit: DefaultBodyLimit,
+    body_limit: Option<DefaultBodyLimit>,
     timeout: Duration,
 }
 
@@ -192,26 +198,41 @@ impl Service<Request> for CoreService {
 }
 
 impl CoreService {
-    fn handle(&self, mut request: Request) -> BoxFuture {
+    fn handle(&self, request: Request) -> BoxFuture {
+        // Everything happens inside the one boxed future, so that the
+        // handler's (large) future is built in place rather than built on
+        // the stack and then copied into the box.
+        let core = self.clone();
+        Box::pin(async move { Ok(core.respond(request).await) })
+    }
+
+    async fn respond(self, mut request: Request) -> Response {
         let started = Instant::now();
         let path_problem = suspicious_path(request.uri().path());
-        let site = self.site.clone();
-        let request_id = RequestId::from_headers_or_new(request.headers());
-        request.extensions_mut().insert(request_id.clone());
-        request.extensions_mut().insert(site.clone());
+        let context = RequestContext {
+            id: RequestId::from_headers_or_new(request.headers()),
+            site: self.site,
+        };
+        request.extensions_mut().insert(context.clone());
         let method = request.method().clone();
         let uri = request.uri().clone();
-        let debug = site.settings().debug;
+        let debug = context.site.settings().debug;
         // Only the debug page shows headers; production never copies them.
         let headers = debug.then(|| request.headers().clone());
         let json = wants_json(request.headers());
-        let handler = self.body_limit.layer(self.router.clone()).oneshot(request);
+        let router = self.router;
         let timeout = self.timeout;
-        let urls = Arc::clone(site.urls());
-        let handled = CURRENT.scope(urls, async move {
+        let body_limit = self.body_limit;
+        // The view runs inside the request's context: `reverse()` and its
+        // log lines find the site and the request id there.
+        let handled = async move {
             if let Some(problem) = path_problem {
                 return crate::Error::bad_request(problem).into_response();
             }
+            let handler = match body_limit {
+                Some(limit) => limit.layer(router).oneshot(request).left_future(),
+                None => router.oneshot(request).right_future(),
+            };
             // A panic while polling the handler is caught here; the server
             // goes on serving and the client gets a 500.
             match tokio::time::timeout(timeout, AssertUnwindSafe(handler).catch_unwind()).await {
@@ -220,32 +241,21 @@ impl CoreService {
                 Ok(Err(panic)) => panic_response(panic),
                 Err(_elapsed) => StatusCode::REQUEST_TIMEOUT.into_response(),
             }
-        });
-        Box::pin(async move {
-            // Log lines of the view carry the id (see `logging`); the access
-            // and error lines, written after it, name it themselves.
-            let mut response = request_id.clone().scope(handled).await;
-            let status = response.status();
-            if status.is_client_error() || status.is_server_error() {
-                response = error_page(
-                    response,
-                    &request_id,
-                    &method,
-                    &uri,
-                    headers.as_ref(),
-                    json,
-                    &site,
-                )
-                .await;
-            }
-            response
-                .headers_mut()
-                .insert(RequestId::HEADER, request_id.header_value());
-            if site.settings().access_log {
-                crate::logging::access(&method, uri.path(), status, started.elapsed(), &request_id);
-            }
-            Ok(response)
-        })
+        };
+        let mut response = context.clone().scope(handled).await;
+        let RequestContext { site, id } = context;
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            response =
+                error_page(response, &id, &method, &uri, headers.as_ref(), json, &site).await;
+        }
+        response
+            .headers_mut()
+            .insert(RequestId::HEADER, id.header_value());
+        if site.settings().access_log {
+            crate::logging::access(&method, uri.path(), status, started.elapsed(), &id);
+        }
+        response
     }
 }
 

@@ -36,7 +36,8 @@ enum Command {
     Runserver(RunserverArgs),
     /// List every route: name, methods, path pattern and handler.
     Routes {
-        /// Only the routes of this app.
+        /// Only the routes served by `runserver --app NAME`: this app's
+        /// routes and Kiln's health checks.
         #[arg(long, value_name = "NAME")]
         app: Option<String>,
     },
@@ -163,14 +164,25 @@ async fn runserver(
         "Kiln {} serving project `{name}` ({mode}{only}) at http://{local}/ — Ctrl-C to stop",
         env!("CARGO_PKG_VERSION"),
     );
-    let served =
-        crate::server::serve(listener, site, service, crate::server::shutdown_signal()).await;
+    let served = crate::server::serve(listener, site, service, shutdown_then_force()).await;
     crate::logging::flush();
     served.map_err(|source| BootError::Bind {
         addr,
         source,
         fix: "the listener failed; check the network configuration".to_owned(),
     })
+}
+
+/// Resolves at the first SIGINT/SIGTERM (graceful shutdown); a second one
+/// exits at once with status 130, as impatient Ctrl-C users expect.
+async fn shutdown_then_force() {
+    crate::server::shutdown_signal().await;
+    tokio::spawn(async {
+        crate::server::shutdown_signal().await;
+        tracing::warn!(target: "kiln::server", "second signal: exiting without waiting for in-flight requests");
+        crate::logging::flush();
+        std::process::exit(130);
+    });
 }
 
 /// The `routes` table: name, methods, path and handler, one route per line.

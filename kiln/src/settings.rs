@@ -142,6 +142,13 @@ impl Settings {
     /// [`SettingsError`] when the file cannot be read or parsed, a value has the
     /// wrong type or range, or production mode lacks a proper `secret_key`.
     pub fn load(root: &Path) -> Result<Self, SettingsError> {
+        Self::load_in_mode(root, cfg!(debug_assertions))
+    }
+
+    /// As [`Settings::load`], with `debug_default` as the mode when neither
+    /// `kiln.toml` nor `KILN_DEBUG` chooses one. The test client uses debug
+    /// mode so that `cargo test --release` needs no production secret key.
+    pub(crate) fn load_in_mode(root: &Path, debug_default: bool) -> Result<Self, SettingsError> {
         let file = match std::env::var_os(CONFIG_ENV) {
             Some(path) => Some(PathBuf::from(path)),
             None => Some(root.join("kiln.toml")).filter(|path| path.exists()),
@@ -150,6 +157,7 @@ impl Settings {
             file.as_deref(),
             // KILN_CONFIG and KILN_ROOT say where the project is, not how it runs.
             Env::prefixed(ENV_PREFIX).ignore(&["config", "root"]),
+            debug_default,
         )
     }
 
@@ -160,10 +168,14 @@ impl Settings {
     ///
     /// As [`Settings::load`].
     pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
-        Self::resolve(Figment::from(Toml::string(text)))
+        Self::resolve(Figment::from(Toml::string(text)), cfg!(debug_assertions))
     }
 
-    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
+    fn load_from(
+        file: Option<&Path>,
+        env: Env,
+        debug_default: bool,
+    ) -> Result<Self, SettingsError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             // Read the file here rather than through figment: figment treats a
@@ -174,16 +186,16 @@ impl Settings {
             })?;
             figment = figment.merge(Toml::file_exact(path));
         }
-        Self::resolve(figment.merge(env))
+        Self::resolve(figment.merge(env), debug_default)
     }
 
     /// The mode is decided first because the other defaults depend on it.
-    fn resolve(layers: Figment) -> Result<Self, SettingsError> {
+    fn resolve(layers: Figment, debug_default: bool) -> Result<Self, SettingsError> {
         let debug = match layers.find_value("debug") {
             Ok(_) => layers
                 .extract_inner::<bool>("debug")
                 .map_err(|error| SettingsError::from_figment(&layers, error))?,
-            Err(_) => cfg!(debug_assertions),
+            Err(_) => debug_default,
         };
         let figment =
             Figment::from(Serialized::defaults(Self::defaults_for(debug))).merge(layers.clone());
@@ -568,6 +580,21 @@ mod tests {
     }
 
     #[test]
+    fn mode_defaults_to_the_callers_choice_unless_set() {
+        let empty = || Figment::from(Toml::string(""));
+        assert!(Settings::resolve(empty(), true).unwrap().debug);
+        assert!(matches!(
+            Settings::resolve(empty(), false),
+            Err(SettingsError::MissingSecretKey)
+        ));
+        let key = "k".repeat(MIN_SECRET_KEY_LEN);
+        let production = Figment::from(Toml::string(&format!(
+            "debug = false\nsecret_key = \"{key}\""
+        )));
+        assert!(!Settings::resolve(production, true).unwrap().debug);
+    }
+
+    #[test]
     fn bad_port_names_key_and_fix() {
         let error = Settings::from_toml("port = 70000").unwrap_err().to_string();
         assert!(error.contains("`port`"), "{error}");
@@ -614,15 +641,15 @@ mod tests {
         // is exercised by the CLI tests, which run the binary with a changed environment.
         let layers =
             Figment::from(Toml::string("port = 9001")).merge(Serialized::default("port", 9002));
-        assert_eq!(Settings::resolve(layers).unwrap().port, 9002);
+        assert_eq!(Settings::resolve(layers, true).unwrap().port, 9002);
     }
 
     #[test]
     fn unreadable_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.toml");
-        let error =
-            Settings::load_from(Some(&missing), Env::prefixed("KILN_TEST_UNUSED_")).unwrap_err();
+        let error = Settings::load_from(Some(&missing), Env::prefixed("KILN_TEST_UNUSED_"), true)
+            .unwrap_err();
         assert!(matches!(error, SettingsError::Unreadable { .. }), "{error}");
         assert!(error.to_string().contains("nope.toml"));
     }

@@ -47,8 +47,9 @@ pub struct TestClient {
 }
 
 impl TestClient {
-    /// A client for `project` with debug-mode defaults and the project's `kiln.toml`
-    /// when it has one.
+    /// A client for `project` with its settings as `runserver` loads them
+    /// (`kiln.toml`, `KILN_*` variables), except that the mode defaults to
+    /// debug, in release builds too, unless the file or `KILN_DEBUG` sets it.
     ///
     /// # Panics
     ///
@@ -56,11 +57,7 @@ impl TestClient {
     /// with the boot error.
     #[must_use]
     pub fn new(project: Project) -> Self {
-        let settings = match project.root_dir().join("kiln.toml").exists() {
-            true => Settings::load(project.root_dir()),
-            false => Settings::from_toml(""),
-        };
-        match settings {
+        match Settings::load_in_mode(project.root_dir(), true) {
             Ok(settings) => Self::with_settings(project, settings),
             Err(error) => panic!("the project's settings do not load: {error}"),
         }

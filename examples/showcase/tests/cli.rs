@@ -86,10 +86,14 @@ impl Server {
         self.lines.lock().unwrap().clone()
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    fn signal(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -275,6 +279,27 @@ fn serves_pages_and_shuts_down_gracefully_on_sigterm() {
     assert_eq!((code, body.as_str()), (200, "slept 800 ms"));
     assert!(status.success(), "exit status {status}");
     assert!(server.log().iter().any(|l| l.contains("shutting down")));
+}
+
+#[test]
+fn a_second_signal_exits_without_waiting() {
+    let mut server = Server::start(&mut showcase(), &[]);
+    let port = server.port;
+    let in_flight = std::thread::spawn(move || http_get(port, "/api/sleep/5000"));
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
+    // The slow request was cut off: no answer, or a reset connection.
+    assert!(!matches!(in_flight.join(), Ok((200, _, _))));
+    assert!(server.log().iter().any(|l| l.contains("second signal")));
 }
 
 #[test]

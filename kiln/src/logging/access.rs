@@ -1,76 +1,154 @@
 //! The access log: one line per request, written off the request path.
 //!
-//! A request's line is formatted on the worker that served it and handed to a
-//! writer thread over a bounded queue; every 20 ms at most, the thread writes
-//! whatever has queued up in one `write(2)`. Emitting it as a `tracing` event through the fmt
-//! layer instead cost more than the rest of Kiln's stack put together: JSON
-//! formatting through serde plus one `write(2)` per request behind std's
-//! stderr lock, which the workers contend for (see `benchmarks/RESULTS.md`).
+//! A request's line is formatted on the worker that served it and appended
+//! to a shared buffer; a writer thread takes the buffer and writes it in one
+//! `write(2)`, at most every 20 ms. Emitting it as a `tracing` event through
+//! the fmt layer instead cost more than the rest of Kiln's stack put
+//! together: JSON formatting through serde plus one `write(2)` per request
+//! behind std's stderr lock, which the workers contend for (see
+//! `benchmarks/README.md`). A queue of one allocation per line, freed on the
+//! writer thread, cost more than this buffer's short lock.
 //!
-//! When the queue is full, because whatever reads stderr cannot keep up, the
-//! line is dropped and counted, and the writer reports the count with its
-//! next batch: a slow log reader never delays a response.
+//! When 4 MiB of lines are waiting, because whatever reads stderr cannot keep
+//! up, further lines are dropped and counted, and the writer reports the
+//! count with its next batch: a slow log reader never delays a response.
 //!
 //! The lines have the fields and format of Kiln's other log lines (`target`
 //! `kiln::request`), so one parser reads both. When Kiln did not install the
 //! global subscriber (an application that brings its own, or tests), the
 //! access log is an ordinary `tracing` event with the same fields instead.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{Method, StatusCode};
 
 use crate::http::RequestId;
 
-/// Lines that may wait for the writer; past this they are dropped.
-const QUEUE_LINES: usize = 16 * 1024;
-/// The writer stops collecting and writes once a batch is this large.
-const BATCH_BYTES: usize = 64 * 1024;
-/// How long the writer waits after a batch before it looks for more: lines
+/// Bytes of lines that may wait for the writer; past this, lines are dropped.
+const MAX_PENDING: usize = 4 << 20;
+/// How long the writer waits after a batch before it takes the next: lines
 /// reach the log at most this late, and the workers wake it at most this often.
 const GATHER: Duration = Duration::from_millis(20);
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-enum Message {
-    Line(Vec<u8>),
-    Flush(SyncSender<()>),
-}
 
 struct Writer {
-    queue: SyncSender<Message>,
     json: bool,
+    pending: Mutex<Pending>,
+    /// Held while a batch is taken and written, so batches keep their order.
+    writing: Mutex<()>,
+    thread: Thread,
+}
+
+/// Lines waiting for the writer.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+impl Pending {
+    /// Appends `line` unless the buffer is full; says whether it was empty
+    /// (the writer may be parked and need waking).
+    fn push(&mut self, line: &[u8]) -> bool {
+        let was_empty = self.bytes.is_empty();
+        if self.bytes.len() + line.len() > MAX_PENDING {
+            self.dropped += 1;
+        } else {
+            self.bytes.extend_from_slice(line);
+        }
+        was_empty
+    }
+}
+
+/// A poisoned lock only means a thread panicked while holding it; the
+/// buffer is still a valid `Vec`, so logging goes on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Starts the writer thread; called once Kiln's own subscriber is installed.
 pub(super) fn start(json: bool) {
-    WRITER.get_or_init(|| {
-        let (queue, lines) = std::sync::mpsc::sync_channel(QUEUE_LINES);
-        let spawned = std::thread::Builder::new()
-            .name("kiln-access-log".to_owned())
-            .spawn(move || write_batches(&lines, json));
-        if let Err(error) = spawned {
+    if WRITER.get().is_some() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("kiln-access-log".to_owned())
+        .spawn(write_batches);
+    match spawned {
+        Ok(handle) => {
+            let _ = WRITER.set(Writer {
+                json,
+                pending: Mutex::default(),
+                writing: Mutex::default(),
+                thread: handle.thread().clone(),
+            });
+            handle.thread().unpark();
+        }
+        Err(error) => {
             tracing::warn!(%error, "cannot start the access log writer; access lines go through tracing");
         }
-        Writer { queue, json }
-    });
+    }
 }
 
-/// Waits (up to a second) until every access line queued so far is written.
-/// `runserver` calls it before exiting so the last requests are in the log.
+/// Writes every access line recorded so far. `runserver` calls it before
+/// exiting so the last requests are in the log.
 pub fn flush() {
     if let Some(writer) = WRITER.get() {
-        let (ack, done) = std::sync::mpsc::sync_channel(1);
-        if writer.queue.send(Message::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(Duration::from_secs(1));
+        writer.write_pending();
+    }
+}
+
+impl Writer {
+    /// Takes the waiting lines and writes them; says whether there were any.
+    fn write_pending(&self) -> bool {
+        let _writing = lock(&self.writing);
+        let (batch, dropped) = {
+            let mut pending = lock(&self.pending);
+            (std::mem::take(&mut pending.bytes), std::mem::take(&mut pending.dropped))
+        };
+        if batch.is_empty() && dropped == 0 {
+            return false;
+        }
+        let mut out = batch;
+        if dropped > 0 {
+            let mut notice = String::new();
+            dropped_notice(&mut notice, dropped, self.json, SystemTime::now());
+            out.extend_from_slice(notice.as_bytes());
+        }
+        // A lost log line must never cost a response, nor stop the writer.
+        let _ = std::io::stderr().lock().write_all(&out);
+        true
+    }
+}
+
+/// The writer thread: writes what has gathered, waits, and parks when idle
+/// (the first line after a pause wakes it).
+fn write_batches() {
+    // `start` publishes the writer, then unparks this thread.
+    let writer = loop {
+        match WRITER.get() {
+            Some(writer) => break writer,
+            None => std::thread::park(),
+        }
+    };
+    loop {
+        if writer.write_pending() {
+            std::thread::sleep(GATHER);
+        } else {
+            std::thread::park();
         }
     }
+}
+
+thread_local! {
+    /// Each worker formats its lines here, so a line costs no allocation.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Logs one request, if the `kiln::request` target is enabled at INFO.
@@ -103,17 +181,18 @@ pub(crate) fn record(
         latency_us,
         request_id: id.as_str(),
     };
-    let bytes = if writer.json {
-        line.json(SystemTime::now())
-    } else {
-        line.text(SystemTime::now())
-    };
-    match writer.queue.try_send(Message::Line(bytes)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        if writer.json {
+            line.json(scratch, SystemTime::now());
+        } else {
+            line.text(scratch, SystemTime::now());
         }
-    }
+        let was_empty = lock(&writer.pending).push(scratch.as_bytes());
+        if was_empty {
+            writer.thread.unpark();
+        }
+    });
 }
 
 /// The fields of one access line.
@@ -127,14 +206,13 @@ struct Line<'a> {
 
 impl Line<'_> {
     /// The JSON form, keyed like the fmt layer's JSON events.
-    fn json(&self, now: SystemTime) -> Vec<u8> {
-        let mut out = String::with_capacity(160 + self.path.len());
+    fn json(&self, out: &mut String, now: SystemTime) {
         out.push_str("{\"timestamp\":\"");
-        push_timestamp(&mut out, now);
+        push_timestamp(out, now);
         out.push_str("\",\"level\":\"INFO\",\"method\":");
-        push_json_string(&mut out, self.method);
+        push_json_string(out, self.method);
         out.push_str(",\"path\":");
-        push_json_string(&mut out, self.path);
+        push_json_string(out, self.path);
         out.push_str(",\"status\":");
         out.push_str(itoa::Buffer::new().format(self.status));
         out.push_str(",\"latency_us\":");
@@ -143,19 +221,16 @@ impl Line<'_> {
         out.push_str(",\"request_id\":\"");
         out.push_str(self.request_id);
         out.push_str("\",\"target\":\"kiln::request\"}\n");
-        out.into_bytes()
     }
 
     /// The human form, like the fmt layer's compact lines.
-    fn text(&self, now: SystemTime) -> Vec<u8> {
-        let mut out = String::with_capacity(128 + self.path.len());
-        push_timestamp(&mut out, now);
+    fn text(&self, out: &mut String, now: SystemTime) {
+        push_timestamp(out, now);
         let _ = writeln!(
             out,
             "  INFO kiln::request: method={} path={:?} status={} latency_us={} request_id={}",
             self.method, self.path, self.status, self.latency_us, self.request_id
         );
-        out.into_bytes()
     }
 }
 
@@ -229,58 +304,19 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// The writer thread: blocks for a line, gathers what else is queued, writes it at once.
-fn write_batches(lines: &Receiver<Message>, json: bool) {
-    let mut batch = Vec::with_capacity(BATCH_BYTES);
-    let mut acks = Vec::new();
-    while let Ok(first) = lines.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Line(line) => batch.extend_from_slice(&line),
-                Message::Flush(ack) => acks.push(ack),
-            }
-            next = if batch.len() < BATCH_BYTES {
-                lines.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        let dropped = DROPPED.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            batch.extend_from_slice(&dropped_notice(dropped, json, SystemTime::now()));
-        }
-        // A lost log line must never cost a response, nor stop the writer.
-        let _ = std::io::stderr().lock().write_all(&batch);
-        batch.clear();
-        let flushed = !acks.is_empty();
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
-        }
-        // Let lines gather before the next batch. Blocking in `recv` right
-        // away would make nearly every request's `try_send` wake this thread:
-        // a futex call and a context switch per request, on the workers.
-        if !flushed {
-            std::thread::sleep(GATHER);
-        }
-    }
-}
-
-fn dropped_notice(count: u64, json: bool, now: SystemTime) -> Vec<u8> {
+fn dropped_notice(out: &mut String, count: u64, json: bool, now: SystemTime) {
     let message =
         format!("{count} access log line(s) dropped: the log reader is slower than the traffic");
-    let mut out = String::new();
     if json {
         out.push_str("{\"timestamp\":\"");
-        push_timestamp(&mut out, now);
+        push_timestamp(out, now);
         out.push_str("\",\"level\":\"WARN\",\"message\":");
-        push_json_string(&mut out, &message);
+        push_json_string(out, &message);
         out.push_str(",\"target\":\"kiln::request\"}\n");
     } else {
-        push_timestamp(&mut out, now);
+        push_timestamp(out, now);
         let _ = writeln!(out, "  WARN kiln::request: {message}");
     }
-    out.into_bytes()
 }
 
 #[cfg(test)]
@@ -313,7 +349,9 @@ mod tests {
             latency_us: 17,
             request_id: "abc",
         };
-        let bytes = line.json(UNIX_EPOCH);
+        let mut json = String::new();
+        line.json(&mut json, UNIX_EPOCH);
+        let bytes = json.into_bytes();
         assert_eq!(bytes.last(), Some(&b'\n'));
         assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 1);
         let event: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -323,14 +361,27 @@ mod tests {
         assert_eq!(event["request_id"], "abc");
         assert_eq!(event["target"], "kiln::request");
         assert_eq!(event["timestamp"], "1970-01-01T00:00:00.000000Z");
-        let text = String::from_utf8(line.text(UNIX_EPOCH)).unwrap();
+        let mut text = String::new();
+        line.text(&mut text, UNIX_EPOCH);
         assert_eq!(text.lines().count(), 1, "{text}");
     }
 
     #[test]
+    fn a_full_buffer_drops_and_counts_lines_instead_of_growing() {
+        let mut pending = Pending::default();
+        assert!(pending.push(b"first\n"), "an empty buffer needs the writer woken");
+        assert!(!pending.push(b"second\n"));
+        let big = vec![b'x'; MAX_PENDING];
+        pending.push(&big);
+        assert_eq!(pending.bytes, b"first\nsecond\n");
+        assert_eq!(pending.dropped, 1);
+    }
+
+    #[test]
     fn dropped_lines_are_reported_as_valid_json() {
-        let notice = dropped_notice(3, true, UNIX_EPOCH);
-        let event: serde_json::Value = serde_json::from_slice(&notice).unwrap();
+        let mut notice = String::new();
+        dropped_notice(&mut notice, 3, true, UNIX_EPOCH);
+        let event: serde_json::Value = serde_json::from_str(&notice).unwrap();
         assert_eq!(event["level"], "WARN");
         assert!(
             event["message"]

@@ -202,11 +202,10 @@ impl CoreService {
         // Everything happens inside the one boxed future, so that the
         // handler's (large) future is built in place rather than built on
         // the stack and then copied into the box.
-        let core = self.clone();
-        Box::pin(async move { Ok(core.respond(request).await) })
+        Box::pin(self.clone().respond(request))
     }
 
-    async fn respond(self, mut request: Request) -> Response {
+    async fn respond(self, mut request: Request) -> Result<Response, Infallible> {
         let started = Instant::now();
         let path_problem = suspicious_path(request.uri().path());
         let context = RequestContext {
@@ -223,26 +222,25 @@ impl CoreService {
         let router = self.router;
         let timeout = self.timeout;
         let body_limit = self.body_limit;
-        // The view runs inside the request's context: `reverse()` and its
-        // log lines find the site and the request id there.
-        let handled = async move {
-            if let Some(problem) = path_problem {
-                return crate::Error::bad_request(problem).into_response();
-            }
+        let mut response = if let Some(problem) = path_problem {
+            crate::Error::bad_request(problem).into_response()
+        } else {
             let handler = match body_limit {
                 Some(limit) => limit.layer(router).oneshot(request).left_future(),
                 None => router.oneshot(request).right_future(),
             };
-            // A panic while polling the handler is caught here; the server
-            // goes on serving and the client gets a 500.
-            match tokio::time::timeout(timeout, AssertUnwindSafe(handler).catch_unwind()).await {
+            // A panic while polling the handler is caught here (the server
+            // goes on serving, the client gets a 500), and the view runs
+            // inside the request's context: `reverse()` and its log lines
+            // find the site and the request id there.
+            let guarded = tokio::time::timeout(timeout, AssertUnwindSafe(handler).catch_unwind());
+            match context.clone().scope(guarded).await {
                 Ok(Ok(Ok(response))) => response,
                 Ok(Ok(Err(infallible))) => match infallible {},
                 Ok(Err(panic)) => panic_response(panic),
                 Err(_elapsed) => StatusCode::REQUEST_TIMEOUT.into_response(),
             }
         };
-        let mut response = context.clone().scope(handled).await;
         let RequestContext { site, id } = context;
         let status = response.status();
         if status.is_client_error() || status.is_server_error() {
@@ -255,7 +253,7 @@ impl CoreService {
         if site.settings().access_log {
             crate::logging::access(&method, uri.path(), status, started.elapsed(), &id);
         }
-        response
+        Ok(response)
     }
 }
 

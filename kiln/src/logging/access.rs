@@ -69,7 +69,9 @@ impl Pending {
 /// A poisoned lock only means a thread panicked while holding it; the
 /// buffer is still a valid `Vec`, so logging goes on.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Starts the writer thread; called once Kiln's own subscriber is installed.
@@ -110,7 +112,10 @@ impl Writer {
         let _writing = lock(&self.writing);
         let (batch, dropped) = {
             let mut pending = lock(&self.pending);
-            (std::mem::take(&mut pending.bytes), std::mem::take(&mut pending.dropped))
+            (
+                std::mem::take(&mut pending.bytes),
+                std::mem::take(&mut pending.dropped),
+            )
         };
         if batch.is_empty() && dropped == 0 {
             return false;
@@ -369,7 +374,10 @@ mod tests {
     #[test]
     fn a_full_buffer_drops_and_counts_lines_instead_of_growing() {
         let mut pending = Pending::default();
-        assert!(pending.push(b"first\n"), "an empty buffer needs the writer woken");
+        assert!(
+            pending.push(b"first\n"),
+            "an empty buffer needs the writer woken"
+        );
         assert!(!pending.push(b"second\n"));
         let big = vec![b'x'; MAX_PENDING];
         pending.push(&big);

@@ -67,7 +67,33 @@ pub fn init(settings: &Settings) {
     // own gets the access log as `tracing` events, where it expects them.
     if installed.is_ok() {
         access::start(settings.json_logs());
+        log_panics();
     }
+}
+
+/// Reports panics as log events (a JSON line in production, with the
+/// request id when a view panicked) instead of the default hook's plain text
+/// on stderr, which log collectors would not parse. The server goes on: the
+/// core service turns a view's panic into a 500.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a panic payload that is not text)");
+        let location = info
+            .location()
+            .map(|at| format!("{}:{}", at.file(), at.line()))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!(target: "kiln::panic", location, backtrace = %backtrace, "panicked: {message}");
+        } else {
+            tracing::error!(target: "kiln::panic", location, "panicked: {message}");
+        }
+    }));
 }
 
 /// Adds `request_id` to every event logged while a request is served, from

@@ -348,6 +348,37 @@ fn production_logs_are_json_with_request_ids_and_errors_never_leak() {
         .find(|event| event["message"] == "about to fail on purpose")
         .unwrap_or_else(|| panic!("no line from the view in {log:?}"));
     assert_eq!(view_line["request_id"], id.as_str(), "{view_line}");
+
+    // A panicking view: a 500, a JSON log line with the request id and where
+    // it panicked, no plain-text panic message, and the server goes on.
+    let (status, head, _) = server.get("/crash/");
+    assert_eq!(status, 500);
+    let crash_id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(server.get("/api/square/3").0, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    let panic_line = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|event| event["target"] == "kiln::panic")
+        .unwrap_or_else(|| panic!("no JSON panic line in {log:?}"));
+    assert_eq!(panic_line["request_id"], crash_id.as_str(), "{panic_line}");
+    assert!(
+        panic_line["location"]
+            .as_str()
+            .unwrap()
+            .contains("views.rs"),
+        "{panic_line}"
+    );
+    assert!(
+        log.iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every production log line is JSON: {log:?}"
+    );
     assert_eq!(access["method"], "GET");
     assert_eq!(access["request_id"], id.as_str());
     assert!(access["latency_us"].is_u64());

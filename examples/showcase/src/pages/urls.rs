@@ -9,4 +9,5 @@ pub(super) fn urls() -> Urls {
         .route("/", "home", get(views::home))
         .route("/about/", "about", get(views::about))
         .route("/boom/", "boom", get(views::boom))
+        .route("/crash/", "crash", get(views::crash))
 }

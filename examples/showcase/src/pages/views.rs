@@ -28,7 +28,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          <li>{about}: a second page of the <code>pages</code> app, reached by its route name.</li>\
          <li>{status}: the <code>api</code> app, mounted at <code>/api</code>; it can run alone with <code>runserver --app api</code>.</li>\
          <li>{square}: a typed path parameter (<code>{{n:int}}</code>); <a href=\"/api/square/seven\">a non-number</a> is a 404.</li>\
-         <li>{boom}: a handler that fails, to see the debug error page.</li>\
+         <li>{boom}: a handler that fails, to see the debug error page; {crash} panics, and the server goes on.</li>\
          <li><a href=\"/nowhere\">A missing page</a>: in debug mode the 404 page lists every route.</li>\
          <li>{healthz} and {readyz}: health checks for load balancers.</li>\
          </ul>\
@@ -37,6 +37,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
         status = link("api:status", "API status")?,
         square = link_with("api:square", [("n", 7)], "7 squared")?,
         boom = link("pages:boom", "Boom")?,
+        crash = link("pages:crash", "Crash")?,
         healthz = link("kiln:healthz", "/healthz")?,
         readyz = link("kiln:readyz", "/readyz")?,
     );
@@ -57,4 +58,10 @@ pub(super) async fn boom() -> Result<Html<String>, Error> {
     kiln::deps::tracing::warn!("about to fail on purpose");
     let number: u32 = "forty-two".parse()?;
     Ok(page("Unreachable", &number.to_string()))
+}
+
+/// Panics on purpose: the client gets a 500, the panic is logged with the
+/// request id, and the server keeps serving.
+pub(super) async fn crash() -> Html<String> {
+    panic!("the crash page crashes on purpose");
 }

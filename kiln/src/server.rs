@@ -60,6 +60,23 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let connections = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
+    // Stop accepting once the signal came and the drain period is over. The
+    // site reports not ready from the signal on, so that load balancers that
+    // poll /readyz move traffic away while connections are still accepted.
+    let drain = settings.shutdown_drain.0;
+    let drain_site = site.clone();
+    let shutdown = async move {
+        shutdown.await;
+        drain_site.set_ready(false);
+        if !drain.is_zero() {
+            tracing::info!(
+                target: "kiln::server",
+                "shutdown signal: /readyz answers 503; still accepting for {}",
+                crate::settings::Seconds(drain)
+            );
+            tokio::time::sleep(drain).await;
+        }
+    };
     tokio::pin!(shutdown);
 
     loop {

@@ -74,6 +74,9 @@ pub struct Settings {
     /// Longest time a client may take to send request headers (slowloris protection),
     /// and to send its first request on a new connection.
     pub header_read_timeout: Seconds,
+    /// How long, after a shutdown signal, the server goes on accepting while
+    /// `/readyz` answers 503, so load balancers stop sending traffic first.
+    pub shutdown_drain: Seconds,
     /// How long in-flight requests may run on shutdown before connections are cut.
     pub shutdown_timeout: Seconds,
     /// Compress responses (gzip, brotli, zstd) when the client accepts it.
@@ -105,6 +108,7 @@ impl fmt::Debug for Settings {
             .field("request_body_limit", &self.request_body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("shutdown_drain", &self.shutdown_drain)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("compression", &self.compression)
             .field("max_connections", &self.max_connections)
@@ -127,6 +131,7 @@ impl Settings {
             request_body_limit: ByteSize(2 * 1024 * 1024),
             request_timeout: Seconds(Duration::from_secs(30)),
             header_read_timeout: Seconds(Duration::from_secs(10)),
+            shutdown_drain: Seconds(Duration::ZERO),
             shutdown_timeout: Seconds(Duration::from_secs(30)),
             compression: true,
             max_connections: 10_000,
@@ -512,7 +517,7 @@ fn fix_for(key: &str) -> String {
         "request_body_limit" => {
             "use a size such as \"2 MiB\", \"512 KB\" or a number of bytes".into()
         }
-        "request_timeout" | "header_read_timeout" | "shutdown_timeout" => {
+        "request_timeout" | "header_read_timeout" | "shutdown_drain" | "shutdown_timeout" => {
             "use a duration such as \"30s\", \"500ms\", \"2m\" or a number of seconds".into()
         }
         "log_format" => "use one of auto, pretty, compact, json".into(),

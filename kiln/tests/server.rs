@@ -290,3 +290,28 @@ async fn site_stops_being_ready_as_soon_as_shutdown_begins() {
     assert!(response.ends_with("ready=false"), "{response}");
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn during_the_drain_readyz_fails_but_new_connections_are_served() {
+    let server = start("shutdown_drain = \"700ms\"").await;
+    let addr = server.addr;
+    let Running { stop, task, .. } = server;
+    stop.unwrap().send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = fetch(addr, "/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    let index = fetch(addr, "/").await;
+    assert!(
+        index.starts_with("HTTP/1.1 200") && index.ends_with("index"),
+        "{index}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after the drain"
+    );
+}

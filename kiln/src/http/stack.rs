@@ -225,9 +225,11 @@ impl CoreService {
         let mut response = if let Some(problem) = path_problem {
             crate::Error::bad_request(problem).into_response()
         } else {
-            let handler = match body_limit {
-                Some(limit) => limit.layer(router).oneshot(request).left_future(),
-                None => router.oneshot(request).right_future(),
+            // Boxed once here: the guards below wrap it by value, and moving
+            // a pointer is cheaper than moving the routed request with it.
+            let handler: BoxFuture = match body_limit {
+                Some(limit) => Box::pin(limit.layer(router).oneshot(request)),
+                None => Box::pin(router.oneshot(request)),
             };
             // A panic while polling the handler is caught here (the server
             // goes on serving, the client gets a 500), and the view runs

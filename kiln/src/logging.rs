@@ -66,7 +66,7 @@ pub fn init(settings: &Settings) {
     // Only with Kiln's own subscriber: an application that installed its
     // own gets the access log as `tracing` events, where it expects them.
     if installed.is_ok() {
-        access::start(settings.json_logs());
+        access::start(settings.json_logs(), !settings.debug);
         log_panics();
     }
 }

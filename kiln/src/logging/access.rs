@@ -13,6 +13,9 @@
 //! up, further lines are dropped and counted, and the writer reports the
 //! count with its next batch: a slow log reader never delays a response.
 //!
+//! In debug mode each line is written at once instead, so that it appears in
+//! order with the other log lines while developing.
+//!
 //! The lines have the fields and format of Kiln's other log lines (`target`
 //! `kiln::request`), so one parser reads both. When Kiln did not install the
 //! global subscriber (an application that brings its own, or tests), the
@@ -39,6 +42,9 @@ static WRITER: OnceLock<Writer> = OnceLock::new();
 
 struct Writer {
     json: bool,
+    /// In debug mode lines are written at once, in order with the other log
+    /// lines; throughput matters only in production.
+    batched: bool,
     pending: Mutex<Pending>,
     /// Held while a batch is taken and written, so batches keep their order.
     writing: Mutex<()>,
@@ -75,7 +81,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Starts the writer thread; called once Kiln's own subscriber is installed.
-pub(super) fn start(json: bool) {
+pub(super) fn start(json: bool, batched: bool) {
     if WRITER.get().is_some() {
         return;
     }
@@ -86,6 +92,7 @@ pub(super) fn start(json: bool) {
         Ok(handle) => {
             let _ = WRITER.set(Writer {
                 json,
+                batched,
                 pending: Mutex::default(),
                 writing: Mutex::default(),
                 thread: handle.thread().clone(),
@@ -192,6 +199,10 @@ pub(crate) fn record(
             line.json(scratch, SystemTime::now());
         } else {
             line.text(scratch, SystemTime::now());
+        }
+        if !writer.batched {
+            let _ = std::io::stderr().lock().write_all(scratch.as_bytes());
+            return;
         }
         let was_empty = lock(&writer.pending).push(scratch.as_bytes());
         if was_empty {

@@ -1,9 +1,10 @@
 //! Logging with `tracing`: human-readable in debug mode, JSON lines in production.
 //!
 //! The level comes from the `log_level` setting; `RUST_LOG` overrides it.
-//! Each request runs in a span carrying its id, so every line a handler logs
-//! can be traced back to the request. The access log has its own writer,
-//! off the request path ([`access`]).
+//! Every line logged while a request is served carries its `request_id`
+//! ([`WithRequestId`]), so it can be traced back to the request. In
+//! production the access log has its own writer, off the request path
+//! ([`access`]).
 
 use std::io::IsTerminal;
 
@@ -44,29 +45,27 @@ pub fn init(settings: &Settings) {
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
-            .map_event_format(|format| WithRequestId { format, json: true })
+            .map_event_format(WithRequestId::json)
             .try_init()
     } else if settings.log_format == LogFormat::Pretty {
         builder
             .pretty()
-            .map_event_format(|format| WithRequestId {
-                format,
-                json: false,
-            })
+            .map_event_format(WithRequestId::text)
             .try_init()
     } else {
         builder
             .compact()
-            .map_event_format(|format| WithRequestId {
-                format,
-                json: false,
-            })
+            .map_event_format(WithRequestId::text)
             .try_init()
     };
-    // Only with Kiln's own subscriber: an application that installed its
-    // own gets the access log as `tracing` events, where it expects them.
     if installed.is_ok() {
-        access::start(settings.json_logs(), !settings.debug);
+        // Only with Kiln's own subscriber (an application that installed its
+        // own gets the access log as `tracing` events, where it expects
+        // them), and only in production: in debug mode the access lines go
+        // through the subscriber too, at once and in order with the others.
+        if !settings.debug {
+            access::start(settings.json_logs());
+        }
         log_panics();
     }
 }
@@ -87,12 +86,11 @@ fn log_panics() {
             .location()
             .map(|at| format!("{}:{}", at.file(), at.line()))
             .unwrap_or_default();
+        // Captured only when RUST_BACKTRACE asks for it; a `None` field is left out.
         let backtrace = std::backtrace::Backtrace::capture();
-        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-            tracing::error!(target: "kiln::panic", location, backtrace = %backtrace, "panicked: {message}");
-        } else {
-            tracing::error!(target: "kiln::panic", location, "panicked: {message}");
-        }
+        let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+            .then(|| tracing::field::display(backtrace));
+        tracing::error!(target: "kiln::panic", location, backtrace, "panicked: {message}");
     }));
 }
 
@@ -107,6 +105,19 @@ fn log_panics() {
 struct WithRequestId<F> {
     format: F,
     json: bool,
+}
+
+impl<F> WithRequestId<F> {
+    fn json(format: F) -> Self {
+        Self { format, json: true }
+    }
+
+    fn text(format: F) -> Self {
+        Self {
+            format,
+            json: false,
+        }
+    }
 }
 
 impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
@@ -187,7 +198,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .json()
             .flatten_event(true)
-            .map_event_format(|format| WithRequestId { format, json: true })
+            .map_event_format(WithRequestId::json)
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
         let id = RequestId::new();
@@ -210,10 +221,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .compact()
-            .map_event_format(|format| WithRequestId {
-                format,
-                json: false,
-            })
+            .map_event_format(WithRequestId::text)
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
         let id = RequestId::new();

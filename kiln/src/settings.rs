@@ -215,10 +215,7 @@ impl Settings {
     fn validate(&mut self, layers: &Figment) -> Result<(), SettingsError> {
         let invalid = |key: &str, problem: String, fix: &str| SettingsError::Invalid {
             key: key.to_owned(),
-            origin: match describe_source(layers, key) {
-                env if env.starts_with("environment") => format!("from {env}"),
-                other => other,
-            },
+            origin: error_origin(layers.find_metadata(key), key),
             problem,
             fix: fix.to_owned(),
         };
@@ -356,8 +353,14 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Where the value of `key` came from, for warnings:
+/// "environment variable KILN_PORT", "in /srv/site/kiln.toml".
 fn describe_source(figment: &Figment, key: &str) -> String {
-    match figment.find_metadata(key) {
+    describe_metadata(figment.find_metadata(key), key)
+}
+
+fn describe_metadata(meta: Option<&figment::Metadata>, key: &str) -> String {
+    match meta {
         Some(meta) if meta.name.contains("environment") => {
             format!("environment variable {ENV_PREFIX}{}", key.to_uppercase())
         }
@@ -366,6 +369,17 @@ fn describe_source(figment: &Figment, key: &str) -> String {
             _ => meta.name.to_string(),
         },
         None => "built-in default".to_owned(),
+    }
+}
+
+/// Where a bad value came from, for errors: "from environment variable
+/// KILN_PORT", "in /srv/site/kiln.toml".
+fn error_origin(meta: Option<&figment::Metadata>, key: &str) -> String {
+    let source = describe_metadata(meta, key);
+    if source.starts_with("in ") {
+        source
+    } else {
+        format!("from {source}")
     }
 }
 
@@ -472,19 +486,13 @@ pub enum SettingsError {
 impl SettingsError {
     fn from_figment(figment: &Figment, error: figment::Error) -> Self {
         let key = error.path.join(".");
-        let origin = match &error.metadata {
-            Some(meta) if meta.name.contains("environment") => {
-                format!(
-                    "from environment variable {ENV_PREFIX}{}",
-                    key.to_uppercase()
-                )
-            }
-            Some(meta) => match &meta.source {
-                Some(figment::Source::File(path)) => format!("in {}", path.display()),
-                _ => format!("from {}", meta.name),
-            },
-            None => describe_source(figment, &key),
-        };
+        let origin = error_origin(
+            error
+                .metadata
+                .as_ref()
+                .or_else(|| figment.find_metadata(&key)),
+            &key,
+        );
         // serde names Rust types ("expected u16"); say what a person would type.
         let problem = error
             .kind

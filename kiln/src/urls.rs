@@ -449,7 +449,7 @@ pub(crate) fn install_fallback(registry: Arc<UrlRegistry>) {
 ///
 /// # Errors
 ///
-/// As [`UrlRegistry::reverse`]; also [`UrlError::UnknownName`] when no project is running.
+/// As [`UrlRegistry::reverse`]; also [`UrlError::NoProject`] when no project is running.
 pub fn reverse(name: &str, params: impl UrlParams) -> Result<String, UrlError> {
     let registry =
         crate::http::RequestContext::with_current(|context| Arc::clone(context.site.urls()))

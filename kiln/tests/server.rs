@@ -22,10 +22,16 @@ struct Running {
 }
 
 impl Running {
-    async fn stop(mut self) {
+    /// Sends the shutdown signal; the server finishes in the background.
+    fn begin_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Signals shutdown (if not done yet) and waits for the server to return.
+    async fn stop(mut self) {
+        self.begin_shutdown();
         tokio::time::timeout(Duration::from_secs(10), self.task)
             .await
             .unwrap()
@@ -257,20 +263,15 @@ async fn connection_limit_makes_extra_clients_wait() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests() {
-    let server = start("").await;
+    let mut server = start("").await;
     let addr = server.addr;
     let in_flight = tokio::spawn(async move { fetch(addr, "/slow/600").await });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let Running { stop, task, .. } = server;
-    stop.unwrap().send(()).unwrap();
+    server.begin_shutdown();
     let response = in_flight.await.unwrap();
     assert_eq!(status_of(&response), 200, "{response}");
     assert!(response.ends_with("slept 600"));
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.stop().await;
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "still accepting after shutdown"
@@ -279,24 +280,22 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
 
 #[tokio::test]
 async fn site_stops_being_ready_as_soon_as_shutdown_begins() {
-    let server = start("").await;
+    let mut server = start("").await;
     let addr = server.addr;
     // The handler reports readiness after shutdown has begun; /readyz reads the same flag.
     let in_flight = tokio::spawn(async move { fetch(addr, "/ready-later").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let Running { stop, task, .. } = server;
-    stop.unwrap().send(()).unwrap();
+    server.begin_shutdown();
     let response = in_flight.await.unwrap();
     assert!(response.ends_with("ready=false"), "{response}");
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn during_the_drain_readyz_fails_but_new_connections_are_served() {
-    let server = start("shutdown_drain = \"700ms\"").await;
+    let mut server = start("shutdown_drain = \"700ms\"").await;
     let addr = server.addr;
-    let Running { stop, task, .. } = server;
-    stop.unwrap().send(()).unwrap();
+    server.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let ready = fetch(addr, "/readyz").await;
     assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
@@ -305,11 +304,7 @@ async fn during_the_drain_readyz_fails_but_new_connections_are_served() {
         index.starts_with("HTTP/1.1 200") && index.ends_with("index"),
         "{index}"
     );
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.stop().await;
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "still accepting after the drain"

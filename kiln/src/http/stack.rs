@@ -20,7 +20,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
@@ -58,19 +58,14 @@ struct Stack {
 
 impl SiteService {
     pub(crate) fn new(router: Router, site: &Site) -> Self {
-        let settings = site.settings();
         let core = CoreService {
             // `with_state` turns every route into its final service once,
             // instead of on every request (what `axum::serve` does too).
             router: router.fallback(fallback).with_state(()),
             site: site.clone(),
-            // axum's body extractors apply 2 MiB when no limit is set; the
-            // layer (a boxed request extension) is only needed for another size.
-            body_limit: (settings.request_body_limit.as_usize() != AXUM_DEFAULT_BODY_LIMIT)
-                .then(|| DefaultBodyLimit::max(settings.request_body_limit.as_usize())),
-            timeout: settings.request_timeout.0,
         };
-        let compressed = settings
+        let compressed = site
+            .settings()
             .compression
             .then(|| CompressionLayer::new().layer(core.clone()));
         Self(Arc::new(Stack { core, compressed }))
@@ -97,6 +92,14 @@ impl Service<Request> for SiteService {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        self.handle(request)
+    }
+}
+
+impl SiteService {
+    /// Serves one request; what `call` does, without needing `&mut self`
+    /// (the server calls it for every request without cloning the service).
+    pub(crate) fn handle(&self, request: Request) -> BoxFuture {
         match &self.0.compressed {
             // Without Accept-Encoding there is nothing to negotiate: skip the
             // compression layer and the boxing of its body.
@@ -178,8 +181,6 @@ fn suspicious_path(path: &str) -> Option<&'static str> {
 pub(crate) struct CoreService {
     router: Router,
     site: Site,
-    body_limit: Option<DefaultBodyLimit>,
-    timeout: Duration,
 }
 
 impl Service<Request> for CoreService {
@@ -208,20 +209,25 @@ impl CoreService {
     async fn respond(self, mut request: Request) -> Result<Response, Infallible> {
         let started = Instant::now();
         let path_problem = suspicious_path(request.uri().path());
+        let Self { router, site } = self;
+        let settings = site.settings();
+        let timeout = settings.request_timeout.0;
+        // axum's body extractors apply 2 MiB when no limit is set; the layer
+        // (a boxed request extension) is only needed for another size.
+        let body_limit = settings.request_body_limit.as_usize();
+        let body_limit =
+            (body_limit != AXUM_DEFAULT_BODY_LIMIT).then(|| DefaultBodyLimit::max(body_limit));
+        let debug = settings.debug;
         let context = RequestContext {
             id: RequestId::from_headers_or_new(request.headers()),
-            site: self.site,
+            site,
         };
         request.extensions_mut().insert(context.clone());
         let method = request.method().clone();
         let uri = request.uri().clone();
-        let debug = context.site.settings().debug;
         // Only the debug page shows headers; production never copies them.
         let headers = debug.then(|| request.headers().clone());
         let json = wants_json(request.headers());
-        let router = self.router;
-        let timeout = self.timeout;
-        let body_limit = self.body_limit;
         let mut response = if let Some(problem) = path_problem {
             crate::Error::bad_request(problem).into_response()
         } else {

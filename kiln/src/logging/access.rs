@@ -13,8 +13,8 @@
 //! up, further lines are dropped and counted, and the writer reports the
 //! count with its next batch: a slow log reader never delays a response.
 //!
-//! In debug mode each line is written at once instead, so that it appears in
-//! order with the other log lines while developing.
+//! In debug mode the writer is not started (see `logging::init`): lines are
+//! `tracing` events, written at once, in order with the other log lines.
 //!
 //! The lines have the fields and format of Kiln's other log lines (`target`
 //! `kiln::request`), so one parser reads both. When Kiln did not install the
@@ -42,9 +42,6 @@ static WRITER: OnceLock<Writer> = OnceLock::new();
 
 struct Writer {
     json: bool,
-    /// In debug mode lines are written at once, in order with the other log
-    /// lines; throughput matters only in production.
-    batched: bool,
     pending: Mutex<Pending>,
     /// Held while a batch is taken and written, so batches keep their order.
     writing: Mutex<()>,
@@ -80,8 +77,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Starts the writer thread; called once Kiln's own subscriber is installed.
-pub(super) fn start(json: bool, batched: bool) {
+/// Starts the writer thread; called in production once Kiln's own subscriber is installed.
+pub(super) fn start(json: bool) {
     if WRITER.get().is_some() {
         return;
     }
@@ -92,7 +89,6 @@ pub(super) fn start(json: bool, batched: bool) {
         Ok(handle) => {
             let _ = WRITER.set(Writer {
                 json,
-                batched,
                 pending: Mutex::default(),
                 writing: Mutex::default(),
                 thread: handle.thread().clone(),
@@ -199,10 +195,6 @@ pub(crate) fn record(
             line.json(scratch, SystemTime::now());
         } else {
             line.text(scratch, SystemTime::now());
-        }
-        if !writer.batched {
-            let _ = std::io::stderr().lock().write_all(scratch.as_bytes());
-            return;
         }
         let was_empty = lock(&writer.pending).push(scratch.as_bytes());
         if was_empty {

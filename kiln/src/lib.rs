@@ -43,6 +43,7 @@
 pub mod app;
 pub mod checks;
 pub mod cli;
+pub mod db;
 pub mod http;
 pub mod logging;
 pub mod project;

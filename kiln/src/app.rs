@@ -23,6 +23,7 @@ use std::fmt;
 
 use axum::Router;
 
+use crate::db::migrations::Migration;
 use crate::urls::Endpoint;
 
 /// A deferred `Router::layer` call, applied when the project is built.
@@ -90,11 +91,12 @@ impl fmt::Debug for Urls {
     }
 }
 
-/// A Kiln app: a label, its routes and its layers.
+/// A Kiln app: a label, its routes and layers, its models and migrations.
 pub struct App {
     pub(crate) label: String,
     pub(crate) urls: Urls,
     pub(crate) layers: Vec<RouterLayer>,
+    pub(crate) migrations: Vec<Migration>,
 }
 
 impl App {
@@ -107,6 +109,7 @@ impl App {
             label: label.to_owned(),
             urls: Urls::new(),
             layers: Vec::new(),
+            migrations: Vec::new(),
         }
     }
 
@@ -127,6 +130,14 @@ impl App {
     #[must_use]
     pub fn urls(mut self, urls: Urls) -> Self {
         self.urls = self.urls.extend(urls);
+        self
+    }
+
+    /// Sets the app's migrations, as `src/<app>/migrations.rs` lists them
+    /// (`makemigrations` writes both the files and that list).
+    #[must_use]
+    pub fn migrations(mut self, migrations: Vec<Migration>) -> Self {
+        self.migrations = migrations;
         self
     }
 
@@ -174,6 +185,10 @@ impl fmt::Debug for App {
             .field("label", &self.label)
             .field("urls", &self.urls)
             .field("layers", &self.layers.len())
+            .field(
+                "migrations",
+                &self.migrations.iter().map(|m| &m.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

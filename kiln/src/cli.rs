@@ -5,6 +5,9 @@
 //! cargo run -- runserver --addr 0.0.0.0:8080 --app polls
 //! cargo run -- routes                # name, methods, path, handler of every route
 //! cargo run -- check                 # validate settings and routes, then exit
+//! cargo run -- migrate               # bring the database up to date
+//! cargo run -- showmigrations        # which migrations are applied
+//! cargo run -- sqlmigrate polls 0001 # the SQL a migration runs
 //! ```
 
 use std::net::SocketAddr;
@@ -43,6 +46,12 @@ enum Command {
     },
     /// Validate settings and routes without serving; exit non-zero on errors.
     Check,
+    /// Apply (or roll back) migrations so the database matches the code.
+    Migrate(crate::db::commands::MigrateArgs),
+    /// List every app's migrations, with [X] for those applied.
+    Showmigrations(crate::db::commands::ShowArgs),
+    /// Print the SQL of one migration, without running it.
+    Sqlmigrate(crate::db::commands::SqlArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -88,16 +97,25 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
                     "no `secret_key` set: debug mode uses an insecure development key; production refuses to start without one"
                 );
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|source| BootError::Bind {
-                    addr: settings.addr(),
-                    source,
-                    fix: "the async runtime could not start; check the process limits (ulimit -u)"
-                        .to_owned(),
-                })?;
-            runtime.block_on(runserver(project, settings, args, started))?;
+            runtime(&settings)?.block_on(runserver(project, settings, args, started))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(args) => {
+            let mut out = std::io::stdout();
+            runtime(&settings)?.block_on(crate::db::commands::migrate(
+                &project, &settings, &args, &mut out,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Showmigrations(args) => {
+            let mut out = std::io::stdout();
+            runtime(&settings)?.block_on(crate::db::commands::showmigrations(
+                &project, &settings, &args, &mut out,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sqlmigrate(args) => {
+            crate::db::commands::sqlmigrate(&project, &settings, &args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Routes { app } => {
@@ -132,6 +150,18 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
     }
 }
 
+fn runtime(settings: &Settings) -> Result<tokio::runtime::Runtime, BootError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| BootError::Bind {
+            addr: settings.addr(),
+            source,
+            fix: "the async runtime could not start; check the process limits (ulimit -u)"
+                .to_owned(),
+        })
+}
+
 async fn runserver(
     project: Project,
     settings: Settings,
@@ -142,11 +172,30 @@ async fn runserver(
         Some(label) => project.only_app(label)?,
         None => project,
     };
+    // A project whose apps have migrations uses its database: check it at
+    // boot, so a wrong URL is one clear message now rather than a 500 later.
+    let uses_database = project
+        .migration_graph()
+        .map_err(|error| BootError::Migrate(error.into()))?
+        .apps()
+        .next()
+        .is_some();
+    if uses_database && settings.migrate_on_start {
+        let mut log = Vec::new();
+        crate::db::commands::migrate(&project, &settings, &Default::default(), &mut log).await?;
+        let log = String::from_utf8_lossy(&log);
+        for line in log.lines().filter(|line| line.contains("Applying")) {
+            tracing::info!(target: "kiln::db", "{}", line.trim());
+        }
+    }
     let name = project.name().to_owned();
     let addr = args.addr.unwrap_or_else(|| settings.addr());
     let debug = settings.debug;
     let (site, service) = project.build(settings)?;
     site.urls().install();
+    if uses_database {
+        site.databases().default_db().await?;
+    }
     let listener = crate::server::bind(addr).await?;
     let local = listener.local_addr().unwrap_or(addr);
     let mode = if debug {

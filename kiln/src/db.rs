@@ -5,6 +5,13 @@
 //! What a model file needs is re-exported here, so an app depends on `kiln`
 //! alone.
 
+pub(crate) mod commands;
+mod connect;
+mod extract;
 pub mod migrations;
 
+pub use connect::{
+    ConnectError, DEFAULT_DATABASE, DatabaseConfig, Databases, check_url, mask_password,
+};
+pub use extract::Db;
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};

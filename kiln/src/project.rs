@@ -178,6 +178,24 @@ impl Project {
             .collect()
     }
 
+    /// Every app's migrations as one checked dependency graph.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`](crate::db::migrations::GraphError) for missing
+    /// dependencies, cycles or conflicting leaves.
+    pub fn migration_graph(
+        &self,
+    ) -> Result<crate::db::migrations::Graph, crate::db::migrations::GraphError> {
+        crate::db::migrations::Graph::new(
+            self.mounts
+                .iter()
+                .filter(|mount| !mount.app.migrations.is_empty())
+                .map(|mount| (mount.app.label.clone(), mount.app.migrations.clone()))
+                .collect(),
+        )
+    }
+
     /// The table of every route, checked: what `routes` prints and `reverse` uses.
     ///
     /// # Errors
@@ -297,11 +315,14 @@ impl Project {
         for layer in self.layers {
             router = layer(router);
         }
+        let databases =
+            crate::db::Databases::new(crate::db::DatabaseConfig::all(&settings, &self.root));
         let site = Site(Arc::new(SiteInner {
             name: self.name,
             root: self.root,
             settings,
             urls,
+            databases,
             ready: AtomicBool::new(true),
         }));
         let service = SiteService::new(router, &site);
@@ -386,6 +407,7 @@ struct SiteInner {
     root: PathBuf,
     settings: Settings,
     urls: Arc<UrlRegistry>,
+    databases: crate::db::Databases,
     ready: AtomicBool,
 }
 
@@ -412,6 +434,12 @@ impl Site {
     #[must_use]
     pub fn urls(&self) -> &Arc<UrlRegistry> {
         &self.0.urls
+    }
+
+    /// The project's databases, connected on first use.
+    #[must_use]
+    pub fn databases(&self) -> &crate::db::Databases {
+        &self.0.databases
     }
 
     /// Whether the site accepts traffic (false once shutdown has begun).
@@ -493,6 +521,15 @@ pub enum BootError {
         /// The labels that exist.
         available: Vec<String>,
     },
+    /// A database could not be reached.
+    #[error(transparent)]
+    Database(#[from] crate::db::ConnectError),
+    /// Migrations could not be read, planned or run.
+    #[error(transparent)]
+    Migrate(#[from] crate::db::migrations::MigrateError),
+    /// A command was given arguments that do not fit together.
+    #[error("{0}")]
+    Usage(String),
     /// The server could not start listening.
     #[error("cannot listen on {addr}: {source}\n  fix: {fix}")]
     Bind {

@@ -19,6 +19,7 @@
 //! the key in upper case (`KILN_PORT=8080`, `KILN_DEBUG=false`). The file is
 //! `kiln.toml` in the project folder, or the path in `KILN_CONFIG`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub const ENV_PREFIX: &str = "KILN_";
 
 /// The key debug mode uses when none is set; production refuses to start without a real one.
 const DEVELOPMENT_KEY: &str = "kiln-insecure-development-key-never-use-in-production";
+
+/// The embedded default: a SQLite file in the project folder.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
 
 /// Minimum length of a production `secret_key`.
 const MIN_SECRET_KEY_LEN: usize = 32;
@@ -83,6 +87,25 @@ pub struct Settings {
     pub compression: bool,
     /// Most connections served at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// The default database: `sqlite://db.sqlite3` (a file in the project
+    /// folder, created on first use), `postgres://user:password@host/name` or
+    /// `mysql://user:password@host/name`. `DATABASE_URL` is read when
+    /// `KILN_DATABASE_URL` is not set.
+    pub database_url: String,
+    /// Most connections in each database's pool.
+    pub database_max_connections: u32,
+    /// Connections each pool keeps open when idle.
+    pub database_min_connections: u32,
+    /// Longest wait for a new database connection; longer is an error.
+    pub database_connect_timeout: Seconds,
+    /// Longest wait for a free connection from the pool under load.
+    pub database_acquire_timeout: Seconds,
+    /// Apply pending migrations when `runserver` starts (default: on in
+    /// debug mode, off in production, where `migrate` is a deploy step).
+    pub migrate_on_start: bool,
+    /// More databases by name (`[databases.replica] url = "..."`), for
+    /// routing reads to a replica or keeping data apart.
+    pub databases: BTreeMap<String, NamedDatabase>,
 
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
@@ -112,6 +135,12 @@ impl fmt::Debug for Settings {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("compression", &self.compression)
             .field("max_connections", &self.max_connections)
+            .field(
+                "database_url",
+                &crate::db::mask_password(&self.database_url),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("databases", &self.databases)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +164,13 @@ impl Settings {
             shutdown_timeout: Seconds(Duration::from_secs(30)),
             compression: true,
             max_connections: 10_000,
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            database_max_connections: 10,
+            database_min_connections: 0,
+            database_connect_timeout: Seconds(Duration::from_secs(5)),
+            database_acquire_timeout: Seconds(Duration::from_secs(5)),
+            databases: BTreeMap::new(),
+            migrate_on_start: debug,
             warnings: Vec::new(),
         }
     }
@@ -191,7 +227,9 @@ impl Settings {
             })?;
             figment = figment.merge(Toml::file_exact(path));
         }
-        Self::resolve(figment.merge(env), debug_default)
+        // DATABASE_URL is the convention of every host and tool; KILN_DATABASE_URL wins.
+        let conventional = Env::raw().only(&["database_url"]);
+        Self::resolve(figment.merge(conventional).merge(env), debug_default)
     }
 
     /// The mode is decided first because the other defaults depend on it.
@@ -250,6 +288,29 @@ impl Settings {
                 "host",
                 format!("`{}` is not an IP address", self.host),
                 "use an address such as 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)",
+            ));
+        }
+        if let Err(problem) = crate::db::check_url(&self.database_url) {
+            return Err(invalid(
+                "database_url",
+                problem,
+                "use sqlite://db.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name",
+            ));
+        }
+        for (name, database) in &self.databases {
+            if let Err(problem) = crate::db::check_url(&database.url) {
+                return Err(invalid(
+                    &format!("databases.{name}.url"),
+                    problem,
+                    "use sqlite://file.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name",
+                ));
+            }
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid(
+                "database_max_connections",
+                "must be at least 1".to_owned(),
+                "use a small number such as 10",
             ));
         }
         match (&self.secret_key, self.debug) {
@@ -351,6 +412,17 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A named database besides the default one (`[databases.NAME]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NamedDatabase {
+    /// Its URL, as for `database_url`.
+    pub url: String,
+    /// Most connections in its pool (default: `database_max_connections`).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
 }
 
 /// Where the value of `key` came from, for warnings:
@@ -521,7 +593,9 @@ fn fix_for(key: &str) -> String {
         "port" => {
             "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into()
         }
-        "debug" | "access_log" | "compression" => format!("use true or false, e.g. {key} = true"),
+        "debug" | "access_log" | "compression" | "migrate_on_start" => {
+            format!("use true or false, e.g. {key} = true")
+        }
         "request_body_limit" => {
             "use a size such as \"2 MiB\", \"512 KB\" or a number of bytes".into()
         }
@@ -530,6 +604,12 @@ fn fix_for(key: &str) -> String {
         }
         "log_format" => "use one of auto, pretty, compact, json".into(),
         "max_connections" => "use a whole number, e.g. 10000".into(),
+        "database_max_connections" | "database_min_connections" => {
+            "use a whole number, e.g. 10".into()
+        }
+        "database_connect_timeout" | "database_acquire_timeout" => {
+            "use a duration such as \"5s\"".into()
+        }
         _ => format!("see the `{key}` entry in docs/ref/settings.md"),
     }
 }

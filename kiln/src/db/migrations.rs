@@ -21,9 +21,15 @@
 //! # let _ = initial;
 //! ```
 
+mod executor;
+mod graph;
 mod operations;
+mod schema;
 mod state;
 
+pub(crate) use executor::statements_for;
+pub use executor::{Direction, Executor, MigrateError, Progress, RECORDER_TABLE, Step, Target};
+pub use graph::{Graph, GraphError, Key};
 pub use operations::{BoxFuture, DataFn, DataStep, Irreversible, Operation, StateError};
 pub use state::{Action, Default, Field, ForeignKey, Index, ModelState, ProjectState, Type};
 

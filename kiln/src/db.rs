@@ -9,9 +9,45 @@ pub(crate) mod commands;
 mod connect;
 mod extract;
 pub mod migrations;
+mod router;
 
 pub use connect::{
     ConnectError, DEFAULT_DATABASE, DatabaseConfig, Databases, check_url, mask_password,
 };
 pub use extract::Db;
+pub use router::{DatabaseRouter, DefaultRouter, ReadReplicas};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+
+/// SeaORM itself, for what the prelude does not cover.
+pub use sea_orm;
+
+/// What a model file needs: `use kiln::db::prelude::*;`.
+///
+/// It brings `sea_orm` into scope under that name, which SeaORM's macros
+/// expect, so an app depends on `kiln` alone:
+///
+/// ```
+/// pub mod question {
+///     use kiln::db::prelude::*;
+///
+///     #[sea_orm::model]
+///     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+///     #[sea_orm(table_name = "polls_question")]
+///     pub struct Model {
+///         #[sea_orm(primary_key)]
+///         pub id: i64,
+///         pub question_text: String,
+///     }
+///
+///     impl ActiveModelBehavior for ActiveModel {}
+/// }
+/// ```
+pub mod prelude {
+    pub use sea_orm;
+    pub use sea_orm::entity::prelude::*;
+    pub use sea_orm::sea_query::ExprTrait;
+    pub use sea_orm::{
+        ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, Condition, IntoActiveModel, Order,
+        PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    };
+}

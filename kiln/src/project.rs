@@ -40,6 +40,7 @@ pub struct Project {
     root: PathBuf,
     mounts: Vec<Mount>,
     layers: Vec<RouterLayer>,
+    router: Arc<dyn crate::db::DatabaseRouter>,
 }
 
 /// An app mounted under a URL prefix.
@@ -68,7 +69,22 @@ impl Project {
                 app: builtin_app(),
             }],
             layers: Vec::new(),
+            router: Arc::new(crate::db::DefaultRouter),
         }
+    }
+
+    /// Sets the database router, which picks the database for each model's
+    /// reads and writes (e.g. [`ReadReplicas`](crate::db::ReadReplicas)).
+    #[must_use]
+    pub fn database_router(mut self, router: impl crate::db::DatabaseRouter) -> Self {
+        self.router = Arc::new(router);
+        self
+    }
+
+    /// The database router.
+    #[must_use]
+    pub fn router(&self) -> &dyn crate::db::DatabaseRouter {
+        &*self.router
     }
 
     /// Sets the project folder (where `kiln.toml` lives).
@@ -315,8 +331,10 @@ impl Project {
         for layer in self.layers {
             router = layer(router);
         }
-        let databases =
-            crate::db::Databases::new(crate::db::DatabaseConfig::all(&settings, &self.root));
+        let databases = crate::db::Databases::new(
+            crate::db::DatabaseConfig::all(&settings, &self.root),
+            self.router,
+        );
         let site = Site(Arc::new(SiteInner {
             name: self.name,
             root: self.root,

@@ -5,11 +5,13 @@ use kiln::prelude::*;
 
 pub mod api;
 pub mod pages;
+pub mod polls;
 
 /// The project: each app under its URL prefix.
 #[must_use]
 pub fn project() -> Project {
     kiln::project!()
         .mount("/", pages::app())
+        .mount("/polls", polls::app())
         .mount("/api", api::app())
 }

@@ -119,8 +119,19 @@ pub(crate) async fn migrate(
     let executor = Executor::new(&db, &graph);
     let applied = executor.applied().await?;
     executor.check_history(&applied)?;
-    let steps = executor.plan(&applied, &target)?;
+    let (steps, refused): (Vec<Step>, Vec<Step>) = executor
+        .plan(&applied, &target)?
+        .into_iter()
+        .partition(|step| project.router().allow_migrate(&args.database, &step.key.0));
     write_header(out, &graph, &target);
+    for step in &refused {
+        writeln!(
+            out,
+            "  Skipping {}.{}: the database router does not migrate app `{}` on database `{}`",
+            step.key.0, step.key.1, step.key.0, args.database
+        )
+        .ok();
+    }
     if args.plan {
         writeln!(out, "Planned operations:").ok();
         if steps.is_empty() {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio::sync::OnceCell;
 
+use super::DatabaseRouter;
 use crate::settings::Settings;
 
 /// The name of the database that `database_url` configures.
@@ -216,10 +217,11 @@ fn absolute_sqlite_url(url: &str, root: &Path) -> String {
 }
 
 /// The project's databases, connected on first use and shared by every
-/// request.
-#[derive(Clone, Default)]
+/// request, with the router that picks one per model.
+#[derive(Clone)]
 pub struct Databases {
     inner: Arc<BTreeMap<String, (DatabaseConfig, OnceCell<DatabaseConnection>)>>,
+    router: Arc<dyn DatabaseRouter>,
 }
 
 impl fmt::Debug for Databases {
@@ -231,9 +233,10 @@ impl fmt::Debug for Databases {
 }
 
 impl Databases {
-    /// The databases the settings name; nothing is connected yet.
+    /// The databases the settings name, routed by `router`; nothing is
+    /// connected yet.
     #[must_use]
-    pub fn new(configs: Vec<DatabaseConfig>) -> Self {
+    pub fn new(configs: Vec<DatabaseConfig>, router: Arc<dyn DatabaseRouter>) -> Self {
         Self {
             inner: Arc::new(
                 configs
@@ -241,7 +244,38 @@ impl Databases {
                     .map(|config| (config.name.clone(), (config, OnceCell::new())))
                     .collect(),
             ),
+            router,
         }
+    }
+
+    /// The router.
+    #[must_use]
+    pub fn router(&self) -> &dyn DatabaseRouter {
+        &*self.router
+    }
+
+    /// The database the router picks to read entity `E`'s table.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn for_read<E: sea_orm::EntityName + Default>(
+        &self,
+    ) -> Result<&DatabaseConnection, ConnectError> {
+        let table = E::default().table_name().to_owned();
+        self.get(self.router.db_for_read(&table)).await
+    }
+
+    /// The database the router picks to write entity `E`'s table.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn for_write<E: sea_orm::EntityName + Default>(
+        &self,
+    ) -> Result<&DatabaseConnection, ConnectError> {
+        let table = E::default().table_name().to_owned();
+        self.get(self.router.db_for_write(&table)).await
     }
 
     /// The configuration of database `name`.

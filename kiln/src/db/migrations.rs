@@ -31,7 +31,7 @@ pub(crate) use executor::statements_for;
 pub use executor::{Direction, Executor, MigrateError, Progress, RECORDER_TABLE, Step, Target};
 pub use graph::{Graph, GraphError, Key};
 pub use operations::{BoxFuture, DataFn, DataStep, Irreversible, Operation, StateError};
-pub use state::{Action, Default, Field, ForeignKey, Index, ModelState, ProjectState, Type};
+pub use state::{Action, DefaultValue, Field, ForeignKey, Index, ModelState, ProjectState, Type};
 
 /// One migration: what it needs to run after, and what it does.
 #[derive(Debug, Clone, PartialEq)]

@@ -189,7 +189,10 @@ fn page_head(title: &str) -> String {
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
+/// `text` with HTML's special characters replaced by entities, safe to put
+/// in an element or a quoted attribute.
+#[must_use]
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

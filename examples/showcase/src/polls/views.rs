@@ -1,0 +1,154 @@
+//! Views of the `polls` app: the four pages of Django's tutorial.
+//!
+//! Pages are built with `format!` and `kiln::http::escape` until Kiln's
+//! templates land.
+
+use kiln::db::Db;
+use kiln::db::prelude::*;
+use kiln::http::escape;
+use kiln::prelude::*;
+
+use super::models::{choice, question};
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · Kiln polls</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>{body}</body></html>",
+        escape(title)
+    ))
+}
+
+async fn question_or_404(db: &Db, id: i64) -> Result<question::Model, Error> {
+    question::Entity::find_by_id(id)
+        .one(&**db)
+        .await
+        .map_err(Error::internal)?
+        .ok_or_else(|| Error::not_found(format!("no question {id}")))
+}
+
+async fn choices_of(db: &Db, question: &question::Model) -> Result<Vec<choice::Model>, Error> {
+    choice::Entity::find()
+        .filter(choice::Column::QuestionId.eq(question.id))
+        .order_by_asc(choice::Column::Id)
+        .all(&**db)
+        .await
+        .map_err(Error::internal)
+}
+
+/// The latest questions.
+pub(super) async fn index(db: Db) -> Result<Html<String>, Error> {
+    let questions = question::Entity::find()
+        .order_by_desc(question::Column::PubDate)
+        .order_by_desc(question::Column::Id)
+        .limit(5)
+        .all(&*db)
+        .await
+        .map_err(Error::internal)?;
+    let mut body = String::from("<h1>Polls</h1>");
+    if questions.is_empty() {
+        body.push_str("<p>No polls are available.</p>");
+    } else {
+        body.push_str("<ul>");
+        for question in &questions {
+            let url = reverse("polls:detail", [("id", question.id)])?;
+            body.push_str(&format!(
+                "<li><a href=\"{url}\">{}</a></li>",
+                escape(&question.question_text)
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    Ok(page("Polls", &body))
+}
+
+/// A question and a form to vote.
+pub(super) async fn detail(db: Db, Path(id): Path<i64>) -> Result<Html<String>, Error> {
+    let question = question_or_404(&db, id).await?;
+    Ok(detail_page(&db, &question, None).await?)
+}
+
+async fn detail_page(
+    db: &Db,
+    question: &question::Model,
+    error: Option<&str>,
+) -> Result<Html<String>, Error> {
+    let choices = choices_of(db, question).await?;
+    let action = reverse("polls:vote", [("id", question.id)])?;
+    let mut body = format!("<h1>{}</h1>", escape(&question.question_text));
+    if let Some(error) = error {
+        body.push_str(&format!(
+            "<p role=\"alert\"><strong>{}</strong></p>",
+            escape(error)
+        ));
+    }
+    body.push_str(&format!(
+        "<form action=\"{action}\" method=\"post\"><fieldset>"
+    ));
+    for choice in &choices {
+        body.push_str(&format!(
+            "<label><input type=\"radio\" name=\"choice\" value=\"{}\"> {}</label><br>",
+            choice.id,
+            escape(&choice.choice_text)
+        ));
+    }
+    body.push_str("</fieldset><button>Vote</button></form>");
+    Ok(page(&question.question_text, &body))
+}
+
+/// The vote counts.
+pub(super) async fn results(db: Db, Path(id): Path<i64>) -> Result<Html<String>, Error> {
+    let question = question_or_404(&db, id).await?;
+    let choices = choices_of(&db, &question).await?;
+    let mut body = format!("<h1>{}</h1><ul>", escape(&question.question_text));
+    for choice in &choices {
+        let plural = if choice.votes == 1 { "" } else { "s" };
+        body.push_str(&format!(
+            "<li>{} — {} vote{plural}</li>",
+            escape(&choice.choice_text),
+            choice.votes
+        ));
+    }
+    let again = reverse("polls:detail", [("id", question.id)])?;
+    body.push_str(&format!("</ul><a href=\"{again}\">Vote again?</a>"));
+    Ok(page(&question.question_text, &body))
+}
+
+/// The vote form's fields.
+#[derive(Debug, Deserialize)]
+pub(super) struct VoteForm {
+    choice: Option<String>,
+}
+
+/// Counts a vote, then redirects to the results (Post/Redirect/Get).
+pub(super) async fn vote(
+    db: Db,
+    Path(id): Path<i64>,
+    Form(form): Form<VoteForm>,
+) -> Result<Response, Error> {
+    let question = question_or_404(&db, id).await?;
+    let chosen = form.choice.as_deref().and_then(|c| c.parse::<i64>().ok());
+    // The choice must belong to this question; the increment happens in
+    // the database so that concurrent votes are all counted.
+    let updated = match chosen {
+        Some(choice_id) => {
+            choice::Entity::update_many()
+                .col_expr(
+                    choice::Column::Votes,
+                    Expr::col(choice::Column::Votes).add(1),
+                )
+                .filter(choice::Column::Id.eq(choice_id))
+                .filter(choice::Column::QuestionId.eq(question.id))
+                .exec(&*db)
+                .await
+                .map_err(Error::internal)?
+                .rows_affected
+        }
+        None => 0,
+    };
+    if updated == 0 {
+        let page = detail_page(&db, &question, Some("You didn't select a choice.")).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let results = reverse("polls:results", [("id", question.id)])?;
+    Ok(Redirect::to(&results).into_response())
+}

@@ -39,11 +39,20 @@ use crate::settings::Settings;
 const MAX_REDIRECTS: usize = 10;
 
 /// An in-process client for a project.
+///
+/// Unless the settings name another database, the client's default database
+/// is a fresh SQLite file in a temporary folder, migrated before the first
+/// request and deleted with the client, so tests never touch the
+/// development database and never see each other's rows.
 #[derive(Debug)]
 pub struct TestClient {
     site: Site,
     service: SiteService,
     cookies: Mutex<CookieJar>,
+    migrations: crate::db::migrations::Graph,
+    migrated: tokio::sync::OnceCell<()>,
+    /// Holds the temporary database's folder until the client is dropped.
+    _database_dir: Option<tempfile::TempDir>,
 }
 
 impl TestClient {
@@ -69,14 +78,79 @@ impl TestClient {
     ///
     /// When the project does not boot.
     #[must_use]
-    pub fn with_settings(project: Project, settings: Settings) -> Self {
+    pub fn with_settings(project: Project, mut settings: Settings) -> Self {
+        let migrations = match project.migration_graph() {
+            Ok(graph) => graph,
+            Err(error) => panic!("the project's migrations do not load: {error}"),
+        };
+        let mut database_dir = None;
+        if settings.database_url == crate::settings::DEFAULT_DATABASE_URL {
+            let dir = match tempfile::tempdir() {
+                Ok(dir) => dir,
+                Err(error) => panic!("cannot create a folder for the test database: {error}"),
+            };
+            settings.database_url = format!("sqlite://{}/test.sqlite3", dir.path().display());
+            database_dir = Some(dir);
+        }
         match project.build(settings) {
             Ok((site, service)) => Self {
                 site,
                 service,
                 cookies: Mutex::new(CookieJar::new()),
+                migrations,
+                migrated: tokio::sync::OnceCell::new(),
+                _database_dir: database_dir,
             },
             Err(error) => panic!("the project does not boot: {error}"),
+        }
+    }
+
+    /// The default database, with every migration applied: for setting up
+    /// rows before requests and checking them after.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be reached or a migration fails.
+    pub async fn db(&self) -> crate::db::DatabaseConnection {
+        self.migrate().await;
+        match self.site.databases().default_db().await {
+            Ok(db) => db.clone(),
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Applies every migration once, before the first request.
+    async fn migrate(&self) {
+        let result = self
+            .migrated
+            .get_or_try_init(|| async {
+                if self.migrations.apps().next().is_none() {
+                    return Ok(());
+                }
+                let config = self
+                    .site
+                    .databases()
+                    .config(crate::db::DEFAULT_DATABASE)
+                    .cloned()
+                    .ok_or_else(|| "no default database".to_owned())?;
+                let db = config
+                    .connect_with(1)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let executor = crate::db::migrations::Executor::new(&db, &self.migrations);
+                let applied = executor.applied().await.map_err(|e| e.to_string())?;
+                let steps = executor
+                    .plan(&applied, &crate::db::migrations::Target::Latest)
+                    .map_err(|e| e.to_string())?;
+                executor
+                    .run(&steps, |_| {})
+                    .await
+                    .map_err(|e| e.to_string())?;
+                db.close().await.map_err(|e| e.to_string())
+            })
+            .await;
+        if let Err(error) = result {
+            panic!("migrating the test database failed: {error}");
         }
     }
 
@@ -162,6 +236,7 @@ impl TestClient {
         headers: &HeaderMap,
         body: Vec<u8>,
     ) -> TestResponse {
+        self.migrate().await;
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(name, value);

@@ -72,6 +72,23 @@ impl Graph {
     /// [`GraphError`] for a missing dependency, a duplicate name, a cycle or
     /// two leaves in one app.
     pub fn new(apps: Vec<(String, Vec<Migration>)>) -> Result<Self, GraphError> {
+        let graph = Self::with_conflicts(apps)?;
+        if let Some((app, leaves)) = graph.conflicts().into_iter().next() {
+            return Err(GraphError::Conflict {
+                app,
+                leaves: leaves.into_iter().map(|(_, name)| name).collect(),
+            });
+        }
+        Ok(graph)
+    }
+
+    /// As [`new`](Self::new), but accepting apps with several leaves: what
+    /// `makemigrations --merge` starts from.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for a missing dependency, a duplicate name or a cycle.
+    pub fn with_conflicts(apps: Vec<(String, Vec<Migration>)>) -> Result<Self, GraphError> {
         let mut parents = BTreeMap::new();
         for (app, migrations) in &apps {
             for migration in migrations {
@@ -99,16 +116,17 @@ impl Graph {
         }
         let graph = Self { apps, parents };
         graph.order_of(graph.parents.keys().cloned())?;
-        for (app, _) in &graph.apps {
-            let leaves = graph.leaves(app);
-            if leaves.len() > 1 {
-                return Err(GraphError::Conflict {
-                    app: app.clone(),
-                    leaves: leaves.into_iter().map(|(_, name)| name).collect(),
-                });
-            }
-        }
         Ok(graph)
+    }
+
+    /// Apps with more than one latest migration, and those migrations.
+    #[must_use]
+    pub fn conflicts(&self) -> Vec<(String, Vec<Key>)> {
+        self.apps
+            .iter()
+            .map(|(app, _)| (app.clone(), self.leaves(app)))
+            .filter(|(_, leaves)| leaves.len() > 1)
+            .collect()
     }
 
     /// The apps that have migrations, in mount order.

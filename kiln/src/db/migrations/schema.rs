@@ -691,3 +691,208 @@ pub(super) fn fill_nulls(
             .and_where(Expr::col(Alias::new(new.name.as_str())).is_null())
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DatabaseTransaction, DbErr};
+
+    use super::*;
+    use crate::db::migrations::{BoxFuture, DataStep};
+
+    const APP: &str = "polls";
+
+    /// The SQL of `operation` applied to `before`, and the state after it.
+    fn sql(
+        operation: &Operation,
+        before: &ProjectState,
+        backend: DbBackend,
+    ) -> (Result<Vec<String>, SchemaError>, ProjectState) {
+        let mut after = before.clone();
+        operation
+            .apply(APP, &mut after)
+            .unwrap_or_else(|error| panic!("{error}"));
+        (schema_sql(operation, APP, before, &after, backend), after)
+    }
+
+    fn state(models: &[ModelState]) -> ProjectState {
+        let mut state = ProjectState::default();
+        for model in models {
+            Operation::CreateModel(model.clone())
+                .apply(APP, &mut state)
+                .unwrap_or_else(|error| panic!("{error}"));
+        }
+        state
+    }
+
+    fn noop(_: &DatabaseTransaction) -> BoxFuture<'_, Result<(), DbErr>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    #[test]
+    fn run_sql_passes_its_statements_through_and_run_rust_has_none() {
+        let raw = Operation::RunSql {
+            forwards: vec!["SELECT 1".to_owned()],
+            backwards: None,
+        };
+        let before = ProjectState::default();
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            assert_eq!(
+                sql(&raw, &before, backend).0,
+                Ok(vec!["SELECT 1".to_owned()])
+            );
+            let rust = Operation::RunRust(DataStep::new("seed", noop));
+            assert_eq!(sql(&rust, &before, backend).0, Ok(Vec::new()));
+        }
+    }
+
+    #[test]
+    fn rejects_auto_increment_on_text_naming_the_column() {
+        let model = ModelState::new("polls_tag")
+            .field(Field::new("slug", Type::Text).auto_increment())
+            .primary_key(&["slug"]);
+        let error = sql(
+            &Operation::CreateModel(model),
+            &ProjectState::default(),
+            DbBackend::Postgres,
+        )
+        .0
+        .expect_err("text cannot auto-increment");
+        assert!(matches!(error, SchemaError::AutoIncrementType { .. }));
+        assert!(error.to_string().contains("`polls_tag.slug`"), "{error}");
+    }
+
+    #[test]
+    fn rejects_auto_increment_outside_a_single_column_primary_key() {
+        let model = ModelState::new("polls_tag")
+            .field(Field::new("id", Type::Integer))
+            .field(Field::new("rank", Type::Integer).auto_increment())
+            .primary_key(&["id"]);
+        let error = sql(
+            &Operation::CreateModel(model),
+            &ProjectState::default(),
+            DbBackend::Sqlite,
+        )
+        .0
+        .expect_err("only the primary key auto-increments");
+        assert_eq!(
+            error,
+            SchemaError::AutoIncrementNotPrimaryKey {
+                table: "polls_tag".to_owned(),
+                column: "rank".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn reports_a_model_missing_from_the_states() {
+        let operation = Operation::DeleteModel {
+            table: "polls_gone".to_owned(),
+        };
+        let error = schema_sql(
+            &operation,
+            APP,
+            &ProjectState::default(),
+            &ProjectState::default(),
+            DbBackend::MySql,
+        )
+        .expect_err("nothing to delete");
+        assert_eq!(
+            error,
+            SchemaError::MissingModel {
+                table: "polls_gone".to_owned(),
+                side: "before"
+            }
+        );
+    }
+
+    #[test]
+    fn sqlite_alter_that_declares_the_same_table_emits_nothing() {
+        let before = state(&[ModelState::new("polls_vote")
+            .field(Field::new("id", Type::BigInteger).auto_increment())
+            .field(Field::new("count", Type::Integer))
+            .primary_key(&["id"])]);
+        let wider = Operation::AlterField {
+            table: "polls_vote".to_owned(),
+            field: Field::new("count", Type::BigInteger),
+        };
+        assert_eq!(sql(&wider, &before, DbBackend::Sqlite).0, Ok(Vec::new()));
+        assert_eq!(
+            sql(&wider, &before, DbBackend::Postgres).0,
+            Ok(vec![
+                r#"ALTER TABLE "polls_vote" ALTER COLUMN "count" TYPE bigint USING "count"::bigint"#
+                    .to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn postgres_refuses_to_change_the_values_of_a_shared_enum() {
+        let status = |variants: &[&str]| {
+            Field::new(
+                "status",
+                Type::Enum {
+                    name: "polls_status".to_owned(),
+                    variants: variants.iter().map(|&v| v.to_owned()).collect(),
+                },
+            )
+        };
+        let before = state(&[
+            ModelState::new("polls_a").field(status(&["x", "y"])),
+            ModelState::new("polls_b").field(status(&["x", "y"])),
+        ]);
+        let operation = Operation::AlterField {
+            table: "polls_a".to_owned(),
+            field: status(&["x", "y", "z"]),
+        };
+        let error = sql(&operation, &before, DbBackend::Postgres)
+            .0
+            .expect_err("polls_b.status still uses the type");
+        assert!(
+            matches!(error, SchemaError::SharedEnumChanged { ref other, .. } if other == "polls_b.status")
+        );
+        // MySQL enums are inline, so each column changes alone.
+        assert!(sql(&operation, &before, DbBackend::MySql).0.is_ok());
+    }
+
+    #[test]
+    fn postgres_creates_a_shared_enum_type_once_and_drops_it_with_its_last_user() {
+        let status = Field::new(
+            "status",
+            Type::Enum {
+                name: "polls_status".to_owned(),
+                variants: vec!["x".to_owned()],
+            },
+        );
+        let first = ModelState::new("polls_a").field(status.clone());
+        let (created, after_first) = sql(
+            &Operation::CreateModel(first),
+            &ProjectState::default(),
+            DbBackend::Postgres,
+        );
+        assert!(created.unwrap_or_default()[0].starts_with("CREATE TYPE"));
+        let second = ModelState::new("polls_b").field(status);
+        let (created, after_second) = sql(
+            &Operation::CreateModel(second),
+            &after_first,
+            DbBackend::Postgres,
+        );
+        assert_eq!(
+            created.map(|sql| sql.len()),
+            Ok(1),
+            "the type exists already"
+        );
+        let delete = |table: &str| Operation::DeleteModel {
+            table: table.to_owned(),
+        };
+        let (dropped, after_drop) = sql(&delete("polls_a"), &after_second, DbBackend::Postgres);
+        assert_eq!(dropped.map(|sql| sql.len()), Ok(1), "polls_b still uses it");
+        let (dropped, _) = sql(&delete("polls_b"), &after_drop, DbBackend::Postgres);
+        assert_eq!(
+            dropped,
+            Ok(vec![
+                r#"DROP TABLE "polls_b""#.to_owned(),
+                r#"DROP TYPE "polls_status""#.to_owned()
+            ])
+        );
+    }
+}

@@ -364,6 +364,7 @@ on_every_backend!(
     rename_field_used_by_index_and_foreign_key,
     add_and_remove_unique_index_over_two_columns,
     foreign_key_on_delete_cascade_and_set_null,
+    alter_field_to_auto_increment_continues_after_existing_keys,
     run_sql_forwards_and_backwards,
 );
 
@@ -839,8 +840,12 @@ async fn remove_field_and_restore_it(mut h: Harness) {
 }
 
 fn alter(field: Field) -> Operation {
+    alter_on("polls_measure", field)
+}
+
+fn alter_on(table: &str, field: Field) -> Operation {
     Operation::AlterField {
-        table: "polls_measure".to_owned(),
+        table: table.to_owned(),
         field,
     }
 }
@@ -1212,6 +1217,45 @@ async fn foreign_key_on_delete_cascade_and_set_null(mut h: Harness) {
     assert_eq!(h.count("polls_child").await, 1);
     h.rejects("UPDATE polls_child SET parent_id = 99 WHERE id = 2")
         .await;
+}
+
+async fn alter_field_to_auto_increment_continues_after_existing_keys(mut h: Harness) {
+    h.forwards(Operation::CreateModel(
+        ModelState::new("polls_ticket")
+            .field(Field::new("id", Type::BigInteger))
+            .field(Field::new("seat", Type::string(5)))
+            .primary_key(&["id"]),
+    ))
+    .await;
+    h.exec("INSERT INTO polls_ticket (id, seat) VALUES (1, 'a'), (7, 'b')")
+        .await;
+    if h.typed() {
+        // SQLite's INTEGER PRIMARY KEY numbers rows either way.
+        h.rejects("INSERT INTO polls_ticket (seat) VALUES ('c')")
+            .await;
+    }
+
+    let numbered = h
+        .forwards(alter_on(
+            "polls_ticket",
+            Field::new("id", Type::BigInteger).auto_increment(),
+        ))
+        .await;
+    h.exec("INSERT INTO polls_ticket (seat) VALUES ('c')").await;
+    assert_eq!(
+        h.int("SELECT id FROM polls_ticket WHERE seat = 'c'").await,
+        Some(8)
+    );
+    assert_eq!(h.count("polls_ticket").await, 3);
+
+    h.backwards(numbered).await;
+    if h.typed() {
+        h.rejects("INSERT INTO polls_ticket (seat) VALUES ('d')")
+            .await;
+    }
+    h.exec("INSERT INTO polls_ticket (id, seat) VALUES (20, 'd')")
+        .await;
+    assert_eq!(h.count("polls_ticket").await, 4);
 }
 
 async fn run_sql_forwards_and_backwards(mut h: Harness) {

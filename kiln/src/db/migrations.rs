@@ -31,6 +31,10 @@ pub(crate) use executor::statements_for;
 pub use executor::{Direction, Executor, MigrateError, Progress, RECORDER_TABLE, Step, Target};
 pub use graph::{Graph, GraphError, Key};
 pub use operations::{BoxFuture, DataFn, DataStep, Irreversible, Operation, StateError};
+pub use schema::{
+    SQLITE_AFTER_MIGRATION, SQLITE_BEFORE_MIGRATION, SQLITE_CHECK_FOREIGN_KEYS, SchemaError,
+    schema_sql, unique_constraint_name,
+};
 pub use state::{Action, DefaultValue, Field, ForeignKey, Index, ModelState, ProjectState, Type};
 
 /// One migration: what it needs to run after, and what it does.

@@ -21,6 +21,7 @@
 //! # let _ = initial;
 //! ```
 
+pub mod autodetect;
 mod executor;
 mod graph;
 mod operations;

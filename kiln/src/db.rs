@@ -9,6 +9,7 @@ pub(crate) mod commands;
 mod connect;
 mod extract;
 pub mod migrations;
+pub mod models;
 mod router;
 
 pub use connect::{

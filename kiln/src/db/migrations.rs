@@ -21,11 +21,13 @@
 //! # let _ = initial;
 //! ```
 
+pub mod autodetect;
 mod executor;
 mod graph;
 mod operations;
 mod schema;
 mod state;
+pub mod writer;
 
 pub(crate) use executor::statements_for;
 pub use executor::{Direction, Executor, MigrateError, Progress, RECORDER_TABLE, Step, Target};

@@ -24,6 +24,7 @@ use std::fmt;
 use axum::Router;
 
 use crate::db::migrations::Migration;
+use crate::db::models::{ModelError, ModelInfo, model_info};
 use crate::urls::Endpoint;
 
 /// A deferred `Router::layer` call, applied when the project is built.
@@ -97,7 +98,11 @@ pub struct App {
     pub(crate) urls: Urls,
     pub(crate) layers: Vec<RouterLayer>,
     pub(crate) migrations: Vec<Migration>,
+    pub(crate) models: Vec<ModelReader>,
 }
+
+/// Reads one registered model's state, when `makemigrations` asks.
+pub(crate) type ModelReader = fn() -> Result<ModelInfo, ModelError>;
 
 impl App {
     /// A new app. The label names it in route names (`label:route`), in the
@@ -110,6 +115,7 @@ impl App {
             urls: Urls::new(),
             layers: Vec::new(),
             migrations: Vec::new(),
+            models: Vec::new(),
         }
     }
 
@@ -130,6 +136,31 @@ impl App {
     #[must_use]
     pub fn urls(mut self, urls: Urls) -> Self {
         self.urls = self.urls.extend(urls);
+        self
+    }
+
+    /// Registers a model (a SeaORM entity) of the app: `makemigrations`
+    /// compares it with what the app's migrations build.
+    ///
+    /// ```
+    /// # mod question {
+    /// #     use kiln::db::prelude::*;
+    /// #     #[sea_orm::model]
+    /// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    /// #     #[sea_orm(table_name = "polls_question")]
+    /// #     pub struct Model {
+    /// #         #[sea_orm(primary_key)]
+    /// #         pub id: i64,
+    /// #         pub question_text: String,
+    /// #     }
+    /// #     impl ActiveModelBehavior for ActiveModel {}
+    /// # }
+    /// let polls = kiln::App::new("polls").model::<question::Entity>();
+    /// # let _ = polls;
+    /// ```
+    #[must_use]
+    pub fn model<E: sea_orm::EntityTrait + Default>(mut self) -> Self {
+        self.models.push(model_info::<E>);
         self
     }
 
@@ -185,6 +216,7 @@ impl fmt::Debug for App {
             .field("label", &self.label)
             .field("urls", &self.urls)
             .field("layers", &self.layers.len())
+            .field("models", &self.models.len())
             .field(
                 "migrations",
                 &self.migrations.iter().map(|m| &m.name).collect::<Vec<_>>(),

@@ -5,6 +5,7 @@
 //! cargo run -- runserver --addr 0.0.0.0:8080 --app polls
 //! cargo run -- routes                # name, methods, path, handler of every route
 //! cargo run -- check                 # validate settings and routes, then exit
+//! cargo run -- makemigrations        # write migrations for changed models
 //! cargo run -- migrate               # bring the database up to date
 //! cargo run -- showmigrations        # which migrations are applied
 //! cargo run -- sqlmigrate polls 0001 # the SQL a migration runs
@@ -46,6 +47,8 @@ enum Command {
     },
     /// Validate settings and routes without serving; exit non-zero on errors.
     Check,
+    /// Write new migrations for the changes made to the models.
+    Makemigrations(crate::db::commands::MakeArgs),
     /// Apply (or roll back) migrations so the database matches the code.
     Migrate(crate::db::commands::MigrateArgs),
     /// List every app's migrations, with [X] for those applied.
@@ -99,6 +102,15 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             }
             runtime(&settings)?.block_on(runserver(project, settings, args, started))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Makemigrations(args) => {
+            let changed =
+                crate::db::commands::makemigrations(&project, &args, &mut std::io::stdout())?;
+            Ok(if changed && args.check {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Migrate(args) => {
             let mut out = std::io::stdout();
@@ -174,12 +186,7 @@ async fn runserver(
     };
     // A project whose apps have migrations uses its database: check it at
     // boot, so a wrong URL is one clear message now rather than a 500 later.
-    let uses_database = project
-        .migration_graph()
-        .map_err(|error| BootError::Migrate(error.into()))?
-        .apps()
-        .next()
-        .is_some();
+    let uses_database = project.migration_graph()?.apps().next().is_some();
     if uses_database && settings.migrate_on_start {
         let mut log = Vec::new();
         crate::db::commands::migrate(&project, &settings, &Default::default(), &mut log).await?;

@@ -212,6 +212,37 @@ impl Project {
         )
     }
 
+    /// What the registered models declare: every app's tables, with the
+    /// renames the models declare (`renamed_from`).
+    ///
+    /// # Errors
+    ///
+    /// [`BootError::Model`] for a model the migrations cannot represent.
+    pub fn models_state(
+        &self,
+    ) -> Result<
+        (
+            crate::db::migrations::ProjectState,
+            crate::db::migrations::autodetect::RenameHints,
+        ),
+        BootError,
+    > {
+        let mut state = crate::db::migrations::ProjectState::default();
+        let mut hints = crate::db::migrations::autodetect::RenameHints::new();
+        for mount in &self.mounts {
+            let app = &mount.app.label;
+            for read in &mount.app.models {
+                let info =
+                    read().map_err(|error| BootError::Model(format!("app `{app}`: {error}")))?;
+                hints = hints.renamed_from(app, &info);
+                state
+                    .models
+                    .insert((app.clone(), info.state.table.clone()), info.state);
+            }
+        }
+        Ok((state, hints))
+    }
+
     /// The table of every route, checked: what `routes` prints and `reverse` uses.
     ///
     /// # Errors
@@ -542,9 +573,13 @@ pub enum BootError {
     /// A database could not be reached.
     #[error(transparent)]
     Database(#[from] crate::db::ConnectError),
-    /// Migrations could not be read, planned or run.
+    /// Migrations could not be read, planned or run (boxed: it is large and
+    /// boot errors are rare).
     #[error(transparent)]
-    Migrate(#[from] crate::db::migrations::MigrateError),
+    Migrate(Box<crate::db::migrations::MigrateError>),
+    /// A registered model that migrations cannot represent.
+    #[error("{0}")]
+    Model(String),
     /// A command was given arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
@@ -558,6 +593,18 @@ pub enum BootError {
         /// What to do.
         fix: String,
     },
+}
+
+impl From<crate::db::migrations::MigrateError> for BootError {
+    fn from(error: crate::db::migrations::MigrateError) -> Self {
+        Self::Migrate(Box::new(error))
+    }
+}
+
+impl From<crate::db::migrations::GraphError> for BootError {
+    fn from(error: crate::db::migrations::GraphError) -> Self {
+        Self::Migrate(Box::new(error.into()))
+    }
 }
 
 /// A [`Project`] named after the calling crate, rooted in the crate's folder

@@ -15,6 +15,8 @@ mod views;
 #[must_use]
 pub fn app() -> App {
     App::new("polls")
+        .model::<models::question::Entity>()
+        .model::<models::choice::Entity>()
         .urls(urls::urls())
         .migrations(migrations::migrations())
 }

@@ -1,20 +1,21 @@
-//! The database management commands: `migrate`, `showmigrations` and
-//! `sqlmigrate`, with Django's output.
+//! The database management commands: `makemigrations`, `migrate`,
+//! `showmigrations` and `sqlmigrate`, with Django's output.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use sea_orm::DbBackend;
 
 use super::migrations::{
-    Direction, Executor, Graph, GraphError, Key, MigrateError, Step, Target, statements_for,
+    Direction, Executor, Graph, GraphError, Key, Migration, SQLITE_AFTER_MIGRATION,
+    SQLITE_BEFORE_MIGRATION, Step, Target, statements_for, writer,
 };
 use super::{DEFAULT_DATABASE, DatabaseConfig};
 use crate::project::{BootError, Project};
 use crate::settings::Settings;
 
 /// `migrate [APP] [MIGRATION]`: what to reach.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct MigrateArgs {
     /// Only this app (and what its migrations depend on).
     #[arg(value_name = "APP")]
@@ -30,6 +31,19 @@ pub(crate) struct MigrateArgs {
     /// Show what would run, operation by operation, without running it.
     #[arg(long)]
     plan: bool,
+}
+
+impl Default for MigrateArgs {
+    /// Every app to its latest migration on the default database, as
+    /// `runserver` does with `migrate_on_start`.
+    fn default() -> Self {
+        Self {
+            app: None,
+            migration: None,
+            database: DEFAULT_DATABASE.to_owned(),
+            plan: false,
+        }
+    }
 }
 
 /// `showmigrations [APP]`.
@@ -94,9 +108,7 @@ fn config_for(
 }
 
 fn graph(project: &Project) -> Result<Graph, BootError> {
-    project
-        .migration_graph()
-        .map_err(|error| BootError::Migrate(error.into()))
+    Ok(project.migration_graph()?)
 }
 
 /// Runs `migrate`, printing progress to `out`.
@@ -111,7 +123,7 @@ pub(crate) async fn migrate(
         (None, _) => Target::Latest,
         (Some(app), None) => Target::AppLatest(app.clone()),
         (Some(app), Some(zero)) if zero == "zero" => Target::Zero(app.clone()),
-        (Some(app), Some(name)) => Target::To(graph.find(app, name).map_err(MigrateError::from)?),
+        (Some(app), Some(name)) => Target::To(graph.find(app, name)?),
     };
     let config = config_for(project, settings, &args.database)?;
     // One connection: SQLite's foreign-key switch is per connection.
@@ -213,9 +225,7 @@ pub(crate) async fn showmigrations(
     if let Some(app) = &args.app
         && graph.app_migrations(app).is_empty()
     {
-        return Err(BootError::Migrate(
-            GraphError::UnknownApp(app.clone()).into(),
-        ));
+        return Err(GraphError::UnknownApp(app.clone()).into());
     }
     let config = config_for(project, settings, &args.database)?;
     let db = config.connect_with(1).await?;
@@ -245,9 +255,7 @@ pub(crate) fn sqlmigrate(
     out: &mut impl Write,
 ) -> Result<(), BootError> {
     let graph = graph(project)?;
-    let key = graph
-        .find(&args.app, &args.migration)
-        .map_err(MigrateError::from)?;
+    let key = graph.find(&args.app, &args.migration)?;
     let backend = match args.backend {
         Some(backend) => backend.into(),
         None => config_for(project, settings, DEFAULT_DATABASE)?.backend(),
@@ -264,7 +272,7 @@ pub(crate) fn sqlmigrate(
     let plan = statements_for(&graph, &step, backend)?;
     let atomic = graph.migration(&key).is_some_and(|m| m.atomic) && backend != DbBackend::MySql;
     if backend == DbBackend::Sqlite {
-        writeln!(out, "PRAGMA foreign_keys = OFF;").ok();
+        writeln!(out, "{SQLITE_BEFORE_MIGRATION};").ok();
     }
     if atomic {
         writeln!(out, "BEGIN;").ok();
@@ -282,7 +290,265 @@ pub(crate) fn sqlmigrate(
         writeln!(out, "COMMIT;").ok();
     }
     if backend == DbBackend::Sqlite {
-        writeln!(out, "PRAGMA foreign_keys = ON;").ok();
+        writeln!(out, "{SQLITE_AFTER_MIGRATION};").ok();
     }
     Ok(())
+}
+
+/// `makemigrations [APP...]`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct MakeArgs {
+    /// Only these apps (default: every app with models).
+    #[arg(value_name = "APP")]
+    apps: Vec<String>,
+    /// Write nothing; exit with status 1 if the models have changes that no
+    /// migration records (for CI).
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Show what would be written, without writing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The new migration's name, after its number (`--name add_votes`).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Write an empty migration for the named app, to fill by hand (data
+    /// migrations with `run_rust` or `run_sql`).
+    #[arg(long)]
+    empty: bool,
+    /// Write a migration that depends on an app's conflicting latest
+    /// migrations, ending the conflict.
+    #[arg(long)]
+    merge: bool,
+    /// Never ask: renames are not assumed, missing one-off defaults are errors.
+    #[arg(long)]
+    no_input: bool,
+    /// Declare a rename instead of being asked: `app.table.old=new` for a
+    /// field, `app.old_table=new_table` for a model. Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    rename: Vec<String>,
+}
+
+/// What `makemigrations` found: `Ok(true)` when the models had changes
+/// (written, or only reported with `--check` / `--dry-run`).
+pub(crate) fn makemigrations(
+    project: &Project,
+    args: &MakeArgs,
+    out: &mut impl Write,
+) -> Result<bool, BootError> {
+    use super::migrations::autodetect::{self, ConsoleQuestioner, NoInput, Questioner};
+    use std::io::IsTerminal;
+
+    if args.merge {
+        return merge(project, args, out);
+    }
+    let graph = graph(project)?;
+    for app in &args.apps {
+        if !project.mounts().iter().any(|m| &m.app.label == app) {
+            return Err(BootError::Usage(format!("no app is labelled `{app}`")));
+        }
+    }
+    let mut changes = if args.empty {
+        let [app] = args.apps.as_slice() else {
+            return Err(BootError::Usage(
+                "--empty needs exactly one app: makemigrations --empty polls".to_owned(),
+            ));
+        };
+        let mut changes = autodetect::Changes::default();
+        changes
+            .apps
+            .insert(app.clone(), autodetect::AppChanges::default());
+        changes
+    } else {
+        let (models, mut hints) = project.models_state()?;
+        for spec in &args.rename {
+            hints = hints
+                .parse(spec)
+                .map_err(|e| BootError::Usage(e.to_string()))?;
+        }
+        let from = graph.final_state()?;
+        let interactive = !args.no_input && std::io::stdin().is_terminal();
+        let mut console;
+        let mut no_input = NoInput;
+        let questioner: &mut dyn Questioner = if interactive {
+            console = ConsoleQuestioner::new(std::io::stdin().lock(), std::io::stderr());
+            &mut console
+        } else {
+            &mut no_input
+        };
+        // Apps that have models declare them all; an app without registered
+        // models is left alone rather than read as "every table dropped".
+        let with_models: BTreeSet<&str> = project
+            .mounts()
+            .iter()
+            .filter(|m| !m.app.models.is_empty())
+            .map(|m| m.app.label.as_str())
+            .collect();
+        let mut from = from;
+        from.models
+            .retain(|(app, _), _| with_models.contains(app.as_str()));
+        autodetect::detect(&from, &models, questioner, &hints)
+            .map_err(|e| BootError::Model(e.to_string()))?
+    };
+    if !args.apps.is_empty() {
+        changes.apps.retain(|app, _| args.apps.contains(app));
+    }
+    if changes.is_empty() {
+        writeln!(out, "No changes detected").ok();
+        return Ok(false);
+    }
+    let order: Vec<String> = changes.app_order().into_iter().map(str::to_owned).collect();
+    // The name each app's newest migration will have once this run is done.
+    let mut latest: BTreeMap<String, String> = graph
+        .apps()
+        .filter_map(|app| Some((app.to_owned(), graph.leaves(app).pop()?.1)))
+        .collect();
+    for app in &order {
+        let app_changes = &changes.apps[app];
+        let existing = graph.app_migrations(app);
+        let number = next_number(existing.iter().map(|m| m.name.as_str()));
+        let name = match &args.name {
+            Some(name) => format!("{number:04}_{name}"),
+            None if args.empty => format!("{number:04}_auto"),
+            None => writer::migration_name(number, &app_changes.operations),
+        };
+        let mut migration = Migration::new(&name);
+        if let Some(previous) = latest.get(app) {
+            migration = migration.depends_on(app, previous);
+        }
+        for dependency in &app_changes.dependencies {
+            if let Some(previous) = latest.get(dependency) {
+                migration = migration.depends_on(dependency, previous);
+            }
+        }
+        migration.operations.clone_from(&app_changes.operations);
+        let dir = project.root_dir().join("src").join(app);
+        let module = writer::module_name(&name);
+        let file = dir.join("migrations").join(format!("{module}.rs"));
+        let shown = file
+            .strip_prefix(project.root_dir())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        writeln!(out, "Migrations for '{app}':\n  {shown}").ok();
+        for operation in &migration.operations {
+            writeln!(out, "    - {operation}").ok();
+        }
+        if !(args.check || args.dry_run) {
+            let source = writer::render_migration(&migration, std::time::SystemTime::now())
+                .map_err(|e| BootError::Model(e.to_string()))?;
+            let mut modules: Vec<String> = existing
+                .iter()
+                .map(|m| writer::module_name(&m.name))
+                .collect();
+            modules.push(module);
+            write_file(&file, &source)?;
+            write_file(&dir.join("migrations.rs"), &writer::render_index(&modules))?;
+            if existing.is_empty() {
+                writeln!(
+                    out,
+                    "  First migration of `{app}`: add `mod migrations;` to src/{app}.rs and `.migrations(migrations::migrations())` to its App."
+                )
+                .ok();
+            }
+        }
+        latest.insert(app.clone(), name);
+    }
+    if args.check {
+        writeln!(
+            out,
+            "The models have changes that no migration records: run `makemigrations`, then commit the new files."
+        )
+        .ok();
+    } else if !args.dry_run {
+        writeln!(
+            out,
+            "Run `migrate` to apply them (cargo run rebuilds the project with the new files first)."
+        )
+        .ok();
+    }
+    Ok(true)
+}
+
+/// `makemigrations --merge`: one migration per conflicted app that depends
+/// on all its latest migrations.
+fn merge(project: &Project, args: &MakeArgs, out: &mut impl Write) -> Result<bool, BootError> {
+    let apps = project
+        .mounts()
+        .iter()
+        .filter(|mount| !mount.app.migrations.is_empty())
+        .map(|mount| (mount.app.label.clone(), mount.app.migrations.clone()))
+        .collect();
+    let graph = Graph::with_conflicts(apps)?;
+    let conflicts = graph.conflicts();
+    if conflicts.is_empty() {
+        writeln!(out, "No conflicts detected to merge.").ok();
+        return Ok(false);
+    }
+    for (app, leaves) in conflicts {
+        if !args.apps.is_empty() && !args.apps.contains(&app) {
+            continue;
+        }
+        let existing = graph.app_migrations(&app);
+        let number = next_number(existing.iter().map(|m| m.name.as_str()));
+        let name = match &args.name {
+            Some(name) => format!("{number:04}_{name}"),
+            None => format!("{number:04}_merge"),
+        };
+        let mut migration = Migration::new(&name);
+        for (_, leaf) in &leaves {
+            migration = migration.depends_on(&app, leaf);
+        }
+        let dir = project.root_dir().join("src").join(&app);
+        let module = writer::module_name(&name);
+        writeln!(
+            out,
+            "Merging {app}: {} -> src/{app}/migrations/{module}.rs",
+            leaves
+                .iter()
+                .map(|(_, leaf)| leaf.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .ok();
+        if !(args.check || args.dry_run) {
+            let source = writer::render_migration(&migration, std::time::SystemTime::now())
+                .map_err(|e| BootError::Model(e.to_string()))?;
+            let mut modules: Vec<String> = existing
+                .iter()
+                .map(|m| writer::module_name(&m.name))
+                .collect();
+            modules.push(module.clone());
+            write_file(
+                &dir.join("migrations").join(format!("{module}.rs")),
+                &source,
+            )?;
+            write_file(&dir.join("migrations.rs"), &writer::render_index(&modules))?;
+        }
+    }
+    Ok(true)
+}
+
+/// One more than the highest migration number of an app (`0001` first).
+fn next_number<'a>(names: impl Iterator<Item = &'a str>) -> u32 {
+    names
+        .filter_map(|name| {
+            let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u32>().ok()
+        })
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), BootError> {
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text));
+    written.map_err(|error| {
+        BootError::Usage(format!(
+            "cannot write {}: {error}\n  fix: check that the project folder is writable",
+            path.display()
+        ))
+    })
 }

@@ -30,7 +30,9 @@ mod state;
 pub mod writer;
 
 pub(crate) use executor::statements_for;
-pub use executor::{Direction, Executor, MigrateError, Progress, RECORDER_TABLE, Step, Target};
+pub use executor::{
+    Direction, Executor, MigrateError, Progress, RECORDER_TABLE, StatementFailure, Step, Target,
+};
 pub use graph::{Graph, GraphError, Key};
 pub use operations::{BoxFuture, DataFn, DataStep, Irreversible, Operation, StateError};
 pub use schema::{

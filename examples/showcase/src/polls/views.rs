@@ -64,7 +64,7 @@ pub(super) async fn index(db: Db) -> Result<Html<String>, Error> {
 /// A question and a form to vote.
 pub(super) async fn detail(db: Db, Path(id): Path<i64>) -> Result<Html<String>, Error> {
     let question = question_or_404(&db, id).await?;
-    Ok(detail_page(&db, &question, None).await?)
+    detail_page(&db, &question, None).await
 }
 
 async fn detail_page(

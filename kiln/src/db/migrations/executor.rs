@@ -15,7 +15,10 @@ use sea_orm::{
 
 use super::graph::{Graph, GraphError, Key};
 use super::operations::{Irreversible, Operation, StateError};
-use super::schema::{SchemaError, schema_sql};
+use super::schema::{
+    SQLITE_AFTER_MIGRATION, SQLITE_BEFORE_MIGRATION, SQLITE_CHECK_FOREIGN_KEYS, SchemaError,
+    schema_sql,
+};
 use super::state::ProjectState;
 
 /// The table that records applied migrations.
@@ -58,7 +61,7 @@ pub enum MigrateError {
     #[error("migration {}.{} does not replay: {source}", key.0, key.1)]
     State { key: Key, source: StateError },
     #[error("migration {}.{}: {source}", key.0, key.1)]
-    Schema { key: Key, source: SchemaError },
+    Schema { key: Key, source: Box<SchemaError> },
     #[error(
         "migration {}.{} is recorded as applied in the database but is not in the code\n  fix: restore src/{}/migrations/m{}.rs (and its line in src/{}/migrations.rs), or, if it was removed on purpose and its changes undone, delete its row: DELETE FROM {RECORDER_TABLE} WHERE app = '{}' AND name = '{}'",
         key.0, key.1, key.0, key.1, key.0, key.0, key.1
@@ -69,29 +72,43 @@ pub enum MigrateError {
         key.0, key.1, dependency.0, dependency.1, dependency.0, dependency.1, key.0, key.1
     )]
     InconsistentHistory { key: Key, dependency: Key },
-    #[error("{}", failure_message(.key, .operation, .statement, .source, .already_applied, *.rolled_back))]
-    Statement {
-        key: Key,
-        operation: String,
-        statement: String,
-        source: DbErr,
-        /// Statements of this migration that ran before the failing one and
-        /// stayed (MySQL, or a non-atomic migration).
-        already_applied: Vec<String>,
-        rolled_back: bool,
-    },
+    #[error("{0}")]
+    Statement(Box<StatementFailure>),
     #[error("cannot read or write the {RECORDER_TABLE} table: {0}")]
     Recorder(DbErr),
 }
 
-fn failure_message(
-    key: &Key,
-    operation: &str,
-    statement: &str,
-    source: &DbErr,
-    already_applied: &[String],
-    rolled_back: bool,
-) -> String {
+/// A statement of a migration that the database refused.
+#[derive(Debug)]
+pub struct StatementFailure {
+    pub key: Key,
+    /// The operation it belongs to, as `migrate` describes it.
+    pub operation: String,
+    pub statement: String,
+    pub source: DbErr,
+    /// Statements of this migration that ran before the failing one and
+    /// stayed (MySQL, or a non-atomic migration).
+    pub already_applied: Vec<String>,
+    /// Whether the migration's transaction was rolled back.
+    pub rolled_back: bool,
+}
+
+impl std::fmt::Display for StatementFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&failure_message(self))
+    }
+}
+
+fn failure_message(failure: &StatementFailure) -> String {
+    let StatementFailure {
+        key,
+        operation,
+        statement,
+        source,
+        already_applied,
+        rolled_back,
+    } = failure;
+    let rolled_back = *rolled_back;
     let mut message = format!(
         "migration {}.{} failed at \"{operation}\": {source}\n  statement: {statement}",
         key.0, key.1
@@ -356,7 +373,7 @@ impl<'a> Executor<'a> {
         let transactional = migration.atomic && backend != DbBackend::MySql;
         let sqlite = backend == DbBackend::Sqlite;
         if sqlite {
-            self.pragma("PRAGMA foreign_keys = OFF").await?;
+            self.pragma(SQLITE_BEFORE_MIGRATION).await?;
         }
         let result = if transactional {
             self.run_in_transaction(step, &plan).await
@@ -364,7 +381,7 @@ impl<'a> Executor<'a> {
             self.run_statement_by_statement(step, &plan).await
         };
         if sqlite {
-            self.pragma("PRAGMA foreign_keys = ON").await?;
+            self.pragma(SQLITE_AFTER_MIGRATION).await?;
         }
         result
     }
@@ -389,26 +406,26 @@ impl<'a> Executor<'a> {
                 if let Err(source) = tx.execute_unprepared(statement).await {
                     // Dropping the transaction rolls it back.
                     drop(tx);
-                    return Err(MigrateError::Statement {
+                    return Err(MigrateError::Statement(Box::new(StatementFailure {
                         key: key.clone(),
                         operation: operation.to_string(),
                         statement: statement.clone(),
                         source,
                         already_applied: Vec::new(),
                         rolled_back: true,
-                    });
+                    })));
                 }
             }
             if let Err(source) = run_data_step(operation, &tx).await {
                 drop(tx);
-                return Err(MigrateError::Statement {
+                return Err(MigrateError::Statement(Box::new(StatementFailure {
                     key: key.clone(),
                     operation: operation.to_string(),
                     statement: "(Rust function)".to_owned(),
                     source,
                     already_applied: Vec::new(),
                     rolled_back: true,
-                });
+                })));
             }
         }
         if self.backend() == DbBackend::Sqlite {
@@ -416,7 +433,7 @@ impl<'a> Executor<'a> {
             let broken = tx
                 .query_all_raw(Statement::from_string(
                     DbBackend::Sqlite,
-                    "PRAGMA foreign_key_check",
+                    SQLITE_CHECK_FOREIGN_KEYS,
                 ))
                 .await
                 .map_err(MigrateError::Recorder)?;
@@ -424,17 +441,17 @@ impl<'a> Executor<'a> {
                 let table: String = row.try_get_by_index(0).unwrap_or_default();
                 let parent: String = row.try_get_by_index(2).unwrap_or_default();
                 drop(tx);
-                return Err(MigrateError::Statement {
+                return Err(MigrateError::Statement(Box::new(StatementFailure {
                     key: key.clone(),
                     operation: "foreign key check".to_owned(),
-                    statement: "PRAGMA foreign_key_check".to_owned(),
+                    statement: SQLITE_CHECK_FOREIGN_KEYS.to_owned(),
                     source: DbErr::Custom(format!(
                         "{} row(s) of {table} point to rows of {parent} that do not exist",
                         broken.len()
                     )),
                     already_applied: Vec::new(),
                     rolled_back: true,
-                });
+                })));
             }
         }
         record(&tx, step).await?;
@@ -451,14 +468,14 @@ impl<'a> Executor<'a> {
         for (operation, statements) in plan {
             for statement in statements {
                 if let Err(source) = self.db.execute_unprepared(statement).await {
-                    return Err(MigrateError::Statement {
+                    return Err(MigrateError::Statement(Box::new(StatementFailure {
                         key: key.clone(),
                         operation: operation.to_string(),
                         statement: statement.clone(),
                         source,
                         already_applied: done,
                         rolled_back: false,
-                    });
+                    })));
                 }
                 done.push(statement.clone());
             }
@@ -466,14 +483,14 @@ impl<'a> Executor<'a> {
                 let tx = self.db.begin().await.map_err(MigrateError::Recorder)?;
                 if let Err(source) = run_data_step(operation, &tx).await {
                     drop(tx);
-                    return Err(MigrateError::Statement {
+                    return Err(MigrateError::Statement(Box::new(StatementFailure {
                         key: key.clone(),
                         operation: operation.to_string(),
                         statement: "(Rust function, rolled back)".to_owned(),
                         source,
                         already_applied: done,
                         rolled_back: false,
-                    });
+                    })));
                 }
                 tx.commit().await.map_err(MigrateError::Recorder)?;
             }
@@ -511,7 +528,7 @@ pub(crate) fn statements_for(
         schema_sql(operation, &key.0, before, after, backend).map_err(|source| {
             MigrateError::Schema {
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             }
         })
     };

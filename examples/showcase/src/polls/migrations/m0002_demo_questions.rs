@@ -1,5 +1,6 @@
-//! A data migration, written by hand: seeds demo questions so that a fresh
-//! showcase has something to vote on. Rolling it back deletes them.
+//! A data migration, started with `makemigrations --empty polls` and written
+//! by hand: seeds demo questions so that a fresh showcase has something to
+//! vote on. Rolling it back deletes them.
 
 use kiln::db::migrations::*;
 use kiln::db::{DatabaseTransaction, DbErr};

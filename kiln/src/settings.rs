@@ -290,20 +290,19 @@ impl Settings {
                 "use an address such as 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)",
             ));
         }
-        if let Err(problem) = crate::db::check_url(&self.database_url) {
-            return Err(invalid(
-                "database_url",
-                problem,
-                "use sqlite://db.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name",
-            ));
-        }
-        for (name, database) in &self.databases {
-            if let Err(problem) = crate::db::check_url(&database.url) {
-                return Err(invalid(
-                    &format!("databases.{name}.url"),
-                    problem,
-                    "use sqlite://file.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name",
-                ));
+        let urls = std::iter::once(("database_url".to_owned(), &self.database_url)).chain(
+            self.databases
+                .iter()
+                .map(|(name, database)| (format!("databases.{name}.url"), &database.url)),
+        );
+        for (key, url) in urls {
+            if let Err(problem) = crate::db::check_url(url) {
+                let fix = if problem.contains("feature") {
+                    "build the project with that feature, or use a sqlite:// URL"
+                } else {
+                    "use sqlite://db.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name"
+                };
+                return Err(invalid(&key, problem, fix));
             }
         }
         if self.database_max_connections == 0 {

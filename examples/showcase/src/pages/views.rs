@@ -26,6 +26,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          <p>Django's structure on Tokio's event loop. This project runs on its embedded defaults: no set-up.</p>\
          <ul>\
          <li>{about}: a second page of the <code>pages</code> app, reached by its route name.</li>\
+         <li>{polls}: Django's tutorial app on the embedded SQLite database, migrated and seeded by <code>cargo run</code>.</li>\
          <li>{status}: the <code>api</code> app, mounted at <code>/api</code>; it can run alone with <code>runserver --app api</code>.</li>\
          <li>{square}: a typed path parameter (<code>{{n:int}}</code>); <a href=\"/api/square/seven\">a non-number</a> is a 404.</li>\
          <li>{boom}: a handler that fails, to see the debug error page; {crash} panics, and the server goes on.</li>\
@@ -34,6 +35,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          </ul>\
          <p>Try <code>cargo run -p showcase -- routes</code> and <code>-- check</code>.</p>",
         about = link("pages:about", "About")?,
+        polls = link("polls:index", "Polls")?,
         status = link("api:status", "API status")?,
         square = link_with("api:square", [("n", 7)], "7 squared")?,
         boom = link("pages:boom", "Boom")?,

@@ -1,0 +1,183 @@
+//! The polls app through the test client, on the client's own migrated
+//! SQLite database (seeded by the data migration).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test setup: an unexpected error should fail the test loudly"
+)]
+
+use kiln::db::prelude::*;
+use kiln::test::TestClient;
+use showcase::polls::models::{choice, question};
+
+fn client() -> TestClient {
+    TestClient::new(showcase::project())
+}
+
+async fn first_question(client: &TestClient) -> (question::Model, Vec<choice::Model>) {
+    let db = client.db().await;
+    let question = question::Entity::find()
+        .order_by_asc(question::Column::Id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let choices = choice::Entity::find()
+        .filter(choice::Column::QuestionId.eq(question.id))
+        .all(&db)
+        .await
+        .unwrap();
+    (question, choices)
+}
+
+#[tokio::test]
+async fn the_index_lists_the_seeded_questions_with_links_to_them() {
+    let client = client();
+    let page = client.get("/polls/").send().await;
+    assert_eq!(page.status(), 200);
+    let (question, _) = first_question(&client).await;
+    let detail = client.reverse("polls:detail", [("id", question.id)]);
+    assert!(
+        page.text().contains(&format!("href=\"{detail}\"")),
+        "{}",
+        page.text()
+    );
+}
+
+#[tokio::test]
+async fn a_vote_is_counted_and_redirects_to_the_results() {
+    let client = client();
+    let (question, choices) = first_question(&client).await;
+    let chosen = &choices[1];
+    let response = client
+        .post(&client.reverse("polls:vote", [("id", question.id)]))
+        .form(&[("choice", chosen.id.to_string())])
+        .send()
+        .await;
+    assert_eq!(response.status(), 303);
+    let results = client.reverse("polls:results", [("id", question.id)]);
+    assert_eq!(response.header("location"), Some(results.as_str()));
+    let stored = choice::Entity::find_by_id(chosen.id)
+        .one(&client.db().await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.votes, chosen.votes + 1);
+    let page = client.get(&results).send().await.text();
+    assert!(
+        page.contains(&format!("{} — 1 vote<", chosen.choice_text)),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_votes_are_all_counted() {
+    let client = client();
+    let (question, choices) = first_question(&client).await;
+    let url = client.reverse("polls:vote", [("id", question.id)]);
+    let form = [("choice", choices[0].id.to_string())];
+    let votes = (0..20).map(|_| client.post(&url).form(&form).send());
+    for response in futures_util::future::join_all(votes).await {
+        assert_eq!(response.status(), 303);
+    }
+    let stored = choice::Entity::find_by_id(choices[0].id)
+        .one(&client.db().await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.votes, 20);
+}
+
+#[tokio::test]
+async fn a_vote_without_a_valid_choice_redisplays_the_form_and_counts_nothing() {
+    let client = client();
+    let (question, _) = first_question(&client).await;
+    let (other, other_choices) = {
+        let db = client.db().await;
+        let other = question::Entity::find()
+            .filter(question::Column::Id.ne(question.id))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let choices = choice::Entity::find()
+            .filter(choice::Column::QuestionId.eq(other.id))
+            .all(&db)
+            .await
+            .unwrap();
+        (other, choices)
+    };
+    let url = client.reverse("polls:vote", [("id", question.id)]);
+    for form in [
+        vec![],
+        vec![("choice", "abc".to_owned())],
+        // A choice of another question must not be counted here.
+        vec![("choice", other_choices[0].id.to_string())],
+    ] {
+        let response = client.post(&url).form(&form).send().await;
+        assert_eq!(response.status(), 422, "{form:?}");
+        assert!(response.text().contains("You didn&#x27;t select a choice."));
+    }
+    let total: i32 = choice::Entity::find()
+        .all(&client.db().await)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.votes)
+        .sum();
+    assert_eq!(
+        total, 0,
+        "no vote was counted (other question: {})",
+        other.id
+    );
+}
+
+#[tokio::test]
+async fn unknown_questions_are_404() {
+    let client = client();
+    for path in ["/polls/999999/", "/polls/999999/results/"] {
+        assert_eq!(client.get(path).send().await.status(), 404, "{path}");
+    }
+    let response = client
+        .post("/polls/999999/vote/")
+        .form(&[("choice", "1")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn question_text_is_escaped() {
+    let client = client();
+    let db = client.db().await;
+    let question = question::ActiveModel {
+        question_text: Set("<script>alert(1)</script>".to_owned()),
+        pub_date: Set(kiln::db::sea_orm::prelude::ChronoUtc::now()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let page = client
+        .get(&client.reverse("polls:detail", [("id", question.id)]))
+        .send()
+        .await
+        .text();
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn each_client_has_its_own_database() {
+    let first = client();
+    let (question, choices) = first_question(&first).await;
+    let url = first.reverse("polls:vote", [("id", question.id)]);
+    let form = [("choice", choices[0].id.to_string())];
+    assert_eq!(first.post(&url).form(&form).send().await.status(), 303);
+    let second = client();
+    let (_, fresh) = first_question(&second).await;
+    assert_eq!(fresh[0].votes, 0);
+}

@@ -63,6 +63,7 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
             hint: None,
         });
     }
+    messages.extend(check_migrations(project));
     if settings.debug && !cfg!(debug_assertions) {
         messages.push(CheckMessage {
             level: Level::Warning,
@@ -88,6 +89,53 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
     messages
 }
 
+/// `kiln.E002`: the migrations do not load; `kiln.E003`: the models have
+/// changes that no migration records (what `makemigrations --check` finds).
+fn check_migrations(project: &Project) -> Option<CheckMessage> {
+    use crate::db::migrations::autodetect::{NoInput, detect};
+
+    let error = |id, message: String, hint: &str| CheckMessage {
+        level: Level::Error,
+        id,
+        message,
+        hint: Some(hint.to_owned()),
+    };
+    let graph = match project.migration_graph() {
+        Ok(graph) => graph,
+        Err(e) => return Some(error("kiln.E002", e.to_string(), "see the fix above")),
+    };
+    let from = match project.recorded_state(&graph) {
+        Ok(state) => state,
+        Err(e) => return Some(error("kiln.E002", e.to_string(), "see the fix above")),
+    };
+    let (models, hints) = match project.models_state() {
+        Ok(models) => models,
+        Err(e) => return Some(error("kiln.E003", e.to_string(), "see the fix above")),
+    };
+    let hint = "run `makemigrations` (cargo run -- makemigrations), then `migrate`";
+    match detect(&from, &models, &mut NoInput, &hints) {
+        Ok(changes) if changes.is_empty() => None,
+        Ok(changes) => Some(error(
+            "kiln.E003",
+            format!(
+                "the models of {} have changes that no migration records",
+                changes
+                    .apps
+                    .keys()
+                    .map(|app| format!("`{app}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint,
+        )),
+        Err(e) => Some(error(
+            "kiln.E003",
+            format!("the models have changes that no migration records: {e}"),
+            hint,
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +151,69 @@ mod tests {
         let error = messages.iter().find(|m| m.level == Level::Error).unwrap();
         assert_eq!(error.id, "kiln.E001");
         assert!(error.message.contains("polls:index"), "{}", error.message);
+    }
+
+    #[expect(unreachable_pub, reason = "the model is `pub`, as SeaORM entities are")]
+    mod note {
+        use crate::db::prelude::*;
+
+        #[sea_orm::model]
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "notes_note")]
+        pub struct Model {
+            #[sea_orm(primary_key)]
+            pub id: i64,
+            pub text: String,
+        }
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    #[test]
+    fn models_without_migrations_are_an_error_until_migrations_record_them() {
+        use crate::db::migrations::{Field, Migration, ModelState, Type};
+
+        let app = crate::App::new("notes").model::<note::Entity>();
+        let messages = run(
+            &Project::new("t").mount("/", app),
+            &Settings::defaults_for(true),
+        );
+        let error = messages.iter().find(|m| m.id == "kiln.E003").unwrap();
+        assert!(error.message.contains("`notes`"), "{}", error.message);
+        assert!(error.hint.as_deref().unwrap().contains("makemigrations"));
+
+        let initial = Migration::new("0001_initial").create_model(
+            ModelState::new("notes_note")
+                .field(Field::new("id", Type::BigInteger).auto_increment())
+                .field(Field::new("text", Type::String(None)))
+                .primary_key(&["id"]),
+        );
+        let app = crate::App::new("notes")
+            .model::<note::Entity>()
+            .migrations(vec![initial]);
+        let messages = run(
+            &Project::new("t").mount("/", app),
+            &Settings::defaults_for(true),
+        );
+        assert!(messages.is_empty(), "{messages:?}");
+    }
+
+    #[test]
+    fn migrations_that_do_not_load_are_an_error() {
+        use crate::db::migrations::Migration;
+
+        let broken = Migration::new("0002_x").depends_on("notes", "0001_gone");
+        let app = crate::App::new("notes").migrations(vec![broken]);
+        let messages = run(
+            &Project::new("t").mount("/", app),
+            &Settings::defaults_for(true),
+        );
+        let error = messages.iter().find(|m| m.id == "kiln.E002").unwrap();
+        assert!(
+            error.message.contains("notes.0001_gone"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -243,6 +243,31 @@ impl Project {
         Ok((state, hints))
     }
 
+    /// What `graph`'s migrations build for the apps that register models:
+    /// the state their models are compared with. An app without registered
+    /// models is left out rather than read as "every table dropped".
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`](crate::db::migrations::GraphError) when a migration
+    /// does not replay.
+    pub fn recorded_state(
+        &self,
+        graph: &crate::db::migrations::Graph,
+    ) -> Result<crate::db::migrations::ProjectState, crate::db::migrations::GraphError> {
+        let mut state = graph.final_state()?;
+        let with_models: Vec<&str> = self
+            .mounts
+            .iter()
+            .filter(|mount| !mount.app.models.is_empty())
+            .map(|mount| mount.app.label.as_str())
+            .collect();
+        state
+            .models
+            .retain(|(app, _), _| with_models.contains(&app.as_str()));
+        Ok(state)
+    }
+
     /// The table of every route, checked: what `routes` prints and `reverse` uses.
     ///
     /// # Errors

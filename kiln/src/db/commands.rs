@@ -365,7 +365,7 @@ pub(crate) fn makemigrations(
                 .parse(spec)
                 .map_err(|e| BootError::Usage(e.to_string()))?;
         }
-        let from = graph.final_state()?;
+        let from = project.recorded_state(&graph)?;
         let interactive = !args.no_input && std::io::stdin().is_terminal();
         let mut console;
         let mut no_input = NoInput;

@@ -22,6 +22,14 @@ const TEMPLATE: &[(&str, &str)] = &[
     ("app/urls.rs", include_str!("../template/app/app/urls.rs")),
     ("app/views.rs", include_str!("../template/app/app/views.rs")),
     ("app/tests.rs", include_str!("../template/app/app/tests.rs")),
+    (
+        "app/models.rs",
+        include_str!("../template/app/app/models.rs"),
+    ),
+    (
+        "app/migrations.rs",
+        include_str!("../template/app/app/migrations.rs"),
+    ),
 ];
 
 /// Adds app `name` to the project in `project` (default: the current directory).

@@ -317,6 +317,54 @@ fn new_project_with_an_app_builds_tests_and_serves() {
         .nth(2)
         .expect("the binary is in <target>/<profile>/")
         .join("kiln-new-test");
+    // Django's loop: declare a model, makemigrations, migrate.
+    let blog = project.join("src/blog");
+    fs::write(
+        blog.join("models.rs"),
+        "pub mod entry {\n    use kiln::db::prelude::*;\n\n    #[sea_orm::model]\n    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]\n    #[sea_orm(table_name = \"blog_entry\")]\n    pub struct Model {\n        #[sea_orm(primary_key)]\n        pub id: i64,\n        pub title: String,\n    }\n\n    impl ActiveModelBehavior for ActiveModel {}\n}\n",
+    )
+    .unwrap();
+    let app_rs = project.join("src/blog.rs");
+    let app = fs::read_to_string(&app_rs).unwrap().replace(
+        ".urls(urls::urls())",
+        ".model::<models::entry::Entity>()\n        .urls(urls::urls())",
+    );
+    fs::write(&app_rs, app).unwrap();
+    let made = succeeds(
+        cargo(&project, &target).args([
+            "run",
+            "--offline",
+            "-q",
+            "--",
+            "makemigrations",
+            "--no-input",
+        ]),
+        "makemigrations in the generated project",
+    );
+    assert!(made.contains("Create model blog_entry"), "{made}");
+    assert!(blog.join("migrations/m0001_initial.rs").is_file());
+    let migrated = succeeds(
+        cargo(&project, &target).args(["run", "--offline", "-q", "--", "migrate"]),
+        "migrate in the generated project",
+    );
+    assert!(
+        migrated.contains("Applying blog.0001_initial... OK"),
+        "{migrated}"
+    );
+    let checked = succeeds(
+        cargo(&project, &target).args([
+            "run",
+            "--offline",
+            "-q",
+            "--",
+            "makemigrations",
+            "--check",
+        ]),
+        "makemigrations --check",
+    );
+    assert!(checked.contains("No changes detected"), "{checked}");
+    assert!(project.join("db.sqlite3").is_file());
+
     let tests = succeeds(
         cargo(&project, &target).args(["test", "--offline"]),
         "cargo test in the generated project (a minute or two the first time)",

@@ -34,6 +34,11 @@ pub struct TopicViewsAndErrors;
 #[derive(Debug)]
 pub struct TopicMiddleware;
 
+/// docs/topics/models-and-migrations.md
+#[doc = include_str!("../../docs/topics/models-and-migrations.md")]
+#[derive(Debug)]
+pub struct TopicModelsAndMigrations;
+
 /// docs/topics/settings.md
 #[doc = include_str!("../../docs/topics/settings.md")]
 #[derive(Debug)]

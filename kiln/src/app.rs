@@ -23,6 +23,7 @@ use std::fmt;
 
 use axum::Router;
 
+use crate::db::ModelOptions;
 use crate::db::migrations::Migration;
 use crate::db::models::{ModelError, ModelInfo, model_info};
 use crate::urls::Endpoint;
@@ -98,7 +99,7 @@ pub struct App {
     pub(crate) urls: Urls,
     pub(crate) layers: Vec<RouterLayer>,
     pub(crate) migrations: Vec<Migration>,
-    pub(crate) models: Vec<ModelReader>,
+    pub(crate) models: Vec<(ModelReader, ModelOptions)>,
 }
 
 /// Reads one registered model's state, when `makemigrations` asks.
@@ -159,8 +160,15 @@ impl App {
     /// # let _ = polls;
     /// ```
     #[must_use]
-    pub fn model<E: sea_orm::EntityTrait + Default>(mut self) -> Self {
-        self.models.push(model_info::<E>);
+    pub fn model<E: sea_orm::EntityTrait + Default>(self) -> Self {
+        self.model_with::<E>(ModelOptions::new())
+    }
+
+    /// Registers a model with its options for people: names, help texts,
+    /// choices, ordering, display (see [`ModelOptions`]).
+    #[must_use]
+    pub fn model_with<E: sea_orm::EntityTrait + Default>(mut self, options: ModelOptions) -> Self {
+        self.models.push((model_info::<E>, options));
         self
     }
 

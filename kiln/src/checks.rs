@@ -64,6 +64,19 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
         });
     }
     messages.extend(check_migrations(project));
+    for entry in project.model_entries().unwrap_or_default() {
+        for column in entry.unknown_columns() {
+            messages.push(CheckMessage {
+                level: Level::Error,
+                id: "kiln.E004",
+                message: format!(
+                    "the options of model `{}` (app `{}`) name `{column}`, which is not one of its columns",
+                    entry.table, entry.app
+                ),
+                hint: Some(format!("use one of: {}", entry.columns.join(", "))),
+            });
+        }
+    }
     if settings.debug && !cfg!(debug_assertions) {
         messages.push(CheckMessage {
             level: Level::Warning,
@@ -196,6 +209,28 @@ mod tests {
             &Settings::defaults_for(true),
         );
         assert!(messages.is_empty(), "{messages:?}");
+    }
+
+    #[test]
+    fn model_options_that_name_no_column_are_an_error() {
+        use crate::db::{FieldOptions, ModelOptions};
+
+        let options = ModelOptions::new()
+            .ordering(&["-created"])
+            .field("text", FieldOptions::new().help_text("The note"));
+        let app = crate::App::new("notes").model_with::<note::Entity>(options);
+        let messages = run(
+            &Project::new("t").mount("/", app),
+            &Settings::defaults_for(true),
+        );
+        let errors: Vec<_> = messages.iter().filter(|m| m.id == "kiln.E004").collect();
+        assert_eq!(errors.len(), 1, "{messages:?}");
+        assert!(
+            errors[0].message.contains("`created`"),
+            "{}",
+            errors[0].message
+        );
+        assert!(errors[0].hint.as_deref().unwrap().contains("id, text"));
     }
 
     #[test]

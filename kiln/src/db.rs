@@ -10,12 +10,14 @@ mod connect;
 mod extract;
 pub mod migrations;
 pub mod models;
+mod options;
 mod router;
 
 pub use connect::{
     ConnectError, DEFAULT_DATABASE, DatabaseConfig, Databases, check_url, mask_password,
 };
 pub use extract::Db;
+pub use options::{FieldOptions, ModelEntry, ModelOptions};
 pub use router::{DatabaseRouter, DefaultRouter, ReadReplicas};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 

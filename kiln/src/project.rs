@@ -231,7 +231,7 @@ impl Project {
         let mut hints = crate::db::migrations::autodetect::RenameHints::new();
         for mount in &self.mounts {
             let app = &mount.app.label;
-            for read in &mount.app.models {
+            for (read, _) in &mount.app.models {
                 let info =
                     read().map_err(|error| BootError::Model(format!("app `{app}`: {error}")))?;
                 hints = hints.renamed_from(app, &info);
@@ -241,6 +241,30 @@ impl Project {
             }
         }
         Ok((state, hints))
+    }
+
+    /// Every registered model with its options, in mount order: what forms
+    /// and the admin read.
+    ///
+    /// # Errors
+    ///
+    /// [`BootError::Model`] for a model the migrations cannot represent.
+    pub fn model_entries(&self) -> Result<Vec<crate::db::ModelEntry>, BootError> {
+        let mut entries = Vec::new();
+        for mount in &self.mounts {
+            let app = &mount.app.label;
+            for (read, options) in &mount.app.models {
+                let info =
+                    read().map_err(|error| BootError::Model(format!("app `{app}`: {error}")))?;
+                entries.push(crate::db::ModelEntry {
+                    app: app.clone(),
+                    table: info.state.table.clone(),
+                    columns: info.state.fields.iter().map(|f| f.name.clone()).collect(),
+                    options: options.clone(),
+                });
+            }
+        }
+        Ok(entries)
     }
 
     /// What `graph`'s migrations build for the apps that register models:

@@ -14,9 +14,30 @@ mod views;
 /// The app, mounted at `/polls` by the project.
 #[must_use]
 pub fn app() -> App {
+    use kiln::db::{FieldOptions, ModelOptions};
+    use models::{choice, question};
+
     App::new("polls")
-        .model::<models::question::Entity>()
-        .model::<models::choice::Entity>()
+        .model_with::<question::Entity>(
+            ModelOptions::new()
+                .ordering(&["-pub_date"])
+                .display(|q: &question::Model| q.question_text.clone())
+                .field(
+                    "question_text",
+                    FieldOptions::new()
+                        .verbose_name("question")
+                        .help_text("What to ask, in 200 characters or fewer."),
+                )
+                .field(
+                    "pub_date",
+                    FieldOptions::new().verbose_name("date published"),
+                ),
+        )
+        .model_with::<choice::Entity>(
+            ModelOptions::new()
+                .display(|c: &choice::Model| c.choice_text.clone())
+                .field("votes", FieldOptions::new().editable(false)),
+        )
         .urls(urls::urls())
         .migrations(migrations::migrations())
 }

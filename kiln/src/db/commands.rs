@@ -434,15 +434,7 @@ pub(crate) fn makemigrations(
             writeln!(out, "    - {operation}").ok();
         }
         if !(args.check || args.dry_run) {
-            let source = writer::render_migration(&migration, std::time::SystemTime::now())
-                .map_err(|e| BootError::Model(e.to_string()))?;
-            let mut modules: Vec<String> = existing
-                .iter()
-                .map(|m| writer::module_name(&m.name))
-                .collect();
-            modules.push(module);
-            write_file(&file, &source)?;
-            write_file(&dir.join("migrations.rs"), &writer::render_index(&modules))?;
+            write_migration(&dir, existing, &migration)?;
             if existing.is_empty() {
                 writeln!(
                     out,
@@ -511,18 +503,7 @@ fn merge(project: &Project, args: &MakeArgs, out: &mut impl Write) -> Result<boo
         )
         .ok();
         if !(args.check || args.dry_run) {
-            let source = writer::render_migration(&migration, std::time::SystemTime::now())
-                .map_err(|e| BootError::Model(e.to_string()))?;
-            let mut modules: Vec<String> = existing
-                .iter()
-                .map(|m| writer::module_name(&m.name))
-                .collect();
-            modules.push(module.clone());
-            write_file(
-                &dir.join("migrations").join(format!("{module}.rs")),
-                &source,
-            )?;
-            write_file(&dir.join("migrations.rs"), &writer::render_index(&modules))?;
+            write_migration(&dir, existing, &migration)?;
         }
     }
     Ok(true)
@@ -538,6 +519,28 @@ fn next_number<'a>(names: impl Iterator<Item = &'a str>) -> u32 {
         .max()
         .unwrap_or(0)
         + 1
+}
+
+/// Writes `migration` into the app folder `dir` and adds it to the app's
+/// list after `existing`.
+fn write_migration(
+    dir: &std::path::Path,
+    existing: &[Migration],
+    migration: &Migration,
+) -> Result<(), BootError> {
+    let source = writer::render_migration(migration, std::time::SystemTime::now())
+        .map_err(|e| BootError::Model(e.to_string()))?;
+    let module = writer::module_name(&migration.name);
+    let mut modules: Vec<String> = existing
+        .iter()
+        .map(|m| writer::module_name(&m.name))
+        .collect();
+    modules.push(module.clone());
+    write_file(
+        &dir.join("migrations").join(format!("{module}.rs")),
+        &source,
+    )?;
+    write_file(&dir.join("migrations.rs"), &writer::render_index(&modules))
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> Result<(), BootError> {

@@ -11,6 +11,7 @@ mod extract;
 pub mod migrations;
 pub mod models;
 mod options;
+mod query;
 mod router;
 
 pub use connect::{
@@ -18,8 +19,16 @@ pub use connect::{
 };
 pub use extract::Db;
 pub use options::{FieldOptions, ModelEntry, ModelOptions};
+pub use query::{
+    AggregateExt, AggregateValue, Page, PageLink, Paginator, atomic, bulk_create,
+    get_object_or_404, get_or_create, max_bind_params, update_or_create,
+};
 pub use router::{DatabaseRouter, DefaultRouter, ReadReplicas};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+pub use sea_orm::{
+    DbBackend, PaginatorTrait, SelectExt, SqlErr, TransactionError, TransactionSession,
+    TransactionTrait,
+};
 
 /// SeaORM itself, for what the prelude does not cover.
 pub use sea_orm;
@@ -46,6 +55,7 @@ pub use sea_orm;
 /// }
 /// ```
 pub mod prelude {
+    pub use super::AggregateExt;
     pub use sea_orm;
     pub use sea_orm::entity::prelude::*;
     pub use sea_orm::sea_query::ExprTrait;

@@ -8,6 +8,7 @@
 pub(crate) mod commands;
 mod connect;
 mod extract;
+pub mod fixtures;
 pub mod migrations;
 pub mod models;
 mod options;

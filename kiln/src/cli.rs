@@ -55,6 +55,10 @@ enum Command {
     Showmigrations(crate::db::commands::ShowArgs),
     /// Print the SQL of one migration, without running it.
     Sqlmigrate(crate::db::commands::SqlArgs),
+    /// Write the rows of apps or tables as a JSON fixture.
+    Dumpdata(crate::db::commands::DumpArgs),
+    /// Insert the rows of JSON fixtures, each file all or nothing.
+    Loaddata(crate::db::commands::LoadArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -123,6 +127,24 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             let mut out = std::io::stdout();
             runtime(&settings)?.block_on(crate::db::commands::showmigrations(
                 &project, &settings, &args, &mut out,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dumpdata(args) => {
+            runtime(&settings)?.block_on(crate::db::commands::dumpdata(
+                &project,
+                &settings,
+                &args,
+                &mut std::io::stdout(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Loaddata(args) => {
+            runtime(&settings)?.block_on(crate::db::commands::loaddata(
+                &project,
+                &settings,
+                &args,
+                &mut std::io::stdout(),
             ))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -181,3 +181,35 @@ async fn each_client_has_its_own_database() {
     let (_, fresh) = first_question(&second).await;
     assert_eq!(fresh[0].votes, 0);
 }
+
+#[tokio::test]
+async fn the_index_is_paginated_five_per_page() {
+    let client = client();
+    let db = client.db().await;
+    for n in 0..10 {
+        question::ActiveModel {
+            question_text: Set(format!("Extra question {n}?")),
+            pub_date: Set(kiln::db::sea_orm::prelude::ChronoUtc::now()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    // 12 questions: pages 1, 2 and 3, the newest first.
+    let first = client.get("/polls/").send().await.text();
+    assert!(
+        first.contains("Extra question 9?") && !first.contains("Extra question 4?"),
+        "{first}"
+    );
+    assert!(
+        first.contains("<strong aria-current=\"page\">1</strong>"),
+        "{first}"
+    );
+    assert!(first.contains("href=\"?page=3\""), "{first}");
+    let last = client.get("/polls/?page=last").send().await.text();
+    assert!(last.contains("What&#x27;s new?"), "{last}");
+    for bad in ["/polls/?page=4", "/polls/?page=0", "/polls/?page=two"] {
+        assert_eq!(client.get(bad).send().await.status(), 404, "{bad}");
+    }
+}

@@ -555,3 +555,106 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), BootError> {
         ))
     })
 }
+
+/// `dumpdata [APP[.TABLE]...]`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DumpArgs {
+    /// Apps (`polls`) or single tables (`polls.polls_question`); all apps
+    /// with migrations when none is given.
+    #[arg(value_name = "APP[.TABLE]")]
+    selection: Vec<String>,
+    /// The database to read.
+    #[arg(long, default_value = DEFAULT_DATABASE, value_name = "NAME")]
+    database: String,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+}
+
+/// `loaddata FILE...`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// Fixture files written by `dumpdata` (Django's JSON format).
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<std::path::PathBuf>,
+    /// The database to write.
+    #[arg(long, default_value = DEFAULT_DATABASE, value_name = "NAME")]
+    database: String,
+}
+
+fn fixture_error(error: super::fixtures::FixtureError) -> BootError {
+    BootError::Usage(error.to_string())
+}
+
+/// Runs `dumpdata`: the rows of the selected tables as JSON.
+pub(crate) async fn dumpdata(
+    project: &Project,
+    settings: &Settings,
+    args: &DumpArgs,
+    out: &mut impl Write,
+) -> Result<(), BootError> {
+    let graph = graph(project)?;
+    let state = graph.final_state()?;
+    let selection = if args.selection.is_empty() {
+        graph
+            .apps()
+            .map(|app| super::fixtures::Selector::App(app.to_owned()))
+            .collect()
+    } else {
+        args.selection
+            .iter()
+            .map(|text| text.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fixture_error)?
+    };
+    let db = config_for(project, settings, &args.database)?
+        .connect()
+        .await?;
+    let json = super::fixtures::dump(&db, &state, &selection)
+        .await
+        .map_err(fixture_error)?;
+    let text = serde_json::to_string_pretty(&json).map_err(|e| BootError::Usage(e.to_string()))?;
+    match &args.output {
+        Some(path) => write_file(path, &format!("{text}\n")),
+        None => {
+            writeln!(out, "{text}").ok();
+            Ok(())
+        }
+    }
+}
+
+/// Runs `loaddata`: each file in one transaction, all or nothing.
+pub(crate) async fn loaddata(
+    project: &Project,
+    settings: &Settings,
+    args: &LoadArgs,
+    out: &mut impl Write,
+) -> Result<(), BootError> {
+    let graph = graph(project)?;
+    let state = graph.final_state()?;
+    let db = config_for(project, settings, &args.database)?
+        .connect()
+        .await?;
+    for path in &args.files {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            BootError::Usage(format!("cannot read fixture {}: {error}", path.display()))
+        })?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
+            BootError::Usage(format!(
+                "fixture {} is not JSON: {error}\n  fix: give a file written by `dumpdata`",
+                path.display()
+            ))
+        })?;
+        let report = super::fixtures::load(&db, &state, &json)
+            .await
+            .map_err(|error| BootError::Usage(format!("fixture {}: {error}", path.display())))?;
+        writeln!(
+            out,
+            "Installed {} object(s) from {}",
+            report.objects,
+            path.display()
+        )
+        .ok();
+    }
+    Ok(())
+}

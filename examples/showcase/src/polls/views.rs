@@ -3,14 +3,14 @@
 //! Pages are built with `format!` and `kiln::http::escape` until Kiln's
 //! templates land.
 
-use kiln::db::Db;
 use kiln::db::prelude::*;
+use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
 use kiln::http::escape;
 use kiln::prelude::*;
 
 use super::models::{choice, question};
 
-fn page(title: &str, body: &str) -> Html<String> {
+fn html_page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · Kiln polls</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>{body}</body></html>",
@@ -19,11 +19,7 @@ fn page(title: &str, body: &str) -> Html<String> {
 }
 
 async fn question_or_404(db: &Db, id: i64) -> Result<question::Model, Error> {
-    question::Entity::find_by_id(id)
-        .one(&**db)
-        .await
-        .map_err(Error::internal)?
-        .ok_or_else(|| Error::not_found(format!("no question {id}")))
+    get_object_or_404(question::Entity::find_by_id(id), &**db).await
 }
 
 async fn choices_of(db: &Db, question: &question::Model) -> Result<Vec<choice::Model>, Error> {
@@ -35,21 +31,27 @@ async fn choices_of(db: &Db, question: &question::Model) -> Result<Vec<choice::M
         .map_err(Error::internal)
 }
 
-/// The latest questions.
-pub(super) async fn index(db: Db) -> Result<Html<String>, Error> {
-    let questions = question::Entity::find()
+/// The query string of the index.
+#[derive(Debug, Deserialize)]
+pub(super) struct IndexQuery {
+    page: Option<String>,
+}
+
+/// The latest questions, five per page (`?page=2`, `?page=last`).
+pub(super) async fn index(db: Db, Query(query): Query<IndexQuery>) -> Result<Html<String>, Error> {
+    let latest = question::Entity::find()
         .order_by_desc(question::Column::PubDate)
-        .order_by_desc(question::Column::Id)
-        .limit(5)
-        .all(&*db)
-        .await
-        .map_err(Error::internal)?;
+        .order_by_desc(question::Column::Id);
+    let page = Paginator::new(latest, 5)
+        .page_from_param(&*db, query.page.as_deref())
+        .await?;
+    let questions = &page.items;
     let mut body = String::from("<h1>Polls</h1>");
     if questions.is_empty() {
         body.push_str("<p>No polls are available.</p>");
     } else {
         body.push_str("<ul>");
-        for question in &questions {
+        for question in questions {
             let url = reverse("polls:detail", [("id", question.id)])?;
             body.push_str(&format!(
                 "<li><a href=\"{url}\">{}</a></li>",
@@ -58,7 +60,20 @@ pub(super) async fn index(db: Db) -> Result<Html<String>, Error> {
         }
         body.push_str("</ul>");
     }
-    Ok(page("Polls", &body))
+    if page.has_other_pages() {
+        body.push_str("<nav aria-label=\"pages\">");
+        for link in page.elided_page_range(2, 1) {
+            match link {
+                PageLink::Page(n) if n == page.number => {
+                    body.push_str(&format!(" <strong aria-current=\"page\">{n}</strong>"));
+                }
+                PageLink::Page(n) => body.push_str(&format!(" <a href=\"?page={n}\">{n}</a>")),
+                PageLink::Ellipsis => body.push_str(" …"),
+            }
+        }
+        body.push_str("</nav>");
+    }
+    Ok(html_page("Polls", &body))
 }
 
 /// A question and a form to vote.
@@ -92,7 +107,7 @@ async fn detail_page(
         ));
     }
     body.push_str("</fieldset><button>Vote</button></form>");
-    Ok(page(&question.question_text, &body))
+    Ok(html_page(&question.question_text, &body))
 }
 
 /// The vote counts.
@@ -110,7 +125,7 @@ pub(super) async fn results(db: Db, Path(id): Path<i64>) -> Result<Html<String>,
     }
     let again = reverse("polls:detail", [("id", question.id)])?;
     body.push_str(&format!("</ul><a href=\"{again}\">Vote again?</a>"));
-    Ok(page(&question.question_text, &body))
+    Ok(html_page(&question.question_text, &body))
 }
 
 /// The vote form's fields.

@@ -58,7 +58,10 @@ pub enum MigrateError {
     Graph(#[from] GraphError),
     #[error("{0}")]
     Irreversible(#[from] Irreversible),
-    #[error("migration {}.{} does not replay: {source}", key.0, key.1)]
+    #[error(
+        "migration {}.{} does not replay: {source}\n  fix: correct the operation in src/{}/migrations/m{}.rs (was it edited by hand?)",
+        key.0, key.1, key.0, key.1
+    )]
     State { key: Key, source: StateError },
     #[error("migration {}.{}: {source}", key.0, key.1)]
     Schema { key: Key, source: Box<SchemaError> },
@@ -335,8 +338,10 @@ impl<'a> Executor<'a> {
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<(), MigrateError> {
         self.ensure_recorder().await?;
-        // Refuse before touching anything if a rollback cannot complete.
-        for step in steps.iter().filter(|s| s.direction == Direction::Rollback) {
+        // Refuse before touching anything if a step cannot complete: a
+        // rollback past an irreversible operation, or a migration that does
+        // not replay (an edited file) later in the plan.
+        for step in steps {
             self.statements(step)?;
         }
         for step in steps {

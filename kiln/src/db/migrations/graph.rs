@@ -162,10 +162,13 @@ impl Graph {
     /// depends on. More than one is a conflict.
     #[must_use]
     pub fn leaves(&self, app: &str) -> Vec<Key> {
+        // Only the app's own migrations count: a migration of another app
+        // that depends on this app's latest does not make it any less latest.
         let depended: BTreeSet<&Key> = self
             .parents
-            .values()
-            .flatten()
+            .iter()
+            .filter(|((child_app, _), _)| child_app == app)
+            .flat_map(|(_, dependencies)| dependencies)
             .filter(|(dep_app, _)| dep_app == app)
             .collect();
         self.app_migrations(app)

@@ -256,14 +256,17 @@ pub fn schema_sql(
         }
         Operation::RemoveIndex { table, name } => {
             let model = states.before_model(table)?;
-            if model.get_index(name).is_none() {
-                return Err(SchemaError::MissingIndex {
+            let index = model
+                .get_index(name)
+                .ok_or_else(|| SchemaError::MissingIndex {
                     table: table.clone(),
                     name: name.clone(),
                     side: "before",
-                });
-            }
-            Ok(vec![drop_index(dialect, table, name)])
+                })?;
+            Ok(match dialect {
+                Dialect::Mysql => mysql::remove_index(model, index),
+                Dialect::Sqlite | Dialect::Postgres => vec![drop_index(dialect, table, name)],
+            })
         }
     }
 }

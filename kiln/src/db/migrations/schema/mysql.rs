@@ -97,6 +97,36 @@ pub(super) fn alter_field(
     Ok(sql)
 }
 
+/// Drops the index. Once an index starts with a foreign key's column, MySQL
+/// silently drops the index it had made for the key, then refuses to drop
+/// the new one ("needed in a foreign key constraint"). So unless something
+/// else starts with that column, the key is dropped around the index and
+/// added again, and MySQL makes its own index for it anew.
+pub(super) fn remove_index(model: &ModelState, index: &Index) -> Vec<String> {
+    let table = model.table.as_str();
+    let covered = |column: &str| {
+        model
+            .primary_key
+            .first()
+            .is_some_and(|first| first == column)
+            || model.indexes.iter().any(|other| {
+                other.name != index.name && other.columns.first().is_some_and(|c| c == column)
+            })
+    };
+    let key = index
+        .columns
+        .first()
+        .and_then(|column| model.get_field(column))
+        .filter(|field| field.foreign_key.is_some() && !field.unique && !covered(&field.name));
+    let mut sql: Vec<String> = key
+        .and_then(|field| drop_foreign_key(MY, table, field))
+        .into_iter()
+        .collect();
+    sql.push(super::drop_index(MY, table, &index.name));
+    sql.extend(key.and_then(|field| add_foreign_key(MY, table, field)));
+    sql
+}
+
 /// Renames the column (indexes and keys pointing to it follow), then its
 /// `fk_`/`uq_` names.
 pub(super) fn rename_field(model: &ModelState, old: &Field, new: &Field) -> Vec<String> {

@@ -236,6 +236,22 @@ fn change_type(
                     .to_string(sea_query::PostgresQueryBuilder),
             );
         }
+        (Type::String(_), Type::String(_))
+        | (Type::Char(_), Type::Char(_))
+        | (Type::Decimal(_), Type::Decimal(_)) => {
+            // Only the length or precision changes: without `USING`,
+            // PostgreSQL refuses a value that no longer fits, where the
+            // explicit cast would silently cut it to the new length.
+            sql.push(render!(
+                PG,
+                Table::alter()
+                    .table(Alias::new(table))
+                    .modify_column(ColumnDef::new_with_type(
+                        Alias::new(column),
+                        sea_query::ColumnType::custom(Alias::new(type_sql(PG, new)))
+                    ))
+            ));
+        }
         _ => {
             sql.extend(create_enums(states.before, std::slice::from_ref(new)));
             let ty = type_sql(PG, new);

@@ -59,6 +59,12 @@ for r in range(1, rounds + 1):
 
 paired = {entry["scenario"]: entry for entry in json.loads((work / "paired.json").read_text())}
 migrate = json.loads((work / "migrate.json").read_text())
+instructions_path = work / "instructions.json"
+instructions = (
+    {(e["scenario"], e["side"]): e for e in json.loads(instructions_path.read_text())}
+    if instructions_path.exists()
+    else {}
+)
 
 lines = []
 add = lines.append
@@ -140,13 +146,47 @@ for scenario, about in scenarios.items():
             f"kiln/sqlx {p['wall_ratio_median']:.3f} {verdict(p['wall_ratio_median'])} (median of the ratios within pairs)."
         )
         if p.get("cpu_ratio_median") is not None:
-            extra = p["kiln_cpu_ns_median"] - p["sqlx_cpu_ns_median"]
+            # The difference within each pair, like the ratio: the medians of
+            # the two sides come from different blocks and carry the load's drift.
+            extra = statistics.median(
+                k["cpu_ns_per_op"] - q["cpu_ns_per_op"] for k, q in zip(p["kiln"], p["sqlx"])
+            )
             queries = 20 if scenario == "twenty" else 1
             add(
                 f"Client CPU per operation (this process, all threads; the server's work is not in it): kiln "
                 f"{duration(p['kiln_cpu_ns_median'])}, sqlx {duration(p['sqlx_cpu_ns_median'])}, "
-                f"kiln/sqlx {p['cpu_ratio_median']:.3f}, about {duration(extra / queries)} more per query on Kiln's path."
+                f"kiln/sqlx {p['cpu_ratio_median']:.3f} and kiln − sqlx {duration(extra)} (medians within pairs), "
+                f"about {duration(extra / queries)} more per query on Kiln's path."
             )
+    add("")
+
+if instructions:
+    add("### Client instructions per operation (callgrind)")
+    add("")
+    add(
+        "User-space instructions the bench process executes per operation (all threads: the query, the pool, "
+        "sqlx, TLS, Tokio, the JSON), counted by callgrind: exact and repeatable, unmoved by other load; "
+        "the database server is not counted. This is the CPU cost that limits requests per second when a "
+        "server runs many queries at once."
+    )
+    add("")
+    add("| scenario | kiln | sqlx | kiln/sqlx | kiln's extra per query |")
+    add("| --- | ---: | ---: | ---: | ---: |")
+    for scenario in scenarios:
+        kiln = instructions.get((scenario, "kiln"))
+        sqlx = instructions.get((scenario, "sqlx"))
+        if not kiln or not sqlx:
+            continue
+        queries = 20 if scenario == "twenty" else 1
+        k, q = kiln["instructions_per_op"], sqlx["instructions_per_op"]
+        add(f"| {scenario} | {k:,} | {q:,} | {k / q:.2f}× {verdict(k / q)} | {(k - q) // queries:,} |")
+    add("")
+sizes = work / "future-sizes.txt"
+if sizes.exists() and sizes.read_text().strip():
+    add("Futures built per query (`future_sizes`):")
+    add("")
+    for line in sizes.read_text().strip().splitlines():
+        add(f"- {line}")
     add("")
 
 add("## `migrate` of 100 migrations")

@@ -17,6 +17,10 @@
 //! the order swapped every block, wall and process CPU time per operation,
 //! written to FILE as JSON; `ORM_BENCH_PAIRED_ONLY=1` skips criterion.
 //!
+//! `ORM_BENCH_ONLY=kiln|sqlx ORM_BENCH_SCENARIO=one|twenty ORM_BENCH_OPS=N`
+//! runs N operations of one side and nothing else, for callgrind
+//! (`benchmarks/orm-bench/run` counts instructions per operation with it).
+//!
 //! PostgreSQL is `ORM_BENCH_POSTGRES_URL` or
 //! `postgres://postgres@127.0.0.1:5432/test`; when it cannot be reached the
 //! bench prints a `SKIPPED` line and exits with 0.
@@ -253,6 +257,21 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// `ORM_BENCH_ONLY=kiln|sqlx`, `ORM_BENCH_SCENARIO=one|twenty` and
+/// `ORM_BENCH_OPS=N`: run N operations of one side instead of timing.
+fn only() -> Option<(Side, Scenario, u32)> {
+    let side = match std::env::var("ORM_BENCH_ONLY").ok()?.as_str() {
+        "kiln" => Side::Kiln,
+        "sqlx" => Side::Sqlx,
+        other => panic!("ORM_BENCH_ONLY={other}: expected kiln or sqlx"),
+    };
+    let scenario = match std::env::var("ORM_BENCH_SCENARIO").as_deref() {
+        Ok("twenty") => Scenario::Twenty,
+        _ => Scenario::One,
+    };
+    Some((side, scenario, env_number("ORM_BENCH_OPS", 1000)))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`)
@@ -288,6 +307,18 @@ fn main() {
     };
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Some((side, scenario, ops)) = only() {
+            // For counting instructions under callgrind: a fixed number of
+            // operations of one side and nothing else.
+            let mut ids = Ids::new(0xCA11);
+            runtime.block_on(async {
+                for _ in 0..ops {
+                    let input = scenario.draw(&mut ids);
+                    std::hint::black_box(operation(&fixture, side, input).await);
+                }
+            });
+            return;
+        }
         if !paired_only {
             let mut criterion = Criterion::default().configure_from_args();
             bench_group(&mut criterion, &runtime, &fixture, Scenario::One);

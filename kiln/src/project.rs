@@ -229,16 +229,11 @@ impl Project {
     > {
         let mut state = crate::db::migrations::ProjectState::default();
         let mut hints = crate::db::migrations::autodetect::RenameHints::new();
-        for mount in &self.mounts {
-            let app = &mount.app.label;
-            for (read, _) in &mount.app.models {
-                let info =
-                    read().map_err(|error| BootError::Model(format!("app `{app}`: {error}")))?;
-                hints = hints.renamed_from(app, &info);
-                state
-                    .models
-                    .insert((app.clone(), info.state.table.clone()), info.state);
-            }
+        for (app, info, _) in self.read_models()? {
+            hints = hints.renamed_from(app, &info);
+            state
+                .models
+                .insert((app.to_owned(), info.state.table.clone()), info.state);
         }
         Ok((state, hints))
     }
@@ -250,21 +245,34 @@ impl Project {
     ///
     /// [`BootError::Model`] for a model the migrations cannot represent.
     pub fn model_entries(&self) -> Result<Vec<crate::db::ModelEntry>, BootError> {
-        let mut entries = Vec::new();
+        Ok(self
+            .read_models()?
+            .into_iter()
+            .map(|(app, info, options)| crate::db::ModelEntry {
+                app: app.to_owned(),
+                table: info.state.table.clone(),
+                columns: info.state.fields.iter().map(|f| f.name.clone()).collect(),
+                options: options.clone(),
+            })
+            .collect())
+    }
+
+    /// Every registered model read from its entity, with its app and
+    /// options, in mount order.
+    fn read_models(
+        &self,
+    ) -> Result<Vec<(&str, crate::db::models::ModelInfo, &crate::db::ModelOptions)>, BootError>
+    {
+        let mut models = Vec::new();
         for mount in &self.mounts {
-            let app = &mount.app.label;
+            let app = mount.app.label.as_str();
             for (read, options) in &mount.app.models {
                 let info =
                     read().map_err(|error| BootError::Model(format!("app `{app}`: {error}")))?;
-                entries.push(crate::db::ModelEntry {
-                    app: app.clone(),
-                    table: info.state.table.clone(),
-                    columns: info.state.fields.iter().map(|f| f.name.clone()).collect(),
-                    options: options.clone(),
-                });
+                models.push((app, info, options));
             }
         }
-        Ok(entries)
+        Ok(models)
     }
 
     /// What `graph`'s migrations build for the apps that register models:

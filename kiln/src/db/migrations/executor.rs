@@ -340,13 +340,15 @@ impl<'a> Executor<'a> {
         self.ensure_recorder().await?;
         // Refuse before touching anything if a step cannot complete: a
         // rollback past an irreversible operation, or a migration that does
-        // not replay (an edited file) later in the plan.
-        for step in steps {
-            self.statements(step)?;
-        }
-        for step in steps {
+        // not replay (an edited file) later in the plan. The SQL worked out
+        // here is the SQL that runs.
+        let plans = steps
+            .iter()
+            .map(|step| self.statements(step))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (step, plan) in steps.iter().zip(&plans) {
             let started = Instant::now();
-            self.run_step(step).await?;
+            self.run_step(step, plan).await?;
             progress(Progress {
                 step,
                 elapsed: started.elapsed(),
@@ -366,9 +368,12 @@ impl<'a> Executor<'a> {
         statements_for(self.graph, step, self.backend())
     }
 
-    async fn run_step(&self, step: &Step) -> Result<(), MigrateError> {
+    async fn run_step(
+        &self,
+        step: &Step,
+        plan: &[(Operation, Vec<String>)],
+    ) -> Result<(), MigrateError> {
         let key = &step.key;
-        let plan = self.statements(step)?;
         let migration = self
             .graph
             .migration(key)
@@ -381,9 +386,9 @@ impl<'a> Executor<'a> {
             self.pragma(SQLITE_BEFORE_MIGRATION).await?;
         }
         let result = if transactional {
-            self.run_in_transaction(step, &plan).await
+            self.run_in_transaction(step, plan).await
         } else {
-            self.run_statement_by_statement(step, &plan).await
+            self.run_statement_by_statement(step, plan).await
         };
         if sqlite {
             self.pragma(SQLITE_AFTER_MIGRATION).await?;

@@ -283,6 +283,45 @@ fn succeeds(command: &mut Command, what: &str) -> String {
     log
 }
 
+/// Runs `cargo run -- <command>` in `project` on a pseudo-terminal (through
+/// util-linux's `script`, so that the program sees a terminal on stdin) with
+/// `typed` as the keyboard input; returns what the terminal showed.
+fn answered_on_a_terminal(project: &Path, target: &Path, command: &str, typed: &str) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut script = Command::new("script");
+    script
+        .args(["--quiet", "--return", "--command"])
+        .arg(format!("'{cargo}' run --offline -q -- {command}"))
+        .arg("/dev/null")
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", target)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    without_kiln_env(&mut script);
+    let mut child = script
+        .spawn()
+        .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+    // The terminal keeps the typed line until the program reads it; the end
+    // of the input afterwards answers "no" to any further question.
+    let mut keyboard = child.stdin.take().expect("stdin is piped");
+    keyboard
+        .write_all(typed.as_bytes())
+        .expect("`script` reads what is typed");
+    drop(keyboard);
+    let output = child.wait_with_output().expect("`script` runs to the end");
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output)
+    );
+    assert!(
+        output.status.success(),
+        "{command} on a terminal failed:\n{shown}"
+    );
+    shown
+}
+
 /// A minimal HTTP/1.1 GET: the status and the body, or `None` if nothing answers yet.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -364,6 +403,34 @@ fn new_project_with_an_app_builds_tests_and_serves() {
     );
     assert!(checked.contains("No changes detected"), "{checked}");
     assert!(project.join("db.sqlite3").is_file());
+
+    // A renamed field is asked about on a real terminal: `script` runs
+    // makemigrations on a pseudo-terminal and types the answer.
+    let models = fs::read_to_string(blog.join("models.rs")).unwrap();
+    fs::write(
+        blog.join("models.rs"),
+        models.replace("pub title: String", "pub headline: String"),
+    )
+    .unwrap();
+    let asked = answered_on_a_terminal(&project, &target, "makemigrations", "y\n");
+    assert!(
+        asked.contains("Was the field `blog_entry.title` renamed to `blog_entry.headline`"),
+        "{asked}"
+    );
+    assert!(
+        asked.contains("Rename field title on blog_entry to headline"),
+        "{asked}"
+    );
+    let renamed = blog.join("migrations/m0002_rename_blog_entry_title_to_headline.rs");
+    assert!(renamed.is_file(), "{asked}");
+    let migrated = succeeds(
+        cargo(&project, &target).args(["run", "--offline", "-q", "--", "migrate"]),
+        "migrate the rename",
+    );
+    assert!(
+        migrated.contains("Applying blog.0002_rename_blog_entry_title_to_headline... OK"),
+        "{migrated}"
+    );
 
     let tests = succeeds(
         cargo(&project, &target).args(["test", "--offline"]),

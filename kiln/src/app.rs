@@ -100,6 +100,7 @@ pub struct App {
     pub(crate) layers: Vec<RouterLayer>,
     pub(crate) migrations: Vec<Migration>,
     pub(crate) models: Vec<(ModelReader, ModelOptions)>,
+    pub(crate) static_dir: Option<std::path::PathBuf>,
 }
 
 /// Reads one registered model's state, when `makemigrations` asks.
@@ -117,6 +118,7 @@ impl App {
             layers: Vec::new(),
             migrations: Vec::new(),
             models: Vec::new(),
+            static_dir: None,
         }
     }
 
@@ -177,6 +179,17 @@ impl App {
     #[must_use]
     pub fn migrations(mut self, migrations: Vec<Migration>) -> Self {
         self.migrations = migrations;
+        self
+    }
+
+    /// Sets the folder of the app's static files. By default it is
+    /// `src/<label>/static` in the project folder, where `kiln startapp`
+    /// puts an app; an app from another crate names its own, e.g.
+    /// `concat!(env!("CARGO_MANIFEST_DIR"), "/static")`.
+    /// See [`staticfiles`](crate::staticfiles).
+    #[must_use]
+    pub fn static_dir(mut self, folder: impl Into<std::path::PathBuf>) -> Self {
+        self.static_dir = Some(folder.into());
         self
     }
 

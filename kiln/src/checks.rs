@@ -99,7 +99,29 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
             ),
         });
     }
+    messages.extend(uncollected_static_files(project, settings));
     messages
+}
+
+/// `kiln.W004`: production would serve static files from `static_root`, but
+/// `collectstatic` has not filled it.
+fn uncollected_static_files(project: &Project, settings: &Settings) -> Option<CheckMessage> {
+    let files = project.static_files(settings);
+    let served_here = files.prefix().starts_with('/');
+    let has_files = files
+        .sources()
+        .iter()
+        .any(|source| std::fs::read_dir(source).is_ok_and(|mut entries| entries.next().is_some()));
+    let collected = files.root().join(crate::staticfiles::MANIFEST).is_file();
+    (!settings.debug && served_here && has_files && !collected).then(|| CheckMessage {
+        level: Level::Warning,
+        id: "kiln.W004",
+        message: format!(
+            "static files have not been collected into {} (static_root), so production answers 404 for them",
+            files.root().display()
+        ),
+        hint: Some("run `collectstatic` as a deploy step, after each change to static files".to_owned()),
+    })
 }
 
 /// `kiln.E002`: the migrations do not load; `kiln.E003`: the models have

@@ -59,6 +59,9 @@ enum Command {
     Dumpdata(crate::db::commands::DumpArgs),
     /// Insert the rows of JSON fixtures, each file all or nothing.
     Loaddata(crate::db::commands::LoadArgs),
+    /// Copy every app's static files into `static_root` for production, with
+    /// content-hashed names, compressed variants and a manifest.
+    Collectstatic(crate::staticfiles::CollectArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -128,6 +131,11 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             runtime(&settings)?.block_on(crate::db::commands::showmigrations(
                 &project, &settings, &args, &mut out,
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Collectstatic(args) => {
+            let files = project.static_files(&settings);
+            crate::staticfiles::collectstatic(&files, &args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dumpdata(args) => {
@@ -208,13 +216,23 @@ async fn runserver(
     };
     // A project whose apps have migrations uses its database: check it at
     // boot, so a wrong URL is one clear message now rather than a 500 later.
-    let uses_database = project.migration_graph()?.apps().next().is_some();
+    let graph = project.migration_graph()?;
+    let uses_database = graph.apps().next().is_some();
     if uses_database && settings.migrate_on_start {
-        let mut log = Vec::new();
-        crate::db::commands::migrate(&project, &settings, &Default::default(), &mut log).await?;
-        let log = String::from_utf8_lossy(&log);
-        for line in log.lines().filter(|line| line.contains("Applying")) {
-            tracing::info!(target: "kiln::db", "{}", line.trim());
+        let databases = crate::db::DatabaseConfig::all(&settings, project.root_dir());
+        if let Some(config) = databases
+            .iter()
+            .find(|c| c.name == crate::db::DEFAULT_DATABASE)
+        {
+            crate::db::commands::migrate_to_latest(config, &graph, project.router(), |progress| {
+                let (app, name) = &progress.step.key;
+                tracing::info!(
+                    target: "kiln::db",
+                    elapsed_ms = u64::try_from(progress.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    "Applied migration {app}.{name}"
+                );
+            })
+            .await?;
         }
     }
     let name = project.name().to_owned();

@@ -34,6 +34,11 @@ pub struct TopicViewsAndErrors;
 #[derive(Debug)]
 pub struct TopicMiddleware;
 
+/// docs/topics/static-files-and-streaming.md
+#[doc = include_str!("../../docs/topics/static-files-and-streaming.md")]
+#[derive(Debug)]
+pub struct TopicStaticFilesAndStreaming;
+
 /// docs/topics/models-and-migrations.md
 #[doc = include_str!("../../docs/topics/models-and-migrations.md")]
 #[derive(Debug)]

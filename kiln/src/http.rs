@@ -6,12 +6,14 @@
 
 mod context;
 mod error;
+mod file;
 mod pages;
 mod request_id;
 pub(crate) mod stack;
 
 pub(crate) use context::RequestContext;
 pub use error::Error;
+pub use file::{FileResponse, stream};
 pub use pages::escape;
 pub use request_id::RequestId;
 pub use stack::SiteService;

@@ -49,6 +49,7 @@ pub mod logging;
 pub mod project;
 pub mod server;
 pub mod settings;
+pub mod staticfiles;
 pub mod test;
 pub mod urls;
 

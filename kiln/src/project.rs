@@ -378,6 +378,26 @@ impl Project {
         Ok((infos, patterns))
     }
 
+    /// The project's static files for `settings`: the project's `static/`
+    /// folder first, so that it can override an app's file, then each app's.
+    #[must_use]
+    pub fn static_files(&self, settings: &Settings) -> crate::staticfiles::StaticFiles {
+        let sources =
+            std::iter::once(self.root.join("static"))
+                .chain(self.mounts.iter().map(|mount| {
+                    mount.app.static_dir.clone().unwrap_or_else(|| {
+                        self.root.join("src").join(&mount.app.label).join("static")
+                    })
+                }))
+                .collect();
+        crate::staticfiles::StaticFiles::new(
+            sources,
+            self.root.join(&settings.static_root),
+            settings.static_url.clone(),
+            settings.debug,
+        )
+    }
+
     /// Checks everything and builds the site's service: the project's router
     /// inside Kiln's middleware stack, for `settings`.
     ///
@@ -387,7 +407,12 @@ impl Project {
     pub fn build(self, settings: Settings) -> Result<(Site, SiteService), BootError> {
         let (infos, patterns) = self.resolve_routes()?;
         let urls = Arc::new(UrlRegistry::new(infos)?);
+        let static_files = self.static_files(&settings);
         let mut router = Router::new();
+        if static_files.prefix().starts_with('/') {
+            let path = format!("{}{{*name}}", static_files.prefix());
+            router = router.route(&path, axum::routing::any(crate::staticfiles::serve));
+        }
         let mut patterns = patterns.into_iter();
         for mount in self.mounts {
             let mut app_router = Router::new();
@@ -429,6 +454,7 @@ impl Project {
             settings,
             urls,
             databases,
+            static_files,
             ready: AtomicBool::new(true),
         }));
         let service = SiteService::new(router, &site);
@@ -514,6 +540,7 @@ struct SiteInner {
     settings: Settings,
     urls: Arc<UrlRegistry>,
     databases: crate::db::Databases,
+    static_files: crate::staticfiles::StaticFiles,
     ready: AtomicBool,
 }
 
@@ -546,6 +573,12 @@ impl Site {
     #[must_use]
     pub fn databases(&self) -> &crate::db::Databases {
         &self.0.databases
+    }
+
+    /// Where the static files are and how their URLs are built.
+    #[must_use]
+    pub fn static_files(&self) -> &crate::staticfiles::StaticFiles {
+        &self.0.static_files
     }
 
     /// Whether the site accepts traffic (false once shutdown has begun).

@@ -103,6 +103,13 @@ pub struct Settings {
     /// Apply pending migrations when `runserver` starts (default: on in
     /// debug mode, off in production, where `migrate` is a deploy step).
     pub migrate_on_start: bool,
+    /// The URL prefix of static files (`/static/`), or a full URL
+    /// (`https://cdn.example.com/static/`) when another server serves them,
+    /// in which case Kiln serves none.
+    pub static_url: String,
+    /// The folder `collectstatic` copies static files into, and production
+    /// serves them from; relative to the project folder.
+    pub static_root: PathBuf,
     /// More databases by name (`[databases.replica] url = "..."`), for
     /// routing reads to a replica or keeping data apart.
     pub databases: BTreeMap<String, NamedDatabase>,
@@ -141,6 +148,8 @@ impl fmt::Debug for Settings {
             )
             .field("database_max_connections", &self.database_max_connections)
             .field("databases", &self.databases)
+            .field("static_url", &self.static_url)
+            .field("static_root", &self.static_root)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +180,8 @@ impl Settings {
             database_acquire_timeout: Seconds(Duration::from_secs(5)),
             databases: BTreeMap::new(),
             migrate_on_start: debug,
+            static_url: "/static/".to_owned(),
+            static_root: PathBuf::from("staticfiles"),
             warnings: Vec::new(),
         }
     }
@@ -304,6 +315,17 @@ impl Settings {
                 };
                 return Err(invalid(&key, problem, fix));
             }
+        }
+        let served_here = self.static_url.starts_with('/');
+        let elsewhere =
+            self.static_url.starts_with("https://") || self.static_url.starts_with("http://");
+        if !(served_here || elsewhere) || !self.static_url.ends_with('/') || self.static_url == "/"
+        {
+            return Err(invalid(
+                "static_url",
+                format!("`{}` is not a URL prefix for static files", self.static_url),
+                "use a path that starts and ends with `/`, e.g. \"/static/\", or a full URL such as \"https://cdn.example.com/static/\"",
+            ));
         }
         if self.database_max_connections == 0 {
             return Err(invalid(

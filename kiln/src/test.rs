@@ -127,26 +127,21 @@ impl TestClient {
                 if self.migrations.apps().next().is_none() {
                     return Ok(());
                 }
-                let config = self
-                    .site
-                    .databases()
+                let databases = self.site.databases();
+                let config = databases
                     .config(crate::db::DEFAULT_DATABASE)
-                    .cloned()
                     .ok_or_else(|| "no default database".to_owned())?;
-                let db = config
-                    .connect_with(1)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                let executor = crate::db::migrations::Executor::new(&db, &self.migrations);
-                let applied = executor.applied().await.map_err(|e| e.to_string())?;
-                let steps = executor
-                    .plan(&applied, &crate::db::migrations::Target::Latest)
-                    .map_err(|e| e.to_string())?;
-                executor
-                    .run(&steps, |_| {})
-                    .await
-                    .map_err(|e| e.to_string())?;
-                db.close().await.map_err(|e| e.to_string())
+                // Boxed: the migration future is deep, and a test's own
+                // future, which holds this one, would exceed the compiler's
+                // layout recursion limit.
+                Box::pin(crate::db::commands::migrate_to_latest(
+                    config,
+                    &self.migrations,
+                    databases.router(),
+                    |_| {},
+                ))
+                .await
+                .map_err(|error| error.to_string())
             })
             .await;
         if let Err(error) = result {

@@ -1,5 +1,5 @@
 //! Fixtures (`dump` / `load`) against real databases: SQLite, PostgreSQL and
-//! MariaDB (see `support_query.rs` for how each is reached or skipped).
+//! MariaDB (see `support/backends.rs` for how each is reached or skipped).
 //!
 //! The tables come from a hand-built `ProjectState`, created by Kiln's
 //! schema editor as a migration would.
@@ -9,15 +9,16 @@
     reason = "tests: an unexpected error should fail the test loudly"
 )]
 
-pub mod support_query;
+#[path = "support/backends.rs"]
+pub mod backends;
 
+use backends::TestDatabase;
 use kiln::db::fixtures::{self, FixtureError, Selector};
 use kiln::db::migrations::{
     Field, ForeignKey, ModelState, Operation, ProjectState, Type, schema_sql,
 };
 use kiln::db::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde_json::{Value as Json, json};
-use support_query::{TestDb, backends};
 
 fn state() -> ProjectState {
     let mut state = ProjectState::default();
@@ -127,9 +128,9 @@ async fn create_tables(db: &DatabaseConnection, state: &ProjectState) {
     }
 }
 
-async fn with_tables() -> Vec<TestDb> {
+async fn with_tables() -> Vec<TestDatabase> {
     let state = state();
-    let all = backends().await;
+    let all = backends::all().await;
     for test in &all {
         create_tables(&test.db, &state).await;
     }
@@ -232,7 +233,7 @@ async fn count(db: &DatabaseConnection, table: &str) -> i64 {
 async fn dump_load_dump_round_trips_every_type_exactly() {
     let state = state();
     for source in with_tables().await {
-        let name = source.name;
+        let name = source.label();
         let report = fixtures::load(&source.db, &state, &sample()).await.unwrap();
         assert_eq!(report.objects, 9, "{name}");
         assert_eq!(report.models["shop.shop_product"], 3, "{name}");
@@ -290,11 +291,9 @@ async fn dump_load_dump_round_trips_every_type_exactly() {
         );
 
         // Into an empty database, then dump again.
-        let target = match name {
-            "postgres" => support_query::postgres().await.unwrap(),
-            "mysql" => support_query::mysql().await.unwrap(),
-            _ => support_query::sqlite().await,
-        };
+        let target = backends::connect_with(source.backend, backends::Pool::Several)
+            .await
+            .unwrap();
         create_tables(&target.db, &state).await;
         fixtures::load(&target.db, &state, &first).await.unwrap();
         let second = fixtures::dump(&target.db, &state, &[]).await.unwrap();
@@ -316,7 +315,7 @@ async fn dump_selects_apps_and_tables() {
         let tags = fixtures::dump(&test.db, &state, &["tags".parse().unwrap()])
             .await
             .unwrap();
-        assert_eq!(tags.as_array().unwrap().len(), 4, "{}", test.name);
+        assert_eq!(tags.as_array().unwrap().len(), 4, "{}", test.label());
         let one = fixtures::dump(
             &test.db,
             &state,
@@ -357,7 +356,7 @@ async fn a_failing_entry_loads_nothing_and_names_entry_model_field_and_fix() {
     let tables = ["shop_category", "shop_product", "tags_label", "tags_event"];
     for test in with_tables().await {
         let db = &test.db;
-        let name = test.name;
+        let name = test.label();
         let with = |index: usize, entry: Json| {
             let mut fixture = sample();
             fixture.as_array_mut().unwrap()[index] = entry;
@@ -514,7 +513,7 @@ async fn loading_moves_sequences_past_the_loaded_keys() {
             quote("name", backend)
         ))
         .await
-        .unwrap_or_else(|error| panic!("{}: {error}", test.name));
+        .unwrap_or_else(|error| panic!("{}: {error}", test.label()));
         // Auto-increment keys may be left out of a fixture too.
         let without_key = json!([
             {"model": "shop.shop_category", "pk": null, "fields": {"name": "numbered"}},
@@ -530,7 +529,7 @@ async fn loading_moves_sequences_past_the_loaded_keys() {
             .iter()
             .map(|entry| entry["pk"].as_i64().unwrap())
             .collect();
-        assert_eq!(keys, [1, 2, 3, 4, 5], "{}", test.name);
+        assert_eq!(keys, [1, 2, 3, 4, 5], "{}", test.label());
         test.finish().await;
     }
 }
@@ -551,7 +550,7 @@ async fn composite_keys_may_be_lists_and_missing_keys_are_refused() {
             dump[0],
             json!({"model": "tags.tags_label", "pk": {"product_id": 10, "label": "sweet"}, "fields": {"weight": 1}}),
             "{}: a left-out field takes the column default",
-            test.name
+            test.label()
         );
         let missing = json!([{"model": "tags.tags_label", "pk": null, "fields": {"label": "x"}}]);
         let error = fixtures::load(db, &state, &missing).await.unwrap_err();

@@ -1,23 +1,24 @@
 //! Kiln's query helpers against real databases: SQLite, PostgreSQL and
-//! MariaDB (see `support_query.rs` for how each is reached or skipped).
+//! MariaDB (see `support/backends.rs` for how each is reached or skipped).
 
 #![expect(
     clippy::unwrap_used,
     reason = "tests: an unexpected error should fail the test loudly"
 )]
 
-pub mod support_query;
+#[path = "support/backends.rs"]
+pub mod backends;
 
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use backends::TestDatabase;
 use kiln::db::prelude::*;
 use kiln::db::sea_orm::Schema;
 use kiln::db::{
     DatabaseConnection, PageLink, Paginator, SqlErr, atomic, bulk_create, get_object_or_404,
     get_or_create, update_or_create,
 };
-use support_query::{TestDb, backends};
 
 pub mod question {
     use kiln::db::prelude::*;
@@ -103,8 +104,8 @@ async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
 }
 
 /// Every backend with the `q_question` table.
-async fn with_questions() -> Vec<TestDb> {
-    let all = backends().await;
+async fn with_questions() -> Vec<TestDatabase> {
+    let all = backends::all().await;
     for test in &all {
         create_table(&test.db, question::Entity).await;
     }
@@ -147,12 +148,12 @@ async fn get_object_or_404_finds_the_row_or_answers_404_naming_the_table() {
         let found = get_object_or_404(question::Entity::find_by_id(saved.id), db)
             .await
             .unwrap();
-        assert_eq!(found, saved, "{}", test.name);
+        assert_eq!(found, saved, "{}", test.label());
 
         let missing = get_object_or_404(question::Entity::find_by_id(saved.id + 1), db)
             .await
             .unwrap_err();
-        assert_eq!(missing.status(), 404, "{}", test.name);
+        assert_eq!(missing.status(), 404, "{}", test.label());
         assert_eq!(
             missing.public_message(),
             Some("No q_question matches the given query.")
@@ -165,7 +166,7 @@ async fn get_object_or_404_finds_the_row_or_answers_404_naming_the_table() {
         )
         .await
         .unwrap_err();
-        assert_eq!(several.status(), 500, "{}", test.name);
+        assert_eq!(several.status(), 500, "{}", test.label());
         assert!(
             several
                 .to_string()
@@ -180,7 +181,7 @@ async fn get_object_or_404_finds_the_row_or_answers_404_naming_the_table() {
 async fn paginator_follows_djangos_page_rules() {
     for test in with_questions().await {
         let db = &test.db;
-        let name = test.name;
+        let name = test.label();
         let ordered = || question::Entity::find().order_by_asc(question::Column::Id);
 
         // Empty: page 1 exists, with no items, unless empty first pages are refused.
@@ -274,13 +275,13 @@ async fn get_or_create_creates_once_then_gets() {
         let (created, was_created) = get_or_create(db, by_text("Unique?"), defaults())
             .await
             .unwrap();
-        assert!(was_created, "{}", test.name);
+        assert!(was_created, "{}", test.label());
         // The filter's columns and the defaults make the new row.
         assert_eq!((created.text.as_str(), created.votes), ("ignored text", 7));
         let (again, was_created) = get_or_create(db, by_text("ignored text"), defaults())
             .await
             .unwrap();
-        assert!(!was_created, "{}", test.name);
+        assert!(!was_created, "{}", test.label());
         assert_eq!(again, created);
         assert_eq!(question::Entity::find().count(db).await.unwrap(), 1);
 
@@ -317,7 +318,7 @@ async fn get_or_create_in_a_transaction_survives_a_failed_insert() {
         taken.code = Set(Some("taken".to_owned()));
         taken.insert(db).await.unwrap();
 
-        let name = test.name;
+        let name = test.label();
         atomic(db, |tx| {
             Box::pin(async move {
                 let mut clash = question("second", 2);
@@ -350,7 +351,7 @@ async fn get_or_create_in_a_transaction_survives_a_failed_insert() {
 
 #[tokio::test]
 async fn racing_get_or_create_calls_make_exactly_one_row() {
-    for test in backends().await {
+    for test in backends::all().await {
         create_table(&test.db, racer::Entity).await;
         let other = test.connect_again().await;
         let race = |db: DatabaseConnection, origin: &'static str| {
@@ -373,11 +374,11 @@ async fn racing_get_or_create_calls_make_exactly_one_row() {
         let two = race(other.clone(), "two");
         let (one, one_created) = one.await.unwrap().unwrap();
         let (two, two_created) = two.await.unwrap().unwrap();
-        assert_eq!(one, two, "{}: both calls return the same row", test.name);
+        assert_eq!(one, two, "{}: both calls return the same row", test.label());
         assert!(
             one_created ^ two_created,
             "{}: exactly one call creates ({one_created}, {two_created})",
-            test.name
+            test.label()
         );
         assert_eq!(racer::Entity::find().count(&test.db).await.unwrap(), 1);
         other.close().await.unwrap();
@@ -389,7 +390,7 @@ async fn racing_get_or_create_calls_make_exactly_one_row() {
 async fn update_or_create_updates_the_match_or_creates_it() {
     for test in with_questions().await {
         let db = &test.db;
-        let name = test.name;
+        let name = test.label();
         let votes = |votes: i32| question::ActiveModel {
             votes: Set(votes),
             ..question("ignored", votes)
@@ -438,7 +439,7 @@ async fn update_or_create_updates_the_match_or_creates_it() {
 #[tokio::test]
 async fn bulk_create_splits_rows_into_batches_under_the_parameter_limit() {
     const ROWS: i32 = 40_000;
-    for test in backends().await {
+    for test in backends::all().await {
         let db = &test.db;
         create_table(db, bulk::Entity).await;
         let rows = (0..ROWS).map(|n| bulk::ActiveModel {
@@ -458,7 +459,7 @@ async fn bulk_create_splits_rows_into_batches_under_the_parameter_limit() {
         // 6 columns x 40,000 rows = 240,000 parameters: several statements
         // on every backend.
         let inserted = bulk_create(db, rows, None).await.unwrap();
-        assert_eq!(inserted, 40_000, "{}", test.name);
+        assert_eq!(inserted, 40_000, "{}", test.label());
         assert_eq!(bulk::Entity::find().count(db).await.unwrap(), 40_000);
         let last = bulk::Entity::find()
             .filter(bulk::Column::A.eq(ROWS - 1))
@@ -468,13 +469,13 @@ async fn bulk_create_splits_rows_into_batches_under_the_parameter_limit() {
             .unwrap();
         assert_eq!(last.b, format!("row {} ✓", ROWS - 1));
         assert_eq!(last.e, i64::from(ROWS - 1) << 32);
-        assert_eq!(last.f, Some((ROWS - 1).to_string()), "{}", test.name);
+        assert_eq!(last.f, Some((ROWS - 1).to_string()), "{}", test.label());
         let nulls = bulk::Entity::find()
             .filter(bulk::Column::F.is_null())
             .count(db)
             .await
             .unwrap();
-        assert_eq!(nulls, 26_666, "{}", test.name);
+        assert_eq!(nulls, 26_666, "{}", test.label());
 
         // An explicit batch size above the limit is lowered, and a failing
         // batch leaves nothing behind.
@@ -503,7 +504,7 @@ async fn bulk_create_splits_rows_into_batches_under_the_parameter_limit() {
 async fn aggregates_return_the_asked_type_on_every_backend() {
     for test in with_questions().await {
         let db = &test.db;
-        let name = test.name;
+        let name = test.label();
         let all = question::Entity::find;
         let nothing = || all().filter(question::Column::Votes.gt(1000));
 
@@ -562,7 +563,7 @@ async fn aggregates_return_the_asked_type_on_every_backend() {
 async fn atomic_rolls_back_a_failed_inner_block_and_keeps_the_outer_work() {
     for test in with_questions().await {
         let db = &test.db;
-        let name = test.name;
+        let name = test.label();
         atomic(db, |tx| {
             Box::pin(async move {
                 question("outer before", 1).insert(tx).await?;

@@ -19,7 +19,7 @@
 )]
 
 #[path = "support/backends.rs"]
-mod backends;
+pub mod backends;
 
 use std::collections::BTreeSet;
 use std::future::Future;

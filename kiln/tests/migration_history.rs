@@ -22,7 +22,7 @@
 )]
 
 #[path = "support/backends.rs"]
-mod backends;
+pub mod backends;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;

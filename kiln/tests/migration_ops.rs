@@ -19,7 +19,7 @@
 )]
 
 #[path = "support/backends.rs"]
-mod backends;
+pub mod backends;
 
 use std::future::Future;
 

@@ -7,10 +7,10 @@ use std::io::Write;
 use sea_orm::DbBackend;
 
 use super::migrations::{
-    Direction, Executor, Graph, GraphError, Key, Migration, SQLITE_AFTER_MIGRATION,
+    Direction, Executor, Graph, GraphError, Key, Migration, Progress, SQLITE_AFTER_MIGRATION,
     SQLITE_BEFORE_MIGRATION, Step, Target, statements_for, writer,
 };
-use super::{DEFAULT_DATABASE, DatabaseConfig};
+use super::{DEFAULT_DATABASE, DatabaseConfig, DatabaseConnection, DatabaseRouter};
 use crate::project::{BootError, Project};
 use crate::settings::Settings;
 
@@ -31,19 +31,6 @@ pub(crate) struct MigrateArgs {
     /// Show what would run, operation by operation, without running it.
     #[arg(long)]
     plan: bool,
-}
-
-impl Default for MigrateArgs {
-    /// Every app to its latest migration on the default database, as
-    /// `runserver` does with `migrate_on_start`.
-    fn default() -> Self {
-        Self {
-            app: None,
-            migration: None,
-            database: DEFAULT_DATABASE.to_owned(),
-            plan: false,
-        }
-    }
 }
 
 /// `showmigrations [APP]`.
@@ -126,15 +113,9 @@ pub(crate) async fn migrate(
         (Some(app), Some(name)) => Target::To(graph.find(app, name)?),
     };
     let config = config_for(project, settings, &args.database)?;
-    // One connection: SQLite's foreign-key switch is per connection.
-    let db = config.connect_with(1).await?;
+    let db = connect_to_migrate(&config).await?;
     let executor = Executor::new(&db, &graph);
-    let applied = executor.applied().await?;
-    executor.check_history(&applied)?;
-    let (steps, refused): (Vec<Step>, Vec<Step>) = executor
-        .plan(&applied, &target)?
-        .into_iter()
-        .partition(|step| project.router().allow_migrate(&args.database, &step.key.0));
+    let (steps, refused) = plan(&executor, &target, project.router(), &config.name).await?;
     write_header(out, &graph, &target);
     for step in &refused {
         writeln!(
@@ -186,6 +167,51 @@ pub(crate) async fn migrate(
             out.flush().ok();
         })
         .await?;
+    Ok(())
+}
+
+/// A connection for migrating: one connection, because SQLite's
+/// foreign-key switch, which a table rebuild turns off, is per connection.
+async fn connect_to_migrate(config: &DatabaseConfig) -> Result<DatabaseConnection, BootError> {
+    Ok(config.connect_with(1).await?)
+}
+
+/// The steps to `target` after checking that the recorded history matches
+/// the files: those the router lets run on `database`, and those it refuses.
+async fn plan(
+    executor: &Executor<'_>,
+    target: &Target,
+    router: &dyn DatabaseRouter,
+    database: &str,
+) -> Result<(Vec<Step>, Vec<Step>), BootError> {
+    let applied = executor.applied().await?;
+    executor.check_history(&applied)?;
+    Ok(executor
+        .plan(&applied, target)?
+        .into_iter()
+        .partition(|step| router.allow_migrate(database, &step.key.0)))
+}
+
+/// Applies every migration of `graph` not yet applied on `config`'s database
+/// that the router allows there (`migrate` with no arguments), calling
+/// `progress` after each: `runserver`'s `migrate_on_start` and the test
+/// client's database.
+///
+/// # Errors
+///
+/// As `migrate`: the database is unreachable, the history disagrees with the
+/// files, or a migration fails.
+pub(crate) async fn migrate_to_latest(
+    config: &DatabaseConfig,
+    graph: &Graph,
+    router: &dyn DatabaseRouter,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<(), BootError> {
+    let db = connect_to_migrate(config).await?;
+    let executor = Executor::new(&db, graph);
+    let (steps, _refused) = plan(&executor, &Target::Latest, router, &config.name).await?;
+    executor.run(&steps, progress).await?;
+    let _ = db.close().await;
     Ok(())
 }
 

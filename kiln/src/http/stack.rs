@@ -29,6 +29,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use tower::{Layer, Service, ServiceExt};
+use tower_http::compression::predicate::{And, DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{Compression, CompressionLayer};
 
 use super::RequestContext;
@@ -53,7 +54,24 @@ pub struct SiteService(Arc<Stack>);
 /// request, so a clone is one reference count.
 struct Stack {
     core: CoreService,
-    compressed: Option<Compression<CoreService>>,
+    compressed: Option<Compression<CoreService, WorthCompressing>>,
+}
+
+/// tower-http's default choice (not tiny, not images, not gRPC or event
+/// streams), and neither audio, video nor archives: they are compressed
+/// already, and compressing a file response would drop its
+/// `Accept-Ranges`, so a `<video>` could no longer seek.
+type WorthCompressing = And<
+    And<And<And<DefaultPredicate, NotForContentType>, NotForContentType>, NotForContentType>,
+    NotForContentType,
+>;
+
+fn worth_compressing() -> WorthCompressing {
+    DefaultPredicate::new()
+        .and(NotForContentType::const_new("video/"))
+        .and(NotForContentType::const_new("audio/"))
+        .and(NotForContentType::const_new("application/zip"))
+        .and(NotForContentType::const_new("application/gzip"))
 }
 
 impl SiteService {
@@ -64,10 +82,11 @@ impl SiteService {
             router: router.fallback(fallback).with_state(()),
             site: site.clone(),
         };
-        let compressed = site
-            .settings()
-            .compression
-            .then(|| CompressionLayer::new().layer(core.clone()));
+        let compressed = site.settings().compression.then(|| {
+            CompressionLayer::new()
+                .compress_when(worth_compressing())
+                .layer(core.clone())
+        });
         Self(Arc::new(Stack { core, compressed }))
     }
 }

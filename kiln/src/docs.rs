@@ -39,6 +39,11 @@ pub struct TopicMiddleware;
 #[derive(Debug)]
 pub struct TopicStaticFilesAndStreaming;
 
+/// docs/topics/file-uploads.md
+#[doc = include_str!("../../docs/topics/file-uploads.md")]
+#[derive(Debug)]
+pub struct TopicFileUploads;
+
 /// docs/topics/models-and-migrations.md
 #[doc = include_str!("../../docs/topics/models-and-migrations.md")]
 #[derive(Debug)]

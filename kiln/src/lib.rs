@@ -50,7 +50,9 @@ pub mod project;
 pub mod server;
 pub mod settings;
 pub mod staticfiles;
+pub mod storage;
 pub mod test;
+pub mod uploads;
 pub mod urls;
 
 #[cfg(doctest)]

@@ -413,6 +413,10 @@ impl Project {
             let path = format!("{}{{*name}}", static_files.prefix());
             router = router.route(&path, axum::routing::any(crate::staticfiles::serve));
         }
+        if settings.media_url.starts_with('/') {
+            let path = format!("{}{{*name}}", settings.media_url);
+            router = router.route(&path, axum::routing::any(crate::storage::serve_media));
+        }
         let mut patterns = patterns.into_iter();
         for mount in self.mounts {
             let mut app_router = Router::new();

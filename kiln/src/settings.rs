@@ -110,6 +110,20 @@ pub struct Settings {
     /// The folder `collectstatic` copies static files into, and production
     /// serves them from; relative to the project folder.
     pub static_root: PathBuf,
+    /// The folder uploaded files are saved in by the default storage
+    /// (`FileSystemStorage::media`), relative to the project folder.
+    pub media_root: PathBuf,
+    /// The URL prefix uploaded files are served under (`/media/`), or a full
+    /// URL when another server serves them, in which case Kiln serves none.
+    pub media_url: String,
+    /// Largest file accepted in one upload; larger gets 413.
+    pub upload_max_file_size: ByteSize,
+    /// Most files accepted in one upload request; more gets 413.
+    pub upload_max_files: usize,
+    /// Where uploads are streamed while a request is read (default: the
+    /// system's temporary folder). On the same file system as `media_root`,
+    /// saving an upload is a rename instead of a copy.
+    pub upload_temp_dir: Option<PathBuf>,
     /// More databases by name (`[databases.replica] url = "..."`), for
     /// routing reads to a replica or keeping data apart.
     pub databases: BTreeMap<String, NamedDatabase>,
@@ -150,6 +164,10 @@ impl fmt::Debug for Settings {
             .field("databases", &self.databases)
             .field("static_url", &self.static_url)
             .field("static_root", &self.static_root)
+            .field("media_root", &self.media_root)
+            .field("media_url", &self.media_url)
+            .field("upload_max_file_size", &self.upload_max_file_size)
+            .field("upload_max_files", &self.upload_max_files)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +200,11 @@ impl Settings {
             migrate_on_start: debug,
             static_url: "/static/".to_owned(),
             static_root: PathBuf::from("staticfiles"),
+            media_root: PathBuf::from("media"),
+            media_url: "/media/".to_owned(),
+            upload_max_file_size: ByteSize(50 * 1024 * 1024),
+            upload_max_files: 10,
+            upload_temp_dir: None,
             warnings: Vec::new(),
         }
     }
@@ -316,15 +339,33 @@ impl Settings {
                 return Err(invalid(&key, problem, fix));
             }
         }
-        let served_here = self.static_url.starts_with('/');
-        let elsewhere =
-            self.static_url.starts_with("https://") || self.static_url.starts_with("http://");
-        if !(served_here || elsewhere) || !self.static_url.ends_with('/') || self.static_url == "/"
-        {
+        for (key, url) in [
+            ("static_url", &self.static_url),
+            ("media_url", &self.media_url),
+        ] {
+            if !is_url_prefix(url) {
+                return Err(invalid(
+                    key,
+                    format!("`{url}` is not a URL prefix"),
+                    "use a path that starts and ends with `/`, e.g. \"/static/\", or a full URL such as \"https://cdn.example.com/static/\"",
+                ));
+            }
+        }
+        if self.static_url == self.media_url {
             return Err(invalid(
-                "static_url",
-                format!("`{}` is not a URL prefix for static files", self.static_url),
-                "use a path that starts and ends with `/`, e.g. \"/static/\", or a full URL such as \"https://cdn.example.com/static/\"",
+                "media_url",
+                format!(
+                    "`{}` is static_url too; uploads and static files need prefixes of their own",
+                    self.media_url
+                ),
+                "use e.g. static_url = \"/static/\" and media_url = \"/media/\"",
+            ));
+        }
+        if self.upload_max_files == 0 {
+            return Err(invalid(
+                "upload_max_files",
+                "must be at least 1".to_owned(),
+                "use a small number such as 10",
             ));
         }
         if self.database_max_connections == 0 {
@@ -608,6 +649,15 @@ impl SettingsError {
     }
 }
 
+/// Whether `url` can prefix static or media URLs: a path of at least one
+/// segment that starts and ends with `/`, or an `http(s)://` URL ending
+/// with `/`.
+fn is_url_prefix(url: &str) -> bool {
+    let path_or_full =
+        url.starts_with('/') || url.starts_with("https://") || url.starts_with("http://");
+    path_or_full && url.ends_with('/') && url != "/"
+}
+
 /// The fix to suggest for a bad value of `key`.
 fn fix_for(key: &str) -> String {
     match key {
@@ -617,7 +667,7 @@ fn fix_for(key: &str) -> String {
         "debug" | "access_log" | "compression" | "migrate_on_start" => {
             format!("use true or false, e.g. {key} = true")
         }
-        "request_body_limit" => {
+        "request_body_limit" | "upload_max_file_size" => {
             "use a size such as \"2 MiB\", \"512 KB\" or a number of bytes".into()
         }
         "request_timeout" | "header_read_timeout" | "shutdown_drain" | "shutdown_timeout" => {
@@ -625,7 +675,7 @@ fn fix_for(key: &str) -> String {
         }
         "log_format" => "use one of auto, pretty, compact, json".into(),
         "max_connections" => "use a whole number, e.g. 10000".into(),
-        "database_max_connections" | "database_min_connections" => {
+        "database_max_connections" | "database_min_connections" | "upload_max_files" => {
             "use a whole number, e.g. 10".into()
         }
         "database_connect_timeout" | "database_acquire_timeout" => {

@@ -150,7 +150,7 @@ pub fn url(name: &str) -> String {
 /// with a dot (`..`, `.`, `.env`), a backslash, a NUL, a drive prefix or a
 /// leading `/`. `name` is already percent-decoded
 /// (axum decodes the path parameter), so encoded variants are caught too.
-fn safe_relative_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn safe_relative_path(name: &str) -> Option<PathBuf> {
     if name.is_empty() || name.contains(['\\', '\0', ':']) {
         return None;
     }
@@ -164,6 +164,24 @@ fn safe_relative_path(name: &str) -> Option<PathBuf> {
         path.push(segment);
     }
     Some(path)
+}
+
+/// `name` with `tag` put before its extension, after `separator`:
+/// (`polls/style.css`, `.`, `3f2a`) → `polls/style.3f2a.css`; a name
+/// without an extension (or a dot file) gets it at the end.
+pub(crate) fn tag_name(name: &str, separator: char, tag: &str) -> String {
+    let (folder, file) = name.rsplit_once('/').map_or(("", name), |(f, n)| (f, n));
+    let tagged = match file.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => {
+            format!("{stem}{separator}{tag}.{extension}")
+        }
+        _ => format!("{file}{separator}{tag}"),
+    };
+    if folder.is_empty() {
+        tagged
+    } else {
+        format!("{folder}/{tagged}")
+    }
 }
 
 /// The handler mounted at `static_url`.

@@ -406,8 +406,14 @@ fn production_logs_are_json_with_request_ids_and_errors_never_leak() {
 fn runserver_migrates_a_fresh_database_and_serves_the_seeded_polls() {
     let server = Server::start(&mut showcase(), &[]);
     let log = server.log().join("\n");
-    assert!(log.contains("Applied migration polls.0001_initial"), "{log}");
-    assert!(log.contains("Applied migration polls.0002_demo_questions"), "{log}");
+    assert!(
+        log.contains("Applied migration polls.0001_initial"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Applied migration polls.0002_demo_questions"),
+        "{log}"
+    );
     let (status, _, body) = server.get("/polls/");
     assert_eq!(status, 200);
     assert!(body.contains("What&#x27;s new?"), "{body}");

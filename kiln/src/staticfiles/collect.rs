@@ -179,16 +179,7 @@ fn hashed_name(name: &str, content: &[u8]) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    let (folder, file) = name.rsplit_once('/').map_or(("", name), |(f, n)| (f, n));
-    let hashed = match file.rsplit_once('.') {
-        Some((stem, extension)) if !stem.is_empty() => format!("{stem}.{hash}.{extension}"),
-        _ => format!("{file}.{hash}"),
-    };
-    if folder.is_empty() {
-        hashed
-    } else {
-        format!("{folder}/{hashed}")
-    }
+    super::tag_name(name, '.', &hash)
 }
 
 /// Writes `content` to `path` (and `.gz` / `.br` beside it for text), unless

@@ -44,6 +44,11 @@ pub struct TopicStaticFilesAndStreaming;
 #[derive(Debug)]
 pub struct TopicFileUploads;
 
+/// docs/topics/messages.md
+#[doc = include_str!("../../docs/topics/messages.md")]
+#[derive(Debug)]
+pub struct TopicMessages;
+
 /// docs/topics/models-and-migrations.md
 #[doc = include_str!("../../docs/topics/models-and-migrations.md")]
 #[derive(Debug)]

@@ -46,6 +46,7 @@ pub mod cli;
 pub mod db;
 pub mod http;
 pub mod logging;
+pub mod messages;
 pub mod project;
 pub mod server;
 pub mod settings;

@@ -452,6 +452,7 @@ impl Project {
             crate::db::DatabaseConfig::all(&settings, &self.root),
             self.router,
         );
+        let signing_key = signing_key(&settings);
         let site = Site(Arc::new(SiteInner {
             name: self.name,
             root: self.root,
@@ -459,11 +460,27 @@ impl Project {
             urls,
             databases,
             static_files,
+            signing_key,
             ready: AtomicBool::new(true),
         }));
         let service = SiteService::new(router, &site);
         Ok((site, service))
     }
+}
+
+/// The cookie-signing key: HKDF-SHA256 of the secret key, so the secret
+/// itself is never the HMAC key. Settings guarantee the secret is there (a
+/// development key in debug mode) and 32 characters or more in production;
+/// a shorter one, possible only in debug mode, is padded to the 32 bytes
+/// key derivation needs.
+fn signing_key(settings: &Settings) -> cookie::Key {
+    let secret = settings
+        .secret_key
+        .as_ref()
+        .map_or("", crate::settings::Secret::expose);
+    let mut material = secret.as_bytes().to_vec();
+    material.resize(material.len().max(32), 0);
+    cookie::Key::derive_from(&material)
 }
 
 /// Records that `pattern` serves `methods`, refusing what axum's router could
@@ -545,6 +562,7 @@ struct SiteInner {
     urls: Arc<UrlRegistry>,
     databases: crate::db::Databases,
     static_files: crate::staticfiles::StaticFiles,
+    signing_key: cookie::Key,
     ready: AtomicBool,
 }
 
@@ -583,6 +601,12 @@ impl Site {
     #[must_use]
     pub fn static_files(&self) -> &crate::staticfiles::StaticFiles {
         &self.0.static_files
+    }
+
+    /// The key that signs cookies (messages now; sessions and CSRF tokens
+    /// later), derived from the `secret_key`.
+    pub(crate) fn signing_key(&self) -> &cookie::Key {
+        &self.0.signing_key
     }
 
     /// Whether the site accepts traffic (false once shutdown has begun).

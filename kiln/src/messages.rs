@@ -1,0 +1,245 @@
+//! Flash messages, as Django's messages framework: a view records "Your
+//! vote was counted." and the next page shows it once.
+//!
+//! [`Messages`] is an extractor and a response part. Messages added in one
+//! request travel to the next in a cookie signed with the `secret_key`
+//! (HMAC-SHA256), so a client can neither forge nor alter one; a cookie that
+//! fails the check is ignored. Signed is not encrypted: the browser can read
+//! the text, so a message must never hold a secret. Returning `Messages` with the response writes
+//! the cookie; [`Messages::take`] reads them for display and, returned with
+//! that page, clears them. (Once sessions exist they will be stored there
+//! instead; views do not change.)
+//!
+//! # Examples
+//!
+//! ```
+//! use kiln::messages::Messages;
+//! use kiln::prelude::*;
+//!
+//! async fn vote(mut messages: Messages) -> (Messages, Redirect) {
+//!     messages.success("Your vote was counted.");
+//!     (messages, Redirect::to("/polls/"))
+//! }
+//!
+//! async fn index(mut messages: Messages) -> (Messages, Html<String>) {
+//!     let shown: String = messages
+//!         .take()
+//!         .iter()
+//!         .map(|m| format!("<li class=\"{}\">{}</li>", m.level, kiln::http::escape(&m.text)))
+//!         .collect();
+//!     (messages, Html(format!("<ul>{shown}</ul>")))
+//! }
+//! ```
+
+use std::fmt;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponseParts, ResponseParts};
+use cookie::{Cookie, CookieJar, SameSite};
+use serde::{Deserialize, Serialize};
+
+use crate::http::Error;
+use crate::project::Site;
+
+/// The cookie that carries messages between requests.
+pub const COOKIE: &str = "kiln_messages";
+
+/// Browsers keep cookies up to about 4 KB; older messages give way first.
+const MAX_COOKIE_BYTES: usize = 3800;
+
+/// How important a message is; its `Display` is the CSS class Django uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// For developers; kept in debug mode only.
+    Debug,
+    /// Information.
+    Info,
+    /// An action succeeded.
+    Success,
+    /// Something to look at.
+    Warning,
+    /// An action failed.
+    Error,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Success => "success",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        })
+    }
+}
+
+/// One message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Its level.
+    pub level: Level,
+    /// Its text (plain text: escape it when rendering HTML; templates do).
+    pub text: String,
+}
+
+/// The messages of a request; see the [module docs](self).
+#[derive(Clone)]
+pub struct Messages {
+    queued: Vec<Message>,
+    changed: bool,
+    key: cookie::Key,
+    keep_debug: bool,
+    secure: bool,
+}
+
+impl fmt::Debug for Messages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Messages")
+            .field("queued", &self.queued)
+            .field("changed", &self.changed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Messages {
+    /// Adds a message at `level`.
+    pub fn add(&mut self, level: Level, text: impl Into<String>) {
+        if level == Level::Debug && !self.keep_debug {
+            return;
+        }
+        self.queued.push(Message {
+            level,
+            text: text.into(),
+        });
+        self.changed = true;
+    }
+
+    /// Adds a debug message (kept in debug mode only).
+    pub fn debug(&mut self, text: impl Into<String>) {
+        self.add(Level::Debug, text);
+    }
+
+    /// Adds an information message.
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.add(Level::Info, text);
+    }
+
+    /// Adds a success message.
+    pub fn success(&mut self, text: impl Into<String>) {
+        self.add(Level::Success, text);
+    }
+
+    /// Adds a warning.
+    pub fn warning(&mut self, text: impl Into<String>) {
+        self.add(Level::Warning, text);
+    }
+
+    /// Adds an error message.
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.add(Level::Error, text);
+    }
+
+    /// The messages waiting to be shown, without consuming them.
+    #[must_use]
+    pub fn peek(&self) -> &[Message] {
+        &self.queued
+    }
+
+    /// Takes the messages to show them; returned with the response, this
+    /// clears them so they are shown once.
+    pub fn take(&mut self) -> Vec<Message> {
+        if !self.queued.is_empty() {
+            self.changed = true;
+        }
+        std::mem::take(&mut self.queued)
+    }
+
+    /// The messages of a request that carries `cookies`, for `site`.
+    fn from_cookies<'a>(site: &Site, cookies: impl Iterator<Item = &'a str>) -> Self {
+        let key = site.signing_key().clone();
+        let mut jar = CookieJar::new();
+        for header in cookies {
+            for cookie in Cookie::split_parse_encoded(header.to_owned()).flatten() {
+                if cookie.name() == COOKIE {
+                    jar.add_original(cookie);
+                }
+            }
+        }
+        // A cookie that fails the signature check, or does not parse, is
+        // ignored: messages are a convenience, never worth an error page.
+        let queued = jar
+            .signed(&key)
+            .get(COOKIE)
+            .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
+            .unwrap_or_default();
+        let settings = site.settings();
+        Self {
+            queued,
+            changed: false,
+            key,
+            keep_debug: settings.debug,
+            secure: !settings.debug,
+        }
+    }
+
+    /// The `Set-Cookie` value that stores what is queued, or deletes the
+    /// cookie when nothing is.
+    fn set_cookie(&self) -> Option<HeaderValue> {
+        let mut queued = self.queued.as_slice();
+        let mut jar = CookieJar::new();
+        loop {
+            let mut cookie = if queued.is_empty() {
+                let mut removal = Cookie::from(COOKIE);
+                removal.make_removal();
+                removal
+            } else {
+                Cookie::new(COOKIE, serde_json::to_string(queued).ok()?)
+            };
+            cookie.set_path("/");
+            cookie.set_http_only(true);
+            cookie.set_same_site(SameSite::Lax);
+            cookie.set_secure(self.secure);
+            if queued.is_empty() {
+                jar.add(cookie);
+            } else {
+                jar.signed_mut(&self.key).add(cookie);
+            }
+            let value = jar.get(COOKIE)?.encoded().to_string();
+            if value.len() <= MAX_COOKIE_BYTES || queued.is_empty() {
+                return HeaderValue::from_str(&value).ok();
+            }
+            queued = &queued[1..];
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Messages {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let site = Site::from_request_parts(parts, state).await?;
+        let cookies = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        Ok(Self::from_cookies(&site, cookies))
+    }
+}
+
+impl IntoResponseParts for Messages {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        if self.changed
+            && let Some(cookie) = self.set_cookie()
+        {
+            parts.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        Ok(parts)
+    }
+}

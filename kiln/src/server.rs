@@ -112,7 +112,9 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
-                service.handle(request)
+                // Not boxed: hyper keeps the request's future in place.
+                let response = service.serve(request);
+                async move { Ok::<_, std::convert::Infallible>(response.await) }
             });
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {

@@ -58,12 +58,45 @@ async fn name(Path(name): Path<String>) -> String {
     name
 }
 
+/// Streams three chunks, 250 ms apart.
+async fn trickle() -> Response {
+    let chunks = futures_util::stream::unfold(0u8, |sent| async move {
+        if sent == 3 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Some((Ok::<_, std::io::Error>(format!("chunk{sent};")), sent + 1))
+    });
+    kiln::deps::axum::body::Body::from_stream(chunks).into_response()
+}
+
+/// Switches to a protocol that echoes four bytes back.
+async fn echo_upgrade(mut request: Request) -> Response {
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buffer = [0u8; 4];
+            if io.read_exact(&mut buffer).await.is_ok() {
+                let _ = io.write_all(&buffer).await;
+            }
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [(header::CONNECTION, "upgrade"), (header::UPGRADE, "echo")],
+    )
+        .into_response()
+}
+
 async fn start(extra: &str) -> Running {
     let project = Project::new("srv")
         .route("/", "index", get(|| async { "index" }))
         .route("/slow/{ms:int}", "slow", get(slow))
         .route("/panics", "panics", get(panics))
         .route("/name/{name}", "name", get(name))
+        .route("/upgrade", "upgrade", get(echo_upgrade))
+        .route("/trickle", "trickle", get(trickle))
         .route("/echo", "echo", post(|body: String| async move { body }))
         .route("/ready-later", "ready_later", get(ready_later));
     let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
@@ -232,6 +265,112 @@ async fn idle_keep_alive_connections_are_closed() {
         matches!(read, Ok(Ok(0)) | Ok(Err(_))),
         "idle connection kept open: {read:?}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn headers_trickled_byte_by_byte_are_cut_off() {
+    // Each piece arrives well within the limit; the head as a whole does not.
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if stream.write_all(b"X-Slow: yes\r\n").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut buffer = [0u8; 256];
+        if let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buffer)).await
+        {
+            cut_off = matches!(read, Ok(0) | Err(_))
+                || status_of(&String::from_utf8_lossy(&buffer[..read.unwrap_or(0)])) == 408;
+            break;
+        }
+    }
+    assert!(cut_off, "trickled headers kept the connection open for 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_second_request_on_a_kept_alive_connection_is_cut_off() {
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let n = stream.read(&mut buffer).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
+    // Half a head, then nothing.
+    stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+    let closed = match read {
+        Ok(Ok(n)) => n == 0 || status_of(&String::from_utf8_lossy(&buffer[..n])) == 408,
+        Ok(Err(_)) => true,
+        Err(_) => false,
+    };
+    assert!(closed, "connection still open after the header timeout");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_slower_than_the_header_timeout_are_served() {
+    // The header timeout bounds the head, not the handler: a request served
+    // for longer keeps its connection, which then serves the next request.
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /slow/700 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        let response = String::from_utf8_lossy(&buffer[..n]);
+        assert_eq!(status_of(&response), 200, "{response}");
+        assert!(response.ends_with("slept 700"), "{response}");
+    }
+    // Nor a response body streamed for longer.
+    let response = fetch(server.addr, "/trickle").await;
+    assert!(response.contains("chunk2;"), "{response}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn upgraded_connections_are_not_bound_by_the_header_timeout() {
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let n = stream.read(&mut buffer).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 101);
+    // Quiet for longer than the header timeout: the other protocol decides.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
     server.stop().await;
 }
 

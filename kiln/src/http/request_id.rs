@@ -114,6 +114,14 @@ impl RequestId {
         }
     }
 
+    /// The id's bytes: what `as_str` gives, without checking they are UTF-8.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Made(id) => id,
+            Repr::Given(value) => value.as_bytes(),
+        }
+    }
+
     pub(crate) fn header_value(&self) -> HeaderValue {
         match &self.0 {
             Repr::Made(id) => {

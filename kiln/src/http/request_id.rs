@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 
 use super::RequestContext;
 
@@ -97,8 +97,8 @@ impl RequestId {
     }
 
     /// The id given by a trusted proxy if it looks sane, else a new one.
-    pub(crate) fn from_headers_or_new(headers: &HeaderMap) -> Self {
-        match headers.get(Self::HEADER) {
+    pub(crate) fn from_header_or_new(incoming: Option<&HeaderValue>) -> Self {
+        match incoming {
             Some(value) if is_sane(value.as_bytes()) => Self(Repr::Given(value.clone())),
             _ => Self::new(),
         }
@@ -205,6 +205,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderMap;
+
     use super::*;
 
     #[test]
@@ -212,11 +214,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RequestId::HEADER, HeaderValue::from_static("lb-1234.abc"));
         assert_eq!(
-            RequestId::from_headers_or_new(&headers).as_str(),
+            RequestId::from_header_or_new(headers.get(RequestId::HEADER)).as_str(),
             "lb-1234.abc"
         );
         headers.insert(RequestId::HEADER, HeaderValue::from_static("<script>"));
-        let id = RequestId::from_headers_or_new(&headers);
+        let id = RequestId::from_header_or_new(headers.get(RequestId::HEADER));
         assert_eq!(id.as_str().len(), 32);
         assert_ne!(RequestId::new(), RequestId::new());
     }

@@ -226,14 +226,26 @@ impl CoreService {
         let timeout = settings.request_timeout.0;
         let body_limit = settings.request_body_limit.as_usize();
         let headers = settings.debug.then(|| Box::new(request.headers().clone()));
+        // The two headers Kiln reads, found in one pass over the request's
+        // few headers rather than by two hashed lookups (x-request-id is not
+        // a standard header, so its lookup hashes the name byte by byte).
+        let mut incoming_id = None;
+        let mut accept = None;
+        for (name, value) in request.headers() {
+            if *name == header::ACCEPT {
+                accept.get_or_insert(value);
+            } else if *name == RequestId::HEADER {
+                incoming_id.get_or_insert(value);
+            }
+        }
         let context = RequestContext {
-            id: RequestId::from_headers_or_new(request.headers()),
+            id: RequestId::from_header_or_new(incoming_id),
             site,
         };
+        // Only an error page reads it: kept (a reference count), parsed only then.
+        let accept = accept.cloned();
         let method = request.method().clone();
         let uri = request.uri().clone();
-        // Only an error page reads it: kept (a reference count), parsed only then.
-        let accept = request.headers().get(header::ACCEPT).cloned();
         let handler = match suspicious_path(uri.path()) {
             Some(problem) => Err(problem),
             None => {

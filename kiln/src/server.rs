@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod drain;
 mod header_deadline;
 
 use std::convert::Infallible;
@@ -29,12 +30,12 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, StatusCode};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
+use self::drain::Drain;
 use self::header_deadline::{ClockedBody, ClockedIo, HeaderClock};
 use crate::http::SiteService;
 use crate::project::Site;
@@ -54,30 +55,38 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let settings = site.settings();
     let header_timeout = settings.header_read_timeout.0;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's HTTP/1 and HTTP/2 servers are used directly rather than
+    // hyper-util's auto builder: the first bytes, read below for the
+    // first-byte timeout, already tell the protocol, and the auto builder's
+    // detection wraps every read of the connection.
+    let mut http1 = http1::Builder::new();
     // The header-read timeout is Kiln's own (`header_deadline`): hyper's
     // allocates and registers a timer for every request. Without a timer,
     // hyper sets none of its own.
-    builder.http1().header_read_timeout(None).keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    http1.header_read_timeout(None).keep_alive(true);
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new());
+    let builders = Arc::new((http1, http2));
     let connections = Arc::new(Semaphore::new(settings.max_connections));
-    let graceful = GracefulShutdown::new();
+    let drain = Arc::new(Drain::default());
+    // Every connection task holds a sender; the receiver sees the channel
+    // close once the last one has ended.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     // Stop accepting once the signal came and the drain period is over. The
     // site reports not ready from the signal on, so that load balancers that
     // poll /readyz move traffic away while connections are still accepted.
-    let drain = settings.shutdown_drain.0;
+    let drain_period = settings.shutdown_drain.0;
     let drain_site = site.clone();
     let shutdown = async move {
         shutdown.await;
         drain_site.set_ready(false);
-        if !drain.is_zero() {
+        if !drain_period.is_zero() {
             tracing::info!(
                 target: "kiln::server",
                 "shutdown signal: /readyz answers 503; still accepting for {}",
-                crate::settings::Seconds(drain)
+                crate::settings::Seconds(drain_period)
             );
-            tokio::time::sleep(drain).await;
+            tokio::time::sleep(drain_period).await;
         }
     };
     tokio::pin!(shutdown);
@@ -105,8 +114,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
+        let builders = Arc::clone(&builders);
+        let drain = Arc::clone(&drain);
+        let open = open_tx.clone();
         tokio::spawn(async move {
             // A client that connects and sends nothing is dropped here,
             // before hyper (which needs bytes to tell the protocol) is involved.
@@ -134,11 +144,19 @@ pub async fn serve(
                     Ok::<_, Infallible>(response.map(|body| ClockedBody::new(body, clock)))
                 }
             });
-            let connection = builder.serve_connection_with_upgrades(io, service);
-            if let Err(error) = watcher.watch(connection).await {
+            let (http1, http2) = &*builders;
+            let served = match protocol {
+                Protocol::Http1 => {
+                    drain
+                        .serve(http1.serve_connection(io, service).with_upgrades())
+                        .await
+                }
+                Protocol::Http2 => drain.serve(http2.serve_connection(io, service)).await,
+            };
+            if let Err(error) = served {
                 tracing::debug!(%peer, error = %error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, open));
         });
     }
 
@@ -150,8 +168,10 @@ pub async fn serve(
         "shutting down: no new connections; waiting up to {}s for in-flight requests",
         timeout.as_secs()
     );
+    drain.start();
+    drop(open_tx);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!(target: "kiln::server", "all connections closed"),
+        _ = open_rx.recv() => tracing::info!(target: "kiln::server", "all connections closed"),
         () = tokio::time::sleep(timeout) => tracing::warn!(target: "kiln::server", "shutdown timeout reached; closing remaining connections"),
     }
     Ok(())

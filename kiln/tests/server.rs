@@ -136,6 +136,32 @@ async fn fetch(addr: SocketAddr, path: &str) -> String {
     raw(addr, request.as_bytes(), Duration::from_secs(5)).await
 }
 
+/// A connection that has been served `GET /` and is kept alive.
+async fn kept_alive(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let n = stream.read(&mut buffer).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
+    stream
+}
+
+/// Fails unless the server closes `stream` (with a 408 answer or none)
+/// within 5 s (a guard, not a measure).
+async fn assert_closed(stream: &mut TcpStream, what: &str) {
+    let mut buffer = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+    let closed = match &read {
+        Ok(Ok(n)) => *n == 0 || status_of(&String::from_utf8_lossy(&buffer[..*n])) == 408,
+        Ok(Err(_)) => true,
+        Err(_) => false,
+    };
+    assert!(closed, "{what} kept open: {read:?}");
+}
+
 #[tokio::test]
 async fn malformed_request_lines_and_headers_get_400() {
     let server = start("").await;
@@ -224,14 +250,7 @@ async fn slow_headers_are_cut_off() {
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
         .await
         .unwrap();
-    let mut buffer = [0u8; 256];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    let closed = match read {
-        Ok(Ok(n)) => n == 0 || status_of(&String::from_utf8_lossy(&buffer[..n])) == 408,
-        Ok(Err(_)) => true,
-        Err(_) => false,
-    };
-    assert!(closed, "connection still open after the header timeout");
+    assert_closed(&mut stream, "connection past the header timeout").await;
     server.stop().await;
 }
 
@@ -239,32 +258,16 @@ async fn slow_headers_are_cut_off() {
 async fn silent_connections_are_dropped() {
     let server = start("header_read_timeout = \"300ms\"").await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let mut buffer = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "silent connection kept open: {read:?}"
-    );
+    assert_closed(&mut stream, "silent connection").await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     let server = start("header_read_timeout = \"300ms\"").await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buffer = vec![0u8; 4096];
-    let n = stream.read(&mut buffer).await.unwrap();
-    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
+    let mut stream = kept_alive(server.addr).await;
     // Now idle: the server must not hold the connection forever.
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "idle connection kept open: {read:?}"
-    );
+    assert_closed(&mut stream, "idle connection").await;
     server.stop().await;
 }
 
@@ -303,23 +306,10 @@ async fn headers_trickled_byte_by_byte_are_cut_off() {
 #[tokio::test]
 async fn a_late_second_request_on_a_kept_alive_connection_is_cut_off() {
     let server = start("header_read_timeout = \"300ms\"").await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buffer = vec![0u8; 4096];
-    let n = stream.read(&mut buffer).await.unwrap();
-    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
+    let mut stream = kept_alive(server.addr).await;
     // Half a head, then nothing.
     stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    let closed = match read {
-        Ok(Ok(n)) => n == 0 || status_of(&String::from_utf8_lossy(&buffer[..n])) == 408,
-        Ok(Err(_)) => true,
-        Err(_) => false,
-    };
-    assert!(closed, "connection still open after the header timeout");
+    assert_closed(&mut stream, "connection past the header timeout").await;
     server.stop().await;
 }
 
@@ -448,4 +438,48 @@ async fn during_the_drain_readyz_fails_but_new_connections_are_served() {
         TcpStream::connect(addr).await.is_err(),
         "still accepting after the drain"
     );
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    // The default header-read timeout (much longer than the test's wait)
+    // would otherwise keep the idle connection, and the shutdown, waiting.
+    let mut server = start("").await;
+    let mut stream = kept_alive(server.addr).await;
+    server.begin_shutdown();
+    assert_closed(&mut stream, "idle connection after shutdown began").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served_and_drained() {
+    let mut server = start("").await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(format!("http://{}/name/h2", server.addr))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"h2");
+    // On shutdown the server sends GOAWAY and closes the idle connection.
+    server.begin_shutdown();
+    tokio::time::timeout(Duration::from_secs(5), connection)
+        .await
+        .expect("HTTP/2 connection kept open after shutdown began")
+        .unwrap()
+        .unwrap();
+    server.stop().await;
 }

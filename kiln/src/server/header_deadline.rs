@@ -27,7 +27,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
@@ -118,12 +118,20 @@ pub(super) struct ClockedIo<S> {
     clock: Arc<HeaderClock>,
     /// Set once per connection; it may lag behind the deadline (see the module docs).
     sleep: Pin<Box<Sleep>>,
+    /// The waker the sleep holds since it was last polled, if it has not
+    /// been reset since.
+    armed: Option<Waker>,
 }
 
 impl<S> ClockedIo<S> {
     pub(super) fn new(io: S, clock: Arc<HeaderClock>) -> Self {
         let sleep = Box::pin(tokio::time::sleep_until(clock.origin + clock.limit));
-        Self { io, clock, sleep }
+        Self {
+            io,
+            clock,
+            sleep,
+            armed: None,
+        }
     }
 
     /// Called when a read would block: `Ready(Err)` when the client is late
@@ -142,7 +150,19 @@ impl<S> ClockedIo<S> {
             if matches!(phase, Phase::Off) {
                 return Poll::Pending;
             }
+            // A registered sleep keeps its waker and wakes the task when it
+            // fires, so it is polled again only for another waker (the
+            // connection's task keeps one) or once it has fired: most reads
+            // that would block cost a comparison instead of a timer poll.
+            let armed = self
+                .armed
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()));
+            if armed && !self.sleep.is_elapsed() {
+                return Poll::Pending;
+            }
             if self.sleep.as_mut().poll(cx).is_pending() {
+                self.armed = Some(cx.waker().clone());
                 return Poll::Pending;
             }
             // The sleep fired: reset it to the real deadline, or time out.
@@ -158,6 +178,7 @@ impl<S> ClockedIo<S> {
                 Phase::Busy | Phase::Off => Instant::now() + self.clock.limit,
             };
             self.sleep.as_mut().reset(next);
+            self.armed = None;
         }
     }
 }

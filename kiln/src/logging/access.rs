@@ -1,19 +1,27 @@
 //! The access log: one line per request, written off the request path.
 //!
 //! A request's line is formatted on the worker that served it and appended
-//! to a shared buffer; a writer thread takes the buffer and writes it in one
-//! `write(2)`, at most every 20 ms. Emitting it as a `tracing` event through
+//! to that worker's buffer; a writer thread takes the buffers and writes
+//! each in one `write(2)`, at most every 20 ms. Emitting it as a `tracing` event through
 //! the fmt layer instead cost more than the rest of Kiln's stack put
 //! together: JSON formatting through serde plus one `write(2)` per request
 //! behind std's stderr lock, which the workers contend for (see
 //! `benchmarks/README.md`). A queue of one allocation per line, freed on the
-//! writer thread, cost more than this buffer's short lock. The writer swaps
-//! the buffer for the one it wrote last, emptied, so that neither is grown
-//! again from nothing for every batch.
+//! writer thread (tracing-appender's `non_blocking`), cost more than a
+//! buffer's short lock. One buffer per worker rather than one shared by all
+//! keeps each worker's lock and buffer in its own core's cache: the writer
+//! touches them once per batch, where a shared buffer moved between cores
+//! on nearly every request. The price is the order of lines: those of one
+//! batch are grouped by worker, so lines from different workers can be out
+//! of order by up to a batch's 20 ms (each carries its timestamp). The
+//! writer swaps a buffer for the one it wrote last, emptied, so that neither
+//! is grown again from nothing for every batch.
 //!
-//! When 4 MiB of lines are waiting, because whatever reads stderr cannot keep
-//! up, further lines are dropped and counted, and the writer reports the
-//! count with its next batch: a slow log reader never delays a response.
+//! When 4 MiB of lines are waiting in a worker's buffer, because whatever
+//! reads stderr cannot keep up, further lines are dropped and counted, and
+//! the writer reports the count with its next batch: a slow log reader never
+//! delays a response. `runserver` writes the lines still waiting before it
+//! exits ([`flush`]).
 //!
 //! In debug mode the writer is not started (see `logging::init`): lines are
 //! `tracing` events, written at once, in order with the other log lines.
@@ -25,7 +33,7 @@
 
 use std::cell::RefCell;
 use std::io::Write as _;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +41,8 @@ use axum::http::{Method, StatusCode};
 
 use crate::http::RequestId;
 
-/// Bytes of lines that may wait for the writer; past this, lines are dropped.
+/// Bytes of lines that may wait for the writer in one worker's buffer; past
+/// this, lines are dropped.
 const MAX_PENDING: usize = 4 << 20;
 /// How long the writer waits after a batch before it takes the next: lines
 /// reach the log at most this late, and the workers wake it at most this often.
@@ -46,12 +55,17 @@ static WRITER: OnceLock<Writer> = OnceLock::new();
 
 struct Writer {
     json: bool,
-    pending: Mutex<Pending>,
+    /// The buffer of every thread that has logged a request, in the order
+    /// they first did.
+    buffers: Mutex<Vec<Buffer>>,
     /// The buffer of the batch being written, empty between batches; held
     /// while a batch is taken and written, so batches keep their order.
     writing: Mutex<Vec<u8>>,
     thread: Thread,
 }
+
+/// A thread's lines waiting for the writer: the thread's handle and the writer's.
+type Buffer = Arc<Mutex<Pending>>;
 
 /// Lines waiting for the writer.
 #[derive(Default)]
@@ -98,7 +112,7 @@ pub(super) fn start(json: bool) {
         Ok(handle) => {
             let _ = WRITER.set(Writer {
                 json,
-                pending: Mutex::default(),
+                buffers: Mutex::default(),
                 writing: Mutex::default(),
                 thread: handle.thread().clone(),
             });
@@ -122,22 +136,42 @@ impl Writer {
     /// Takes the waiting lines and writes them; says whether there were any.
     fn write_pending(&self) -> bool {
         let mut batch = lock(&self.writing);
-        let dropped = {
-            let mut pending = lock(&self.pending);
-            std::mem::swap(&mut pending.bytes, &mut *batch);
-            std::mem::take(&mut pending.dropped)
-        };
-        if batch.is_empty() && dropped == 0 {
-            return false;
+        // A copy of the list, so that a thread logging its first line does
+        // not wait for the writes.
+        let buffers = lock(&self.buffers).clone();
+        let mut wrote = false;
+        for buffer in &buffers {
+            let dropped = {
+                let mut pending = lock(buffer);
+                std::mem::swap(&mut pending.bytes, &mut *batch);
+                std::mem::take(&mut pending.dropped)
+            };
+            if batch.is_empty() && dropped == 0 {
+                continue;
+            }
+            if dropped > 0 {
+                dropped_notice(&mut batch, dropped, self.json, SystemTime::now());
+            }
+            // A lost log line must never cost a response, nor stop the writer.
+            let _ = std::io::stderr().lock().write_all(&batch);
+            batch.clear();
+            batch.shrink_to(KEPT_CAPACITY);
+            wrote = true;
         }
-        if dropped > 0 {
-            dropped_notice(&mut batch, dropped, self.json, SystemTime::now());
-        }
-        // A lost log line must never cost a response, nor stop the writer.
-        let _ = std::io::stderr().lock().write_all(&batch);
-        batch.clear();
-        batch.shrink_to(KEPT_CAPACITY);
-        true
+        drop(buffers);
+        // The buffer of a thread that has ended is only the list's now;
+        // forgotten once written, so that threads that come and go do not
+        // grow the list.
+        lock(&self.buffers)
+            .retain(|buffer| Arc::strong_count(buffer) > 1 || !lock(buffer).bytes.is_empty());
+        wrote
+    }
+
+    /// A new buffer for the calling thread, in the writer's list.
+    fn register(&self) -> Buffer {
+        let buffer = Buffer::default();
+        lock(&self.buffers).push(Arc::clone(&buffer));
+        buffer
     }
 }
 
@@ -165,6 +199,8 @@ fn write_batches() {
 struct Scratch {
     line: Vec<u8>,
     clock: TimestampCache,
+    /// Set on the thread's first line.
+    pending: Option<Buffer>,
 }
 
 thread_local! {
@@ -199,18 +235,25 @@ pub(crate) fn record(
         latency_us,
         request_id: id.as_bytes(),
     };
-    SCRATCH.with_borrow_mut(|Scratch { line: out, clock }| {
-        out.clear();
-        if writer.json {
-            line.json(out, clock, SystemTime::now());
-        } else {
-            line.text(out, clock, SystemTime::now());
-        }
-        let was_empty = lock(&writer.pending).push(out);
-        if was_empty {
-            writer.thread.unpark();
-        }
-    });
+    SCRATCH.with_borrow_mut(
+        |Scratch {
+             line: out,
+             clock,
+             pending,
+         }| {
+            out.clear();
+            if writer.json {
+                line.json(out, clock, SystemTime::now());
+            } else {
+                line.text(out, clock, SystemTime::now());
+            }
+            let pending = pending.get_or_insert_with(|| writer.register());
+            let was_empty = lock(pending).push(out);
+            if was_empty {
+                writer.thread.unpark();
+            }
+        },
+    );
 }
 
 /// The fields of one access line.

@@ -2,8 +2,8 @@
 //! hyper, bounds what a client can hold, and shuts down gracefully.
 //!
 //! Kiln runs its own accept loop rather than `axum::serve` because it needs
-//! hyper's header-read timeout (slowloris protection), a connection limit and
-//! a first-byte timeout, none of which `axum::serve` exposes.
+//! a header-read timeout (slowloris protection), a connection limit and a
+//! first-byte timeout, none of which `axum::serve` exposes.
 //!
 //! # Examples
 //!
@@ -18,19 +18,25 @@
 //! # Ok(()) }
 //! ```
 
+mod drain;
+mod header_deadline;
+
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{Method, StatusCode};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
+use self::drain::Drain;
+use self::header_deadline::{ClockedBody, ClockedIo, HeaderClock};
 use crate::http::SiteService;
 use crate::project::Site;
 
@@ -49,31 +55,38 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let settings = site.settings();
     let header_timeout = settings.header_read_timeout.0;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    // hyper's HTTP/1 and HTTP/2 servers are used directly rather than
+    // hyper-util's auto builder: the first bytes, read below for the
+    // first-byte timeout, already tell the protocol, and the auto builder's
+    // detection wraps every read of the connection.
+    let mut http1 = http1::Builder::new();
+    // The header-read timeout is Kiln's own (`header_deadline`): hyper's
+    // allocates and registers a timer for every request. Without a timer,
+    // hyper sets none of its own.
+    http1.header_read_timeout(None).keep_alive(true);
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new());
+    let builders = Arc::new((http1, http2));
     let connections = Arc::new(Semaphore::new(settings.max_connections));
-    let graceful = GracefulShutdown::new();
+    let drain = Arc::new(Drain::default());
+    // Every connection task holds a sender; the receiver sees the channel
+    // close once the last one has ended.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     // Stop accepting once the signal came and the drain period is over. The
     // site reports not ready from the signal on, so that load balancers that
     // poll /readyz move traffic away while connections are still accepted.
-    let drain = settings.shutdown_drain.0;
+    let drain_period = settings.shutdown_drain.0;
     let drain_site = site.clone();
     let shutdown = async move {
         shutdown.await;
         drain_site.set_ready(false);
-        if !drain.is_zero() {
+        if !drain_period.is_zero() {
             tracing::info!(
                 target: "kiln::server",
                 "shutdown signal: /readyz answers 503; still accepting for {}",
-                crate::settings::Seconds(drain)
+                crate::settings::Seconds(drain_period)
             );
-            tokio::time::sleep(drain).await;
+            tokio::time::sleep(drain_period).await;
         }
     };
     tokio::pin!(shutdown);
@@ -101,24 +114,49 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
+        let builders = Arc::clone(&builders);
+        let drain = Arc::clone(&drain);
+        let open = open_tx.clone();
         tokio::spawn(async move {
-            // hyper's header-read timer starts only once the protocol is known;
-            // a client that connects and sends nothing is dropped here instead.
-            if !first_bytes_within(&stream, header_timeout).await {
+            // A client that connects and sends nothing is dropped here,
+            // before hyper (which needs bytes to tell the protocol) is involved.
+            let Some(protocol) = first_bytes_within(&stream, header_timeout).await else {
                 return;
-            }
+            };
+            let clock = HeaderClock::new(header_timeout, protocol == Protocol::Http1);
+            let io = TokioIo::new(ClockedIo::new(stream, Arc::clone(&clock)));
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                clock.request_started();
+                // hyper hands the connection over after a 101 answer, or a
+                // 2xx to CONNECT; it then carries no more requests.
+                let connect = request.method() == Method::CONNECT;
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
-                service.handle(request)
+                let response = service.serve(request);
+                let clock = Arc::clone(&clock);
+                async move {
+                    let response = response.await;
+                    let status = response.status();
+                    if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success())
+                    {
+                        clock.stop();
+                    }
+                    Ok::<_, Infallible>(response.map(|body| ClockedBody::new(body, clock)))
+                }
             });
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection).await {
+            let (http1, http2) = &*builders;
+            let served = match protocol {
+                Protocol::Http1 => {
+                    drain
+                        .serve(http1.serve_connection(io, service).with_upgrades())
+                        .await
+                }
+                Protocol::Http2 => drain.serve(http2.serve_connection(io, service)).await,
+            };
+            if let Err(error) = served {
                 tracing::debug!(%peer, error = %error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, open));
         });
     }
 
@@ -130,32 +168,49 @@ pub async fn serve(
         "shutting down: no new connections; waiting up to {}s for in-flight requests",
         timeout.as_secs()
     );
+    drain.start();
+    drop(open_tx);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!(target: "kiln::server", "all connections closed"),
+        _ = open_rx.recv() => tracing::info!(target: "kiln::server", "all connections closed"),
         () = tokio::time::sleep(timeout) => tracing::warn!(target: "kiln::server", "shutdown timeout reached; closing remaining connections"),
     }
     Ok(())
 }
 
-/// Waits until the client has sent enough to tell HTTP/1 from HTTP/2, within `limit`.
+/// The protocol a connection's first bytes announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Waits until the client has sent enough to tell HTTP/1 from HTTP/2, within
+/// `limit`; `None` when it did not, or closed the connection.
 ///
-/// hyper's header-read timer only starts once the protocol is known, so a
-/// client that connects and sends nothing (or a partial HTTP/2 preface) would
-/// otherwise hold the connection forever. `peek` leaves the bytes for hyper.
-async fn first_bytes_within(stream: &TcpStream, limit: std::time::Duration) -> bool {
+/// hyper needs these bytes to choose the protocol, so a client that connects
+/// and sends nothing (or a partial HTTP/2 preface) would otherwise hold the
+/// connection forever. `peek` leaves the bytes for hyper.
+async fn first_bytes_within(stream: &TcpStream, limit: std::time::Duration) -> Option<Protocol> {
     const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let wait = async {
         let mut buffer = [0u8; H2_PREFACE.len()];
         loop {
             match stream.peek(&mut buffer).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) if n == buffer.len() || !H2_PREFACE.starts_with(&buffer[..n]) => return true,
+                Ok(0) | Err(_) => return None,
+                Ok(n) if n == buffer.len() => {
+                    return Some(if buffer == H2_PREFACE {
+                        Protocol::Http2
+                    } else {
+                        Protocol::Http1
+                    });
+                }
+                Ok(n) if !H2_PREFACE.starts_with(&buffer[..n]) => return Some(Protocol::Http1),
                 // A partial preface: wait for the rest (rare; only HTTP/2 clients send it).
                 Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
             }
         }
     };
-    tokio::time::timeout(limit, wait).await.unwrap_or(false)
+    tokio::time::timeout(limit, wait).await.ok().flatten()
 }
 
 /// Binds `addr`, with a message that says what to do when it fails.

@@ -58,12 +58,45 @@ async fn name(Path(name): Path<String>) -> String {
     name
 }
 
+/// Streams three chunks, 250 ms apart.
+async fn trickle() -> Response {
+    let chunks = futures_util::stream::unfold(0u8, |sent| async move {
+        if sent == 3 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Some((Ok::<_, std::io::Error>(format!("chunk{sent};")), sent + 1))
+    });
+    kiln::deps::axum::body::Body::from_stream(chunks).into_response()
+}
+
+/// Switches to a protocol that echoes four bytes back.
+async fn echo_upgrade(mut request: Request) -> Response {
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buffer = [0u8; 4];
+            if io.read_exact(&mut buffer).await.is_ok() {
+                let _ = io.write_all(&buffer).await;
+            }
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [(header::CONNECTION, "upgrade"), (header::UPGRADE, "echo")],
+    )
+        .into_response()
+}
+
 async fn start(extra: &str) -> Running {
     let project = Project::new("srv")
         .route("/", "index", get(|| async { "index" }))
         .route("/slow/{ms:int}", "slow", get(slow))
         .route("/panics", "panics", get(panics))
         .route("/name/{name}", "name", get(name))
+        .route("/upgrade", "upgrade", get(echo_upgrade))
+        .route("/trickle", "trickle", get(trickle))
         .route("/echo", "echo", post(|body: String| async move { body }))
         .route("/ready-later", "ready_later", get(ready_later));
     let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
@@ -101,6 +134,32 @@ fn status_of(response: &str) -> u16 {
 async fn fetch(addr: SocketAddr, path: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     raw(addr, request.as_bytes(), Duration::from_secs(5)).await
+}
+
+/// A connection that has been served `GET /` and is kept alive.
+async fn kept_alive(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let n = stream.read(&mut buffer).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
+    stream
+}
+
+/// Fails unless the server closes `stream` (with a 408 answer or none)
+/// within 5 s (a guard, not a measure).
+async fn assert_closed(stream: &mut TcpStream, what: &str) {
+    let mut buffer = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+    let closed = match &read {
+        Ok(Ok(n)) => *n == 0 || status_of(&String::from_utf8_lossy(&buffer[..*n])) == 408,
+        Ok(Err(_)) => true,
+        Err(_) => false,
+    };
+    assert!(closed, "{what} kept open: {read:?}");
 }
 
 #[tokio::test]
@@ -191,14 +250,7 @@ async fn slow_headers_are_cut_off() {
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
         .await
         .unwrap();
-    let mut buffer = [0u8; 256];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    let closed = match read {
-        Ok(Ok(n)) => n == 0 || status_of(&String::from_utf8_lossy(&buffer[..n])) == 408,
-        Ok(Err(_)) => true,
-        Err(_) => false,
-    };
-    assert!(closed, "connection still open after the header timeout");
+    assert_closed(&mut stream, "connection past the header timeout").await;
     server.stop().await;
 }
 
@@ -206,32 +258,109 @@ async fn slow_headers_are_cut_off() {
 async fn silent_connections_are_dropped() {
     let server = start("header_read_timeout = \"300ms\"").await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let mut buffer = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "silent connection kept open: {read:?}"
-    );
+    assert_closed(&mut stream, "silent connection").await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = kept_alive(server.addr).await;
+    // Now idle: the server must not hold the connection forever.
+    assert_closed(&mut stream, "idle connection").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn headers_trickled_byte_by_byte_are_cut_off() {
+    // Each piece arrives well within the limit; the head as a whole does not.
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if stream.write_all(b"X-Slow: yes\r\n").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut buffer = [0u8; 256];
+        if let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buffer)).await
+        {
+            cut_off = matches!(read, Ok(0) | Err(_))
+                || status_of(&String::from_utf8_lossy(&buffer[..read.unwrap_or(0)])) == 408;
+            break;
+        }
+    }
+    assert!(cut_off, "trickled headers kept the connection open for 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_second_request_on_a_kept_alive_connection_is_cut_off() {
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = kept_alive(server.addr).await;
+    // Half a head, then nothing.
+    stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    assert_closed(&mut stream, "connection past the header timeout").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_slower_than_the_header_timeout_are_served() {
+    // The header timeout bounds the head, not the handler: a request served
+    // for longer keeps its connection, which then serves the next request.
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /slow/700 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        let response = String::from_utf8_lossy(&buffer[..n]);
+        assert_eq!(status_of(&response), 200, "{response}");
+        assert!(response.ends_with("slept 700"), "{response}");
+    }
+    // Nor a response body streamed for longer.
+    let response = fetch(server.addr, "/trickle").await;
+    assert!(response.contains("chunk2;"), "{response}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn upgraded_connections_are_not_bound_by_the_header_timeout() {
+    let server = start("header_read_timeout = \"300ms\"").await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
         .await
         .unwrap();
     let mut buffer = vec![0u8; 4096];
     let n = stream.read(&mut buffer).await.unwrap();
-    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 200);
-    // Now idle: the server must not hold the connection forever.
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-    assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "idle connection kept open: {read:?}"
-    );
+    assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 101);
+    // Quiet for longer than the header timeout: the other protocol decides.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
     server.stop().await;
 }
 
@@ -309,4 +438,48 @@ async fn during_the_drain_readyz_fails_but_new_connections_are_served() {
         TcpStream::connect(addr).await.is_err(),
         "still accepting after the drain"
     );
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    // The default header-read timeout (much longer than the test's wait)
+    // would otherwise keep the idle connection, and the shutdown, waiting.
+    let mut server = start("").await;
+    let mut stream = kept_alive(server.addr).await;
+    server.begin_shutdown();
+    assert_closed(&mut stream, "idle connection after shutdown began").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served_and_drained() {
+    let mut server = start("").await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(format!("http://{}/name/h2", server.addr))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"h2");
+    // On shutdown the server sends GOAWAY and closes the idle connection.
+    server.begin_shutdown();
+    tokio::time::timeout(Duration::from_secs(5), connection)
+        .await
+        .expect("HTTP/2 connection kept open after shutdown began")
+        .unwrap()
+        .unwrap();
+    server.stop().await;
 }

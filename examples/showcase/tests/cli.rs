@@ -46,6 +46,7 @@ struct Server {
     child: Child,
     port: u16,
     lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -61,11 +62,11 @@ impl Server {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let reader = Some(std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
-        });
+        }));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let port = lines.lock().unwrap().iter().find_map(|line| {
@@ -76,7 +77,12 @@ impl Server {
                     .ok()
             });
             if let Some(port) = port {
-                return Self { child, port, lines };
+                return Self {
+                    child,
+                    port,
+                    lines,
+                    reader,
+                };
             }
             assert!(
                 Instant::now() < deadline,
@@ -96,6 +102,14 @@ impl Server {
 
     fn log(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
+    }
+
+    /// Every line the server wrote, once it has exited and its stderr is closed.
+    fn final_log(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        self.log()
     }
 
     fn signal(&self) {
@@ -318,6 +332,34 @@ fn a_second_signal_exits_without_waiting() {
     // The slow request was cut off: no answer, or a reset connection.
     assert!(!matches!(in_flight.join(), Ok((200, _, _))));
     assert!(server.log().iter().any(|l| l.contains("second signal")));
+}
+
+#[test]
+fn the_last_access_lines_are_written_at_shutdown() {
+    // The access log is written in batches by a thread that waits between
+    // them; the lines of requests served just before SIGTERM are still
+    // waiting when the server stops, and must be written before it exits.
+    let mut server = Server::start(
+        showcase()
+            .env("KILN_DEBUG", "false")
+            .env("KILN_SECRET_KEY", SECRET),
+        &[],
+    );
+    let paths: Vec<String> = (0..20).map(|i| format!("/api/square/{i}")).collect();
+    for path in &paths {
+        assert_eq!(server.get(path).0, 200);
+    }
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}");
+    let log = server.final_log();
+    for path in &paths {
+        assert!(
+            log.iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .any(|event| event["target"] == "kiln::request" && event["path"] == path.as_str()),
+            "no access line for {path} in {log:?}"
+        );
+    }
 }
 
 #[test]

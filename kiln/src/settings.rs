@@ -106,6 +106,11 @@ pub struct Settings {
     /// More databases by name (`[databases.replica] url = "..."`), for
     /// routing reads to a replica or keeping data apart.
     pub databases: BTreeMap<String, NamedDatabase>,
+    /// Read templates from their folders on disk even when the binary embeds
+    /// them (release builds do): for a deploy that edits templates in place.
+    /// Debug builds always read from disk. In debug mode, a template read
+    /// from disk is reloaded when its file changes.
+    pub templates_from_disk: bool,
 
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
@@ -141,6 +146,7 @@ impl fmt::Debug for Settings {
             )
             .field("database_max_connections", &self.database_max_connections)
             .field("databases", &self.databases)
+            .field("templates_from_disk", &self.templates_from_disk)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +177,7 @@ impl Settings {
             database_acquire_timeout: Seconds(Duration::from_secs(5)),
             databases: BTreeMap::new(),
             migrate_on_start: debug,
+            templates_from_disk: false,
             warnings: Vec::new(),
         }
     }
@@ -592,7 +599,7 @@ fn fix_for(key: &str) -> String {
         "port" => {
             "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into()
         }
-        "debug" | "access_log" | "compression" | "migrate_on_start" => {
+        "debug" | "access_log" | "compression" | "migrate_on_start" | "templates_from_disk" => {
             format!("use true or false, e.g. {key} = true")
         }
         "request_body_limit" => {

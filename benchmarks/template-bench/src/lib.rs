@@ -24,16 +24,34 @@ pub struct Fortune {
 pub fn seed() -> Vec<Fortune> {
     [
         (1, "fortune: No such file or directory"),
-        (2, "A computer scientist is someone who fixes things that aren't broken."),
+        (
+            2,
+            "A computer scientist is someone who fixes things that aren't broken.",
+        ),
         (3, "After enough decimal places, nobody gives a damn."),
-        (4, "A bad random number generator: 1, 1, 1, 1, 1, 4.33e+67, 1, 1, 1"),
-        (5, "A computer program does what you tell it to do, not what you want it to do."),
-        (6, "Emacs is a nice operating system, but I prefer UNIX. — Tom Christaensen"),
+        (
+            4,
+            "A bad random number generator: 1, 1, 1, 1, 1, 4.33e+67, 1, 1, 1",
+        ),
+        (
+            5,
+            "A computer program does what you tell it to do, not what you want it to do.",
+        ),
+        (
+            6,
+            "Emacs is a nice operating system, but I prefer UNIX. — Tom Christaensen",
+        ),
         (7, "Any program that runs right is obsolete."),
-        (8, "A list is only as strong as its weakest link. — Donald Knuth"),
+        (
+            8,
+            "A list is only as strong as its weakest link. — Donald Knuth",
+        ),
         (9, "Feature: A bug with seniority."),
         (10, "Computers make very fast, very accurate mistakes."),
-        (11, "<script>alert(\"This should not be displayed in a browser alert box.\");</script>"),
+        (
+            11,
+            "<script>alert(\"This should not be displayed in a browser alert box.\");</script>",
+        ),
         (12, "フレームワークのベンチマーク"),
     ]
     .into_iter()
@@ -91,37 +109,18 @@ pub fn with_template(
         .response(request, "fortunes.html", Page { fortunes: rows })
 }
 
-/// The page built by hand, escaping as the template does.
+/// The page built by hand, escaping with the function the templates use.
 #[must_use]
 pub fn hand_written(rows: &[Fortune]) -> Response {
     let mut html = String::with_capacity(1200);
     html.push_str("<!doctype html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>");
     for fortune in rows {
         let _ = write!(html, "<tr><td>{}</td><td>", fortune.id);
-        escape_into(&mut html, &fortune.message);
+        let _ = kiln::http::escape_into(&mut html, &fortune.message);
         html.push_str("</td></tr>");
     }
     html.push_str("</table></body></html>");
     Html(html).into_response()
-}
-
-/// Appends `text` with HTML's special characters as entities.
-fn escape_into(out: &mut String, text: &str) {
-    let mut start = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        let entity = match byte {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#x27;",
-            _ => continue,
-        };
-        out.push_str(&text[start..index]);
-        out.push_str(entity);
-        start = index + 1;
-    }
-    out.push_str(&text[start..]);
 }
 
 /// A request as a handler would see it.
@@ -165,6 +164,8 @@ mod tests {
         assert_eq!(templated, body(hand_written(&rows)).await);
         assert_eq!(templated.matches("<tr>").count(), 14);
         assert!(templated.contains("<tr><td>11</td><td>&lt;script&gt;alert(&quot;This should not be displayed in a browser alert box.&quot;);&lt;/script&gt;</td></tr><tr><td>4</td>"));
-        assert!(templated.ends_with("<tr><td>12</td><td>フレームワークのベンチマーク</td></tr></table></body></html>"));
+        assert!(templated.ends_with(
+            "<tr><td>12</td><td>フレームワークのベンチマーク</td></tr></table></body></html>"
+        ));
     }
 }

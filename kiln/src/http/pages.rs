@@ -242,23 +242,37 @@ fn page_head(title: &str) -> String {
     )
 }
 
-/// Escapes text for HTML element content and attribute values.
 /// `text` with HTML's special characters replaced by entities, safe to put
 /// in an element or a quoted attribute.
 #[must_use]
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
+    let _ = escape_into(&mut out, text);
     out
+}
+
+/// Writes `text` escaped as [`escape`] does, in runs between the special
+/// characters (`&`, `<`, `>`, `"`, `'`), without building a new string.
+///
+/// # Errors
+///
+/// When `out` fails to write.
+pub fn escape_into(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let entity = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#x27;",
+            _ => continue,
+        };
+        out.write_str(&text[start..index])?;
+        out.write_str(entity)?;
+        start = index + 1;
+    }
+    out.write_str(&text[start..])
 }
 
 /// Whether the client prefers JSON to HTML (API clients, `fetch` with `Accept: application/json`).

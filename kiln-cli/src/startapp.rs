@@ -16,11 +16,16 @@ const APPS_MARKER: &str = "// kiln:apps";
 /// `.mount("/NAME", NAME::app())` lines go right after this line of `src/main.rs`.
 const MOUNT_MARKER: &str = "// kiln:mount";
 
-/// The app template: where each file goes (`app` is replaced by the name) and its text.
+/// The app template: where each file goes (each `app` folder, and `app.rs`,
+/// named after the app) and its text.
 const TEMPLATE: &[(&str, &str)] = &[
     ("app.rs", include_str!("../template/app/app.rs")),
     ("app/urls.rs", include_str!("../template/app/app/urls.rs")),
     ("app/views.rs", include_str!("../template/app/app/views.rs")),
+    (
+        "app/templates/app/index.html",
+        include_str!("../template/app/app/templates/app/index.html"),
+    ),
     ("app/tests.rs", include_str!("../template/app/app/tests.rs")),
     (
         "app/models.rs",
@@ -70,7 +75,7 @@ pub(crate) fn run(name: &str, project: Option<PathBuf>) -> Result<(), String> {
     let new_files: Vec<NewFile> = TEMPLATE
         .iter()
         .map(|(file, template)| NewFile {
-            path: root.join("src").join(file.replacen("app", name, 1)),
+            path: root.join("src").join(app_path(file, name)),
             contents: files::render(template, &values),
         })
         .collect();
@@ -92,6 +97,18 @@ pub(crate) fn run(name: &str, project: Option<PathBuf>) -> Result<(), String> {
     );
     println!("Next: cargo run -- routes (it lists `{name}:index` at /{name}/), then cargo test");
     Ok(())
+}
+
+/// `file` of the app template with each `app` folder and `app.rs` named after `name`.
+fn app_path(file: &str, name: &str) -> String {
+    file.split('/')
+        .map(|part| match part {
+            "app" => name.to_owned(),
+            "app.rs" => format!("{name}.rs"),
+            other => other.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `main` with the app's `mod` and `.mount` lines added after the markers,
@@ -159,7 +176,16 @@ fn markers_missing(main_rs: &Path, name: &str, missing: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{insert_after, register};
+    use super::{app_path, insert_after, register};
+
+    #[test]
+    fn template_paths_are_named_after_the_app() {
+        assert_eq!(app_path("app.rs", "blog"), "blog.rs");
+        assert_eq!(
+            app_path("app/templates/app/index.html", "blog"),
+            "blog/templates/blog/index.html"
+        );
+    }
 
     const MAIN: &str = "// kiln:apps\nmod pages;\n\nfn project() -> Project {\n    kiln::project!()\n        // kiln:mount\n        .mount(\"/\", pages::app())\n}\n";
 

@@ -198,6 +198,8 @@ fn startapp_refuses_an_app_that_exists() {
     let output = run(kiln(dir.path()).args(["startapp", "blog", "--project", "demo"]));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("cargo run -- routes"));
+    let template = fs::read_to_string(project.join("src/blog/templates/blog/index.html")).unwrap();
+    assert!(template.contains("<h1>blog</h1>"), "{template}");
     let main = fs::read_to_string(project.join("src/main.rs")).unwrap();
     let before = tree(&project);
 

@@ -53,3 +53,75 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     .into()
 }
+
+/// The files under a folder of the calling crate, embedded: expands to
+/// `&[("relative/name.html", include_str!("/abs/folder/relative/name.html")), ...]`,
+/// sorted by name. `kiln::templates_dir!` and `kiln::embed_templates!` call
+/// it; the path is relative to the calling crate's `Cargo.toml`.
+///
+/// Hidden files (`.name`) and editor backups (`name~`) are left out. Each
+/// file is included with `include_str!`, so cargo rebuilds the crate when one
+/// changes; a file *added* to the folder is only picked up by the next build
+/// that recompiles the crate (stable Rust cannot track a folder).
+#[doc(hidden)]
+#[proc_macro]
+pub fn embed_dir(input: TokenStream) -> TokenStream {
+    let path = parse_macro_input!(input as syn::LitStr);
+    match embedded_files(&path.value()) {
+        Ok(files) => {
+            let names = files.iter().map(|(name, _)| name);
+            let paths = files.iter().map(|(_, path)| path);
+            quote! { &[ #( (#names, ::core::include_str!(#paths)) ),* ] }.into()
+        }
+        Err(message) => syn::Error::new(path.span(), message)
+            .to_compile_error()
+            .into(),
+    }
+}
+
+/// `(name relative to the folder with `/` separators, absolute path)` of
+/// every file under `relative` in the calling crate, sorted by name.
+fn embedded_files(relative: &str) -> Result<Vec<(String, String)>, String> {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .map_err(|_| "CARGO_MANIFEST_DIR is not set: build the crate with cargo".to_owned())?;
+    let root = std::path::Path::new(&manifest_dir).join(relative);
+    if !root.is_dir() {
+        return Err(format!(
+            "the templates folder `{}` does not exist\n  fix: create it, or correct the path (it is relative to the crate's Cargo.toml)",
+            root.display()
+        ));
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|error| format!("cannot read `{}`: {error}", dir.display()))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|error| format!("cannot read `{}`: {error}", dir.display()))?
+                .path();
+            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if file_name.starts_with('.') || file_name.ends_with('~') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = path
+                .strip_prefix(&root)
+                .map_err(|_| format!("`{}` is outside the folder", path.display()))?
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let absolute = path
+                .to_str()
+                .ok_or_else(|| format!("`{}` is not a UTF-8 path", path.display()))?
+                .to_owned();
+            files.push((name, absolute));
+        }
+    }
+    files.sort();
+    Ok(files)
+}

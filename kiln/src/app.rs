@@ -26,6 +26,7 @@ use axum::Router;
 use crate::db::ModelOptions;
 use crate::db::migrations::Migration;
 use crate::db::models::{ModelError, ModelInfo, model_info};
+use crate::templates::{ContextProcessor, ContextValues, RequestView, TemplateDir};
 use crate::urls::Endpoint;
 
 /// A deferred `Router::layer` call, applied when the project is built.
@@ -101,6 +102,8 @@ pub struct App {
     pub(crate) migrations: Vec<Migration>,
     pub(crate) models: Vec<(ModelReader, ModelOptions)>,
     pub(crate) static_dir: Option<std::path::PathBuf>,
+    pub(crate) templates: Option<TemplateDir>,
+    pub(crate) context_processors: Vec<ContextProcessor>,
 }
 
 /// Reads one registered model's state, when `makemigrations` asks.
@@ -119,6 +122,8 @@ impl App {
             migrations: Vec::new(),
             models: Vec::new(),
             static_dir: None,
+            templates: None,
+            context_processors: Vec::new(),
         }
     }
 
@@ -193,6 +198,37 @@ impl App {
         self
     }
 
+    /// Sets the app's templates folder, Django's `<app>/templates/`:
+    /// `.templates(kiln::templates_dir!("src/polls/templates"))`. Keep the
+    /// app's templates in a subfolder named after it
+    /// (`src/polls/templates/polls/detail.html`, rendered as
+    /// `polls/detail.html`) so that apps do not shadow each other.
+    #[must_use]
+    pub fn templates(mut self, dir: TemplateDir) -> Self {
+        self.templates = Some(dir);
+        self
+    }
+
+    /// Adds a context processor: a function that adds values to the
+    /// context of every template rendered for a request, whichever app
+    /// renders it (see [`crate::templates::processors`]). Processors run in
+    /// mount order, after Kiln's own.
+    ///
+    /// ```
+    /// let app = kiln::App::new("shop").context_processor(|_request, context| {
+    ///     context.insert("currency", "EUR");
+    /// });
+    /// # let _ = app;
+    /// ```
+    #[must_use]
+    pub fn context_processor<F>(mut self, processor: F) -> Self
+    where
+        F: Fn(RequestView<'_>, &mut ContextValues) + Send + Sync + 'static,
+    {
+        self.context_processors.push(std::sync::Arc::new(processor));
+        self
+    }
+
     /// Applies a tower layer to this app's routes only (authentication for an
     /// API app, a CORS policy, ...). Any tower or tower-http layer works.
     #[must_use]
@@ -238,6 +274,7 @@ impl fmt::Debug for App {
             .field("urls", &self.urls)
             .field("layers", &self.layers.len())
             .field("models", &self.models.len())
+            .field("templates", &self.templates)
             .field(
                 "migrations",
                 &self.migrations.iter().map(|m| &m.name).collect::<Vec<_>>(),

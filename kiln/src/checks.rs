@@ -77,6 +77,7 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
             });
         }
     }
+    messages.extend(check_templates(project, settings));
     if settings.debug && !cfg!(debug_assertions) {
         messages.push(CheckMessage {
             level: Level::Warning,
@@ -122,6 +123,43 @@ fn uncollected_static_files(project: &Project, settings: &Settings) -> Option<Ch
         ),
         hint: Some("run `collectstatic` as a deploy step, after each change to static files".to_owned()),
     })
+}
+
+/// `kiln.E005`: a template does not compile (with its file and line);
+/// `kiln.E006`: a registered templates folder does not exist.
+fn check_templates(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
+    let (errors, missing) = project.templates_for_check(settings).check();
+    let compile = errors.into_iter().map(|error| {
+        let message = match error.trace() {
+            Some(trace) => format!(
+                "{}:{}: template `{}` does not compile: {}",
+                trace.file.as_deref().unwrap_or(&trace.name),
+                trace.line.unwrap_or(0),
+                trace.name,
+                trace.message
+            ),
+            None => error.to_string(),
+        };
+        CheckMessage {
+            level: Level::Error,
+            id: "kiln.E005",
+            message,
+            hint: Some(
+                "correct the template at that line (Jinja2 syntax: {{ value }}, {% tag %})"
+                    .to_owned(),
+            ),
+        }
+    });
+    let folders = missing.into_iter().map(|folder| CheckMessage {
+        level: Level::Error,
+        id: "kiln.E006",
+        message: format!("the templates folder {folder} does not exist"),
+        hint: Some(
+            "create it, or correct the path given to templates_dir! (relative to the crate's Cargo.toml)"
+                .to_owned(),
+        ),
+    });
+    compile.chain(folders).collect()
 }
 
 /// `kiln.E002`: the migrations do not load; `kiln.E003`: the models have

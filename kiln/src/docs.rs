@@ -54,6 +54,11 @@ pub struct TopicMessages;
 #[derive(Debug)]
 pub struct TopicModelsAndMigrations;
 
+/// docs/topics/templates.md
+#[doc = include_str!("../../docs/topics/templates.md")]
+#[derive(Debug)]
+pub struct TopicTemplates;
+
 /// docs/topics/settings.md
 #[doc = include_str!("../../docs/topics/settings.md")]
 #[derive(Debug)]

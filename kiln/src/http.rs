@@ -14,7 +14,7 @@ pub(crate) mod stack;
 pub(crate) use context::RequestContext;
 pub use error::Error;
 pub use file::{FileResponse, stream};
-pub use pages::escape;
+pub use pages::{escape, escape_into};
 pub use request_id::RequestId;
 pub use stack::SiteService;
 pub(crate) use stack::not_found_response;

@@ -34,6 +34,7 @@
 //!
 //! - [`Project`] and [`App`]: assembling a site from apps ([`project`], [`app`]).
 //! - [`urls`]: named routes, typed path parameters, [`urls::reverse`].
+//! - [`templates`]: minijinja templates from each app's `templates/`, [`templates::render`].
 //! - [`settings`]: defaults < `kiln.toml` < `KILN_*` environment variables.
 //! - [`http`]: [`Error`], the request id, error pages and the middleware stack.
 //! - [`server`]: the HTTP server, its limits and graceful shutdown.
@@ -52,6 +53,7 @@ pub mod server;
 pub mod settings;
 pub mod staticfiles;
 pub mod storage;
+pub mod templates;
 pub mod test;
 pub mod uploads;
 pub mod urls;
@@ -66,6 +68,8 @@ pub struct ReadmeDoctests;
 
 pub use app::{App, Urls};
 pub use http::Error;
+#[doc(hidden)]
+pub use kiln_macros::embed_dir as __embed_dir;
 pub use kiln_macros::main;
 pub use project::{Project, Site};
 pub use settings::Settings;
@@ -89,6 +93,7 @@ pub mod prelude {
     pub use crate::settings::Settings;
     pub use crate::urls::{Endpoint, any, delete, get, head, options, patch, post, put, reverse};
     pub use axum::extract::{Form, Json, Path, Query, Request};
+    pub use axum::http::request::Parts;
     pub use axum::http::{HeaderMap, Method, StatusCode, header};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
     pub use serde::{Deserialize, Serialize};

@@ -10,6 +10,10 @@
 //! that page, clears them. (Once sessions exist they will be stored there
 //! instead; views do not change.)
 //!
+//! Templates get them as `messages`: a page rendered with
+//! [`render`](crate::templates::render) that loops over `messages` clears
+//! them by itself, as Django's templates do.
+//!
 //! # Examples
 //!
 //! ```
@@ -158,6 +162,22 @@ impl Messages {
         std::mem::take(&mut self.queued)
     }
 
+    /// The messages of a request with `headers`, for `site`.
+    pub(crate) fn from_headers(site: &Site, headers: &axum::http::HeaderMap) -> Self {
+        let cookies = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        Self::from_cookies(site, cookies)
+    }
+
+    /// The `Set-Cookie` header that clears the messages of a request: what
+    /// a rendered page that showed them sends.
+    pub(crate) fn cleared(mut self) -> Option<HeaderValue> {
+        self.take();
+        self.set_cookie()
+    }
+
     /// The messages of a request that carries `cookies`, for `site`.
     fn from_cookies<'a>(site: &Site, cookies: impl Iterator<Item = &'a str>) -> Self {
         let key = site.signing_key().clone();
@@ -222,12 +242,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Messages {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let site = Site::from_request_parts(parts, state).await?;
-        let cookies = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok());
-        Ok(Self::from_cookies(&site, cookies))
+        Ok(Self::from_headers(&site, &parts.headers))
     }
 }
 

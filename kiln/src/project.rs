@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::{App, RouterLayer, UrlEntry};
 use crate::http::SiteService;
 use crate::settings::{Settings, SettingsError};
+use crate::templates::{SourceDir, TemplateDir, Templates};
 use crate::urls::{Endpoint, Pattern, RouteInfo, UrlError, UrlRegistry};
 
 /// A project: its name, its folder, the apps it mounts and project-wide layers.
@@ -41,6 +42,7 @@ pub struct Project {
     mounts: Vec<Mount>,
     layers: Vec<RouterLayer>,
     router: Arc<dyn crate::db::DatabaseRouter>,
+    templates: Option<TemplateDir>,
 }
 
 /// An app mounted under a URL prefix.
@@ -70,6 +72,7 @@ impl Project {
             }],
             layers: Vec::new(),
             router: Arc::new(crate::db::DefaultRouter),
+            templates: None,
         }
     }
 
@@ -85,6 +88,62 @@ impl Project {
     #[must_use]
     pub fn router(&self) -> &dyn crate::db::DatabaseRouter {
         &*self.router
+    }
+
+    /// Sets the project's own templates folder, searched before every app's
+    /// so that it can override them (`templates/polls/detail.html` wins over
+    /// the polls app's): `.templates(kiln::templates_dir!("templates"))`.
+    #[must_use]
+    pub fn templates(mut self, dir: TemplateDir) -> Self {
+        self.templates = Some(dir);
+        self
+    }
+
+    /// The templates folders in lookup order: the project's, then each
+    /// app's in mount order, each read from disk or from the binary as
+    /// `settings` say.
+    fn template_dirs(&self, settings: &Settings) -> Vec<SourceDir> {
+        let project = self.templates.map(|dir| ("the project".to_owned(), dir));
+        let apps = self.mounts.iter().filter_map(|mount| {
+            mount
+                .app
+                .templates
+                .map(|dir| (format!("app `{}`", mount.app.label), dir))
+        });
+        project
+            .into_iter()
+            .chain(apps)
+            .map(|(owner, dir)| SourceDir {
+                owner,
+                relative: dir.relative().to_owned(),
+                source: dir.resolve(&self.root, settings.templates_from_disk),
+            })
+            .collect()
+    }
+
+    /// The project's templates engine for `settings`, with `urls` for `url()`.
+    fn template_engine(&self, settings: &Settings, urls: Arc<UrlRegistry>) -> Templates {
+        // Processors apply to every template, whichever app registered them.
+        let processors = self
+            .mounts
+            .iter()
+            .flat_map(|m| m.app.context_processors.iter().cloned())
+            .collect();
+        Templates::new(
+            self.template_dirs(settings),
+            processors,
+            urls,
+            settings.debug,
+            settings.debug,
+        )
+    }
+
+    /// The templates engine as `check` uses it: errors carry the file and line.
+    pub(crate) fn templates_for_check(&self, settings: &Settings) -> Templates {
+        let urls = self.url_registry().unwrap_or_default();
+        let mut settings = settings.clone();
+        settings.debug = true;
+        self.template_engine(&settings, urls)
     }
 
     /// Sets the project folder (where `kiln.toml` lives).
@@ -408,6 +467,7 @@ impl Project {
         let (infos, patterns) = self.resolve_routes()?;
         let urls = Arc::new(UrlRegistry::new(infos)?);
         let static_files = self.static_files(&settings);
+        let templates = self.template_engine(&settings, Arc::clone(&urls));
         let mut router = Router::new();
         if static_files.prefix().starts_with('/') {
             let path = format!("{}{{*name}}", static_files.prefix());
@@ -461,6 +521,7 @@ impl Project {
             databases,
             static_files,
             signing_key,
+            templates,
             ready: AtomicBool::new(true),
         }));
         let service = SiteService::new(router, &site);
@@ -546,6 +607,7 @@ impl fmt::Debug for Project {
             .field("root", &self.root)
             .field("mounts", &self.mounts)
             .field("layers", &self.layers.len())
+            .field("templates", &self.templates)
             .finish()
     }
 }
@@ -563,6 +625,7 @@ struct SiteInner {
     databases: crate::db::Databases,
     static_files: crate::staticfiles::StaticFiles,
     signing_key: cookie::Key,
+    templates: Templates,
     ready: AtomicBool,
 }
 
@@ -607,6 +670,13 @@ impl Site {
     /// later), derived from the `secret_key`.
     pub(crate) fn signing_key(&self) -> &cookie::Key {
         &self.0.signing_key
+    }
+
+    /// The project's templates: render outside a request with
+    /// [`Templates::render_to_string`].
+    #[must_use]
+    pub fn templates(&self) -> &Templates {
+        &self.0.templates
     }
 
     /// Whether the site accepts traffic (false once shutdown has begun).

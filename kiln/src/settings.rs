@@ -127,6 +127,11 @@ pub struct Settings {
     /// More databases by name (`[databases.replica] url = "..."`), for
     /// routing reads to a replica or keeping data apart.
     pub databases: BTreeMap<String, NamedDatabase>,
+    /// Read templates from their folders on disk even when the binary embeds
+    /// them (release builds do): for a deploy that edits templates in place.
+    /// Debug builds always read from disk. In debug mode, a template read
+    /// from disk is reloaded when its file changes.
+    pub templates_from_disk: bool,
 
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
@@ -168,6 +173,7 @@ impl fmt::Debug for Settings {
             .field("media_url", &self.media_url)
             .field("upload_max_file_size", &self.upload_max_file_size)
             .field("upload_max_files", &self.upload_max_files)
+            .field("templates_from_disk", &self.templates_from_disk)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +211,7 @@ impl Settings {
             upload_max_file_size: ByteSize(50 * 1024 * 1024),
             upload_max_files: 10,
             upload_temp_dir: None,
+            templates_from_disk: false,
             warnings: Vec::new(),
         }
     }
@@ -664,7 +671,7 @@ fn fix_for(key: &str) -> String {
         "port" => {
             "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into()
         }
-        "debug" | "access_log" | "compression" | "migrate_on_start" => {
+        "debug" | "access_log" | "compression" | "migrate_on_start" | "templates_from_disk" => {
             format!("use true or false, e.g. {key} = true")
         }
         "request_body_limit" | "upload_max_file_size" => {

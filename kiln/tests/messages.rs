@@ -34,13 +34,19 @@ async fn page(mut messages: Messages) -> (Messages, String) {
     (messages, shown.join("\n"))
 }
 
+async fn rendered(parts: Parts, Path(name): Path<String>) -> Result<Response, kiln::Error> {
+    kiln::templates::render(&parts, &format!("site/{name}.html"), ())
+}
+
 fn client(debug: bool, key: &str) -> TestClient {
     let settings =
         Settings::from_toml(&format!("debug = {debug}\nsecret_key = \"{key}\"")).unwrap();
     let app = App::new("site")
+        .templates(kiln::templates_dir!("tests/templates/messages"))
         .route("/vote", "vote", post(vote))
         .route("/many", "many", post(many))
-        .route("/page", "page", get(page));
+        .route("/page", "page", get(page))
+        .route("/rendered/{name}", "rendered", get(rendered));
     TestClient::with_settings(Project::new("messages").mount("/", app), settings)
 }
 
@@ -123,4 +129,25 @@ async fn too_many_messages_keep_the_latest_within_a_cookie() {
         lines.last().unwrap().starts_with("info: message 099"),
         "the newest is kept"
     );
+}
+
+#[tokio::test]
+async fn a_template_that_shows_the_messages_clears_them_and_one_that_does_not_keeps_them() {
+    let client = client(false, KEY);
+    client.post("/vote").send().await;
+    let quiet = client.get("/rendered/quiet").send().await;
+    assert_eq!(quiet.text().trim(), "no messages here");
+    assert_eq!(quiet.header("set-cookie"), None);
+    assert!(
+        client.cookie("kiln_messages").is_some(),
+        "not shown, so kept"
+    );
+
+    let page = client.get("/rendered/page").send().await;
+    assert_eq!(
+        page.text().trim(),
+        "<p class=\"success\">Your vote for &lt;b&gt;Rust&lt;/b&gt; was counted.</p>"
+    );
+    assert_eq!(client.cookie("kiln_messages"), None, "shown, so cleared");
+    assert_eq!(client.get("/rendered/page").send().await.text().trim(), "");
 }

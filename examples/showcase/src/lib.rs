@@ -11,6 +11,7 @@ pub mod polls;
 #[must_use]
 pub fn project() -> Project {
     kiln::project!()
+        .templates(kiln::templates_dir!("templates"))
         .mount("/", pages::app())
         .mount("/polls", polls::app())
         .mount("/api", api::app())

@@ -2,7 +2,8 @@
 //!
 //! Its models are in `polls/models.rs`; `makemigrations` wrote
 //! `polls/migrations/`, and `migrate` (run automatically by `runserver` in
-//! debug mode) creates the tables and seeds demo questions.
+//! debug mode) creates the tables and seeds demo questions. Its templates
+//! are in `polls/templates/polls/`.
 
 use kiln::prelude::*;
 
@@ -38,6 +39,7 @@ pub fn app() -> App {
                 .display(|c: &choice::Model| c.choice_text.clone())
                 .field("votes", FieldOptions::new().editable(false)),
         )
+        .templates(kiln::templates_dir!("src/polls/templates"))
         .urls(urls::urls())
         .migrations(migrations::migrations())
 }

@@ -165,8 +165,18 @@ async fn question_text_is_escaped() {
         .text();
     assert!(!page.contains("<script>alert(1)"), "{page}");
     assert!(
-        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        page.contains("<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>"),
         "{page}"
+    );
+    assert!(
+        page.contains("<title>&lt;script&gt;alert(1)&lt;/script&gt; · Kiln polls</title>"),
+        "{page}"
+    );
+    let index = client.get("/polls/").send().await.text();
+    assert!(!index.contains("<script>alert(1)"), "{index}");
+    assert!(
+        index.contains("&lt;script&gt;alert(1)&lt;/script&gt;</a>"),
+        "{index}"
     );
 }
 
@@ -212,4 +222,62 @@ async fn the_index_is_paginated_five_per_page() {
     for bad in ["/polls/?page=4", "/polls/?page=0", "/polls/?page=two"] {
         assert_eq!(client.get(bad).send().await.status(), 404, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn pages_are_templates_extending_the_project_base() {
+    let client = client();
+    let (question, choices) = first_question(&client).await;
+    let detail = client
+        .get(&client.reverse("polls:detail", [("id", question.id)]))
+        .send()
+        .await;
+    assert_eq!(
+        detail.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = detail.text();
+    // From templates/base.html (the project's), filled by polls/detail.html.
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(
+        page.contains("<link rel=\"stylesheet\" href=\"/static/polls/style.css\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<title>{} · Kiln polls</title>",
+            question.question_text.replace('\'', "&#x27;")
+        )),
+        "{page}"
+    );
+    let action = client.reverse("polls:vote", [("id", question.id)]);
+    assert!(
+        page.contains(&format!("<form action=\"{action}\" method=\"post\">")),
+        "{page}"
+    );
+    for choice in &choices {
+        assert!(
+            page.contains(&format!(
+                "<input type=\"radio\" name=\"choice\" value=\"{}\"> {}</label>",
+                choice.id, choice.choice_text
+            )),
+            "{page}"
+        );
+    }
+    let published = question.pub_date.format("%Y").to_string();
+    assert!(page.contains("<small>Published "), "{page}");
+    assert!(page.contains(&published), "{page}");
+    let results = client
+        .get(&client.reverse("polls:results", [("id", question.id)]))
+        .send()
+        .await
+        .text();
+    assert!(results.contains("— 0 votes</li>"), "{results}");
+    assert!(
+        results.contains(&format!(
+            "<a href=\"{}\">Vote again?</a>",
+            client.reverse("polls:detail", [("id", question.id)])
+        )),
+        "{results}"
+    );
 }

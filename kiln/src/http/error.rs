@@ -105,6 +105,23 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The first template error among the causes.
+    fn template_error(&self) -> Option<&crate::templates::TemplateError> {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(error) = next {
+            if let Some(template) = error.downcast_ref::<crate::templates::TemplateError>() {
+                return Some(template);
+            }
+            next = error.source();
+        }
+        None
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let chain = self.chain();
@@ -146,6 +163,8 @@ pub(crate) struct ErrorReport {
     pub(crate) chain: Vec<String>,
     /// Whether the report comes from a panic.
     pub(crate) panic: bool,
+    /// The template error among the causes, for the debug page's snippet.
+    pub(crate) template: Option<Arc<crate::templates::TemplateError>>,
 }
 
 impl IntoResponse for Error {
@@ -154,6 +173,7 @@ impl IntoResponse for Error {
             public: self.public.as_ref().map(ToString::to_string),
             chain: self.chain(),
             panic: false,
+            template: self.template_error().map(|error| Arc::new(error.clone())),
         };
         // A plain body in case the response never meets Kiln's error-page layer
         // (a handler used in a bare axum router): the status and the public message only.

@@ -27,6 +27,8 @@ pub(crate) struct ErrorPage<'a> {
     pub(crate) public: Option<&'a str>,
     pub(crate) chain: &'a [String],
     pub(crate) panic: bool,
+    /// A template error among the causes: its snippet or searched folders.
+    pub(crate) template: Option<&'a crate::templates::TemplateError>,
     pub(crate) debug: bool,
     pub(crate) urls: &'a UrlRegistry,
 }
@@ -106,6 +108,9 @@ impl ErrorPage<'_> {
             }
             html.push_str("</ol>");
         }
+        if let Some(template) = self.template {
+            template_section(&mut html, template);
+        }
         match self.urls.resolve(self.uri.path()) {
             Some(route) => {
                 let _ = write!(
@@ -160,6 +165,55 @@ impl ErrorPage<'_> {
     }
 }
 
+/// The failing template: its name, file and line with the lines around it,
+/// or the folders searched for a missing one.
+fn template_section(html: &mut String, error: &crate::templates::TemplateError) {
+    use crate::templates::TemplateError;
+
+    match error {
+        TemplateError::NotFound { name, searched, .. } => {
+            let _ = write!(
+                html,
+                "<h2>Template <code>{}</code> not found</h2><p class=\"hint\">Folders searched, in order:</p><ol class=\"searched\">",
+                escape(name)
+            );
+            for folder in searched {
+                let _ = write!(html, "<li><code>{}</code></li>", escape(folder));
+            }
+            html.push_str("</ol>");
+        }
+        other => {
+            let Some(trace) = other.trace() else { return };
+            let _ = write!(html, "<h2>Template <code>{}</code>", escape(&trace.name));
+            if let Some(line) = trace.line {
+                let _ = write!(html, ", line {line}");
+            }
+            html.push_str("</h2>");
+            if let Some(file) = &trace.file {
+                let _ = write!(html, "<p><code>{}</code></p>", escape(file));
+            }
+            let _ = write!(html, "<p class=\"hint\">{}</p>", escape(&trace.message));
+            if !trace.snippet.is_empty() {
+                html.push_str("<pre class=\"snippet\">");
+                for line in &trace.snippet {
+                    let (open, close) = if line.marked {
+                        ("<mark>&gt; ", "</mark>")
+                    } else {
+                        ("  ", "")
+                    };
+                    let _ = writeln!(
+                        html,
+                        "{open}{:>4} | {}{close}",
+                        line.number,
+                        escape(&line.text)
+                    );
+                }
+                html.push_str("</pre>");
+            }
+        }
+    }
+}
+
 fn route_table(html: &mut String, routes: &[RouteInfo]) {
     html.push_str("<table><tr><th>Pattern</th><th>Name</th><th>Methods</th><th>Handler</th></tr>");
     for route in routes {
@@ -182,29 +236,43 @@ fn page_head(title: &str) -> String {
          <style>body{{font:15px/1.5 system-ui,sans-serif;margin:2rem;color:#222}}\
          header{{background:#fbe9e7;padding:.5rem 1rem;border-radius:6px}}h1 small{{font-weight:normal;color:#555}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}}\
-         pre{{white-space:pre-wrap;margin:0}}.hint{{background:#fff8e1;padding:.5rem}}.id,footer{{color:#666}}</style>\
+         pre{{white-space:pre-wrap;margin:0}}.snippet{{background:#f6f6f6;padding:.5rem}}mark{{background:#ffcdd2;display:block}}.hint{{background:#fff8e1;padding:.5rem}}.id,footer{{color:#666}}</style>\
          </head><body>",
         escape(title)
     )
 }
 
-/// Escapes text for HTML element content and attribute values.
 /// `text` with HTML's special characters replaced by entities, safe to put
 /// in an element or a quoted attribute.
 #[must_use]
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
+    let _ = escape_into(&mut out, text);
     out
+}
+
+/// Writes `text` escaped as [`escape`] does, in runs between the special
+/// characters (`&`, `<`, `>`, `"`, `'`), without building a new string.
+///
+/// # Errors
+///
+/// When `out` fails to write.
+pub fn escape_into(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let entity = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#x27;",
+            _ => continue,
+        };
+        out.write_str(&text[start..index])?;
+        out.write_str(entity)?;
+        start = index + 1;
+    }
+    out.write_str(&text[start..])
 }
 
 /// Whether the client prefers JSON to HTML (API clients, `fetch` with

@@ -183,6 +183,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         public: None,
         chain: vec![format!("handler panicked: {message}")],
         panic: true,
+        template: None,
     }));
     response
 }
@@ -422,6 +423,7 @@ async fn error_page(response: Response, request: FailedRequest<'_>, site: &Site)
             .or(rejection.as_deref()),
         chain: report.map(|r| r.chain.as_slice()).unwrap_or_default(),
         panic: report.is_some_and(|r| r.panic),
+        template: report.and_then(|r| r.template.as_deref()),
         debug: site.settings().debug,
         urls: site.urls(),
     }

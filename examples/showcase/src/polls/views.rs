@@ -1,22 +1,13 @@
-//! Views of the `polls` app: the four pages of Django's tutorial.
-//!
-//! Pages are built with `format!` and `kiln::http::escape` until Kiln's
-//! templates land.
+//! Views of the `polls` app: the four pages of Django's tutorial. The pages
+//! are templates: `templates/base.html` (the project's) and
+//! `src/polls/templates/polls/*.html` (the app's).
 
 use kiln::db::prelude::*;
 use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
-use kiln::http::escape;
 use kiln::prelude::*;
+use kiln::templates::{Value, context, render};
 
 use super::models::{choice, question};
-
-fn html_page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · Kiln polls</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>{body}</body></html>",
-        escape(title)
-    ))
-}
 
 async fn question_or_404(db: &Db, id: i64) -> Result<question::Model, Error> {
     get_object_or_404(question::Entity::find_by_id(id), &**db).await
@@ -31,6 +22,23 @@ async fn choices_of(db: &Db, question: &question::Model) -> Result<Vec<choice::M
         .map_err(Error::internal)
 }
 
+/// A question as templates see it.
+fn question_value(question: &question::Model) -> Value {
+    context! {
+        id => question.id,
+        question_text => &question.question_text,
+        pub_date => question.pub_date.to_rfc3339(),
+    }
+}
+
+/// Choices as templates see them.
+fn choice_values(choices: &[choice::Model]) -> Vec<Value> {
+    choices
+        .iter()
+        .map(|c| context! { id => c.id, choice_text => &c.choice_text, votes => c.votes })
+        .collect()
+}
+
 /// The query string of the index.
 #[derive(Debug, Deserialize)]
 pub(super) struct IndexQuery {
@@ -38,94 +46,65 @@ pub(super) struct IndexQuery {
 }
 
 /// The latest questions, five per page (`?page=2`, `?page=last`).
-pub(super) async fn index(db: Db, Query(query): Query<IndexQuery>) -> Result<Html<String>, Error> {
+pub(super) async fn index(
+    parts: Parts,
+    db: Db,
+    Query(query): Query<IndexQuery>,
+) -> Result<Response, Error> {
     let latest = question::Entity::find()
         .order_by_desc(question::Column::PubDate)
         .order_by_desc(question::Column::Id);
     let page = Paginator::new(latest, 5)
         .page_from_param(&*db, query.page.as_deref())
         .await?;
-    let questions = &page.items;
-    let mut body = String::from("<h1>Polls</h1>");
-    if questions.is_empty() {
-        body.push_str("<p>No polls are available.</p>");
+    let pages: Vec<Value> = if page.has_other_pages() {
+        page.elided_page_range(2, 1)
+            .into_iter()
+            .map(|link| match link {
+                PageLink::Page(n) => context! { number => n },
+                PageLink::Ellipsis => context! { ellipsis => true },
+            })
+            .collect()
     } else {
-        body.push_str("<ul>");
-        for question in questions {
-            let url = reverse("polls:detail", [("id", question.id)])?;
-            body.push_str(&format!(
-                "<li><a href=\"{url}\">{}</a></li>",
-                escape(&question.question_text)
-            ));
-        }
-        body.push_str("</ul>");
-    }
-    if page.has_other_pages() {
-        body.push_str("<nav aria-label=\"pages\">");
-        for link in page.elided_page_range(2, 1) {
-            match link {
-                PageLink::Page(n) if n == page.number => {
-                    body.push_str(&format!(" <strong aria-current=\"page\">{n}</strong>"));
-                }
-                PageLink::Page(n) => body.push_str(&format!(" <a href=\"?page={n}\">{n}</a>")),
-                PageLink::Ellipsis => body.push_str(" …"),
-            }
-        }
-        body.push_str("</nav>");
-    }
-    Ok(html_page("Polls", &body))
+        Vec::new()
+    };
+    let questions: Vec<Value> = page.items.iter().map(question_value).collect();
+    render(
+        &parts,
+        "polls/index.html",
+        context! { questions, pages, number => page.number },
+    )
 }
 
 /// A question and a form to vote.
-pub(super) async fn detail(db: Db, Path(id): Path<i64>) -> Result<Html<String>, Error> {
+pub(super) async fn detail(parts: Parts, db: Db, Path(id): Path<i64>) -> Result<Response, Error> {
     let question = question_or_404(&db, id).await?;
-    detail_page(&db, &question, None).await
+    detail_page(&parts, &db, &question, None).await
 }
 
 async fn detail_page(
+    parts: &Parts,
     db: &Db,
     question: &question::Model,
     error: Option<&str>,
-) -> Result<Html<String>, Error> {
+) -> Result<Response, Error> {
     let choices = choices_of(db, question).await?;
-    let action = reverse("polls:vote", [("id", question.id)])?;
-    let mut body = format!("<h1>{}</h1>", escape(&question.question_text));
-    if let Some(error) = error {
-        body.push_str(&format!(
-            "<p role=\"alert\"><strong>{}</strong></p>",
-            escape(error)
-        ));
-    }
-    body.push_str(&format!(
-        "<form action=\"{action}\" method=\"post\"><fieldset>"
-    ));
-    for choice in &choices {
-        body.push_str(&format!(
-            "<label><input type=\"radio\" name=\"choice\" value=\"{}\"> {}</label><br>",
-            choice.id,
-            escape(&choice.choice_text)
-        ));
-    }
-    body.push_str("</fieldset><button>Vote</button></form>");
-    Ok(html_page(&question.question_text, &body))
+    render(
+        parts,
+        "polls/detail.html",
+        context! { question => question_value(question), choices => choice_values(&choices), error },
+    )
 }
 
 /// The vote counts.
-pub(super) async fn results(db: Db, Path(id): Path<i64>) -> Result<Html<String>, Error> {
+pub(super) async fn results(parts: Parts, db: Db, Path(id): Path<i64>) -> Result<Response, Error> {
     let question = question_or_404(&db, id).await?;
     let choices = choices_of(&db, &question).await?;
-    let mut body = format!("<h1>{}</h1><ul>", escape(&question.question_text));
-    for choice in &choices {
-        let plural = if choice.votes == 1 { "" } else { "s" };
-        body.push_str(&format!(
-            "<li>{} — {} vote{plural}</li>",
-            escape(&choice.choice_text),
-            choice.votes
-        ));
-    }
-    let again = reverse("polls:detail", [("id", question.id)])?;
-    body.push_str(&format!("</ul><a href=\"{again}\">Vote again?</a>"));
-    Ok(html_page(&question.question_text, &body))
+    render(
+        &parts,
+        "polls/results.html",
+        context! { question => question_value(&question), choices => choice_values(&choices) },
+    )
 }
 
 /// The vote form's fields.
@@ -136,6 +115,7 @@ pub(super) struct VoteForm {
 
 /// Counts a vote, then redirects to the results (Post/Redirect/Get).
 pub(super) async fn vote(
+    parts: Parts,
     db: Db,
     Path(id): Path<i64>,
     Form(form): Form<VoteForm>,
@@ -161,7 +141,7 @@ pub(super) async fn vote(
         None => 0,
     };
     if updated == 0 {
-        let page = detail_page(&db, &question, Some("You didn't select a choice.")).await?;
+        let page = detail_page(&parts, &db, &question, Some("You didn't select a choice.")).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let results = reverse("polls:results", [("id", question.id)])?;

@@ -9,5 +9,12 @@ async fn index_answers_under_the_app_prefix() {
     assert_eq!(client.reverse("{{app_name}}:index", ()), "/{{app_name}}/");
     let response = client.get("/{{app_name}}/").send().await;
     assert_eq!(response.status(), 200);
-    assert!(response.text().contains("<h1>{{app_name}}</h1>"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    // Rendered from the app's template, which shows the request's path.
+    let page = response.text();
+    assert!(page.contains("<h1>{{app_name}}</h1>"), "{page}");
+    assert!(page.contains("at <code>/{{app_name}}/</code>"), "{page}");
 }

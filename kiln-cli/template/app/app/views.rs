@@ -2,18 +2,9 @@
 //! Views of the `{{app_name}}` app.
 
 use kiln::prelude::*;
+use kiln::templates::{context, render};
 
-/// The app's index page.
-pub(super) async fn index() -> Html<&'static str> {
-    Html(
-        r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{{app_name}}</title></head>
-<body>
-<h1>{{app_name}}</h1>
-<p>The index of the <code>{{app_name}}</code> app. Change it in <code>src/{{app_name}}/views.rs</code>.</p>
-</body>
-</html>
-"#,
-    )
+/// The app's index page, from `src/{{app_name}}/templates/{{app_name}}/index.html`.
+pub(super) async fn index(parts: Parts) -> Result<Response, Error> {
+    render(&parts, "{{app_name}}/index.html", context! {})
 }

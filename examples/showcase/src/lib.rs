@@ -6,6 +6,7 @@ use kiln::prelude::*;
 pub mod api;
 pub mod pages;
 pub mod polls;
+pub mod videos;
 
 /// The project: each app under its URL prefix.
 #[must_use]
@@ -15,4 +16,5 @@ pub fn project() -> Project {
         .mount("/", pages::app())
         .mount("/polls", polls::app())
         .mount("/api", api::app())
+        .mount("/videos", videos::app())
 }

@@ -123,6 +123,16 @@ pub fn user(_request: RequestView<'_>, context: &mut ContextValues) {
 /// `text`, and shown as its text by `{{ message }}`. A page that reads them
 /// clears them: [`render`](super::render) then sends the cookie's removal.
 pub fn messages(request: RequestView<'_>, context: &mut ContextValues) {
+    let carries_messages = request
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .any(|cookie| cookie.to_str().is_ok_and(|c| c.contains(crate::messages::COOKIE)));
+    if !carries_messages {
+        // Most requests: no cookie to parse or check.
+        context.insert("messages", Value::from_object(MessageList::new(Vec::new())));
+        return;
+    }
     let site = request
         .extensions
         .get::<RequestContext>()

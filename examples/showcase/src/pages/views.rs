@@ -27,6 +27,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          <ul>\
          <li>{about}: a second page of the <code>pages</code> app, reached by its route name.</li>\
          <li>{polls}: Django's tutorial app on the embedded SQLite database, migrated and seeded by <code>cargo run</code>.</li>\
+         <li>{videos}: upload a video and play it back with seeking (uploads streamed to disk, served with <code>Range</code>).</li>\
          <li>{status}: the <code>api</code> app, mounted at <code>/api</code>; it can run alone with <code>runserver --app api</code>.</li>\
          <li>{square}: a typed path parameter (<code>{{n:int}}</code>); <a href=\"/api/square/seven\">a non-number</a> is a 404.</li>\
          <li>{boom}: a handler that fails, to see the debug error page; {crash} panics, and the server goes on.</li>\
@@ -36,6 +37,7 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          <p>Try <code>cargo run -p showcase -- routes</code> and <code>-- check</code>.</p>",
         about = link("pages:about", "About")?,
         polls = link("polls:index", "Polls")?,
+        videos = link("videos:index", "Videos")?,
         status = link("api:status", "API status")?,
         square = link_with("api:square", [("n", 7)], "7 squared")?,
         boom = link("pages:boom", "Boom")?,

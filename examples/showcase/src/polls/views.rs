@@ -5,6 +5,7 @@
 
 use kiln::db::prelude::*;
 use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
+use kiln::forms::BoundForm;
 use kiln::http::escape;
 use kiln::prelude::*;
 
@@ -82,22 +83,28 @@ pub(super) async fn detail(db: Db, Path(id): Path<i64>) -> Result<Html<String>, 
     detail_page(&db, &question, None).await
 }
 
+/// The detail page; `form` is a vote form that did not validate, whose
+/// errors are shown with the choices.
 async fn detail_page(
     db: &Db,
     question: &question::Model,
-    error: Option<&str>,
+    form: Option<&BoundForm<VoteForm>>,
 ) -> Result<Html<String>, Error> {
     let choices = choices_of(db, question).await?;
     let action = reverse("polls:vote", [("id", question.id)])?;
     let mut body = format!("<h1>{}</h1>", escape(&question.question_text));
-    if let Some(error) = error {
-        body.push_str(&format!(
-            "<p role=\"alert\"><strong>{}</strong></p>",
-            escape(error)
-        ));
+    let choice_field = form.and_then(|form| form.field("choice"));
+    let mut fieldset = String::from("<fieldset>");
+    if let Some(field) = choice_field.filter(|field| !field.errors().is_empty()) {
+        body.push_str("<p role=\"alert\"><strong>You didn&#x27;t select a choice.</strong></p>");
+        fieldset = format!(
+            "<fieldset aria-invalid=\"true\" aria-describedby=\"{}_error\">{}",
+            field.id(),
+            field.errors_html()
+        );
     }
     body.push_str(&format!(
-        "<form action=\"{action}\" method=\"post\"><fieldset>"
+        "<form action=\"{action}\" method=\"post\">{fieldset}"
     ));
     for choice in &choices {
         body.push_str(&format!(
@@ -128,24 +135,26 @@ pub(super) async fn results(db: Db, Path(id): Path<i64>) -> Result<Html<String>,
     Ok(html_page(&question.question_text, &body))
 }
 
-/// The vote form's fields.
-#[derive(Debug, Deserialize)]
+/// The vote form: the id of the chosen choice.
+#[derive(Debug, Form)]
 pub(super) struct VoteForm {
-    choice: Option<String>,
+    choice: i64,
 }
 
-/// Counts a vote, then redirects to the results (Post/Redirect/Get).
+/// Counts a vote, then redirects to the results (Post/Redirect/Get). A
+/// missing, malformed or unknown choice shows the question again with the
+/// error (422).
 pub(super) async fn vote(
     db: Db,
     Path(id): Path<i64>,
-    Form(form): Form<VoteForm>,
+    form: Form<VoteForm>,
 ) -> Result<Response, Error> {
     let question = question_or_404(&db, id).await?;
-    let chosen = form.choice.as_deref().and_then(|c| c.parse::<i64>().ok());
+    let (vote, mut form) = form.into_parts();
     // The choice must belong to this question; the increment happens in
     // the database so that concurrent votes are all counted.
-    let updated = match chosen {
-        Some(choice_id) => {
+    let updated = match vote {
+        Some(VoteForm { choice: choice_id }) => {
             choice::Entity::update_many()
                 .col_expr(
                     choice::Column::Votes,
@@ -161,7 +170,13 @@ pub(super) async fn vote(
         None => 0,
     };
     if updated == 0 {
-        let page = detail_page(&db, &question, Some("You didn't select a choice.")).await?;
+        if form.is_valid() {
+            form.add_error(
+                Some("choice"),
+                "Select a valid choice. That choice is not one of the available choices.",
+            );
+        }
+        let page = detail_page(&db, &question, Some(&form)).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let results = reverse("polls:results", [("id", question.id)])?;

@@ -227,3 +227,52 @@ async fn the_index_is_paginated_five_per_page() {
         assert_eq!(client.get(bad).send().await.status(), 404, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_suggested_question_is_saved_by_a_model_form() {
+    let client = client();
+    let url = client.reverse("polls:suggest", ());
+    let page = client.get(&url).send().await.text();
+    assert!(
+        page.contains("<label for=\"id_question_text\">Question:</label>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("What to ask, in 200 characters or fewer."),
+        "{page}"
+    );
+    assert!(page.contains("maxlength=\"200\""), "{page}");
+    assert!(!page.contains("pub_date"), "{page}");
+
+    let long = "?".repeat(201);
+    let response = client
+        .post(&url)
+        .form(&[("question_text", long.as_str())])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .contains("Ensure this value has at most 200 characters (it has 201).")
+    );
+
+    let response = client
+        .post(&url)
+        .form(&[("question_text", "Tabs or spaces?")])
+        .follow_redirects()
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.text().contains("<h1>Tabs or spaces?</h1>"),
+        "{}",
+        response.text()
+    );
+    let stored = question::Entity::find()
+        .filter(question::Column::QuestionText.eq("Tabs or spaces?"))
+        .count(&client.db().await)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+}

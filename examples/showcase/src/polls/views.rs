@@ -5,7 +5,7 @@
 
 use kiln::db::prelude::*;
 use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
-use kiln::forms::BoundForm;
+use kiln::forms::{BoundForm, FormInput, ModelForm, SaveError};
 use kiln::http::escape;
 use kiln::prelude::*;
 
@@ -74,6 +74,10 @@ pub(super) async fn index(db: Db, Query(query): Query<IndexQuery>) -> Result<Htm
         }
         body.push_str("</nav>");
     }
+    let suggest = reverse("polls:suggest", ())?;
+    body.push_str(&format!(
+        "<p><a href=\"{suggest}\">Suggest a question</a></p>"
+    ));
     Ok(html_page("Polls", &body))
 }
 
@@ -181,4 +185,44 @@ pub(super) async fn vote(
     }
     let results = reverse("polls:results", [("id", question.id)])?;
     Ok(Redirect::to(&results).into_response())
+}
+
+/// The "suggest a question" form: a `ModelForm` of the question model,
+/// without the publication date, which is set when it is saved.
+fn suggest_form() -> ModelForm<question::Entity> {
+    ModelForm::new().exclude(&["pub_date"])
+}
+
+fn suggest_page(form: &ModelForm<question::Entity>) -> Result<Html<String>, Error> {
+    let action = reverse("polls:suggest", ())?;
+    Ok(html_page(
+        "Suggest a question",
+        &format!(
+            "<h1>Suggest a question</h1><form action=\"{action}\" method=\"post\">{form}<button>Suggest</button></form>"
+        ),
+    ))
+}
+
+/// The empty suggestion form.
+pub(super) async fn suggest() -> Result<Html<String>, Error> {
+    suggest_page(&suggest_form())
+}
+
+/// Saves a suggested question and shows it, or the form again with its
+/// errors (422).
+pub(super) async fn suggest_save(db: Db, input: FormInput) -> Result<Response, Error> {
+    let mut form = suggest_form().bind(input);
+    match form
+        .save_with(&*db, |row| row.pub_date = Set(ChronoUtc::now()))
+        .await
+    {
+        Ok(question) => {
+            let url = reverse("polls:detail", [("id", question.id)])?;
+            Ok(Redirect::to(&url).into_response())
+        }
+        Err(SaveError::Invalid) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, suggest_page(&form)?).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
 }

@@ -491,6 +491,24 @@ pub mod tag {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod note {
+    use kiln::db::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "forms_note")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tag_id: i64,
+        pub text: String,
+        #[sea_orm(belongs_to, from = "tag_id", to = "id")]
+        pub tag: BelongsTo<super::tag::Entity>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 fn tag_options() -> ModelOptions {
     ModelOptions::new()
         .verbose_name("tag")
@@ -642,6 +660,36 @@ async fn model_form_creates_and_updates_rows_on_every_backend() {
             "{}",
             test.label()
         );
+        test.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_key_to_a_missing_row_is_a_form_error_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        tag_table(db).await;
+        let schema = Schema::new(db.get_database_backend());
+        db.execute(&schema.create_table_from_entity(note::Entity))
+            .await
+            .unwrap();
+        let input = FormInput::from_pairs([("tag_id", "4242"), ("text", "orphan")]);
+        let mut form = ModelForm::<note::Entity>::new().bind(input);
+        assert!(form.is_valid(), "{:?}", form.errors());
+        let result = form.save(db).await;
+        assert!(
+            matches!(result, Err(SaveError::Invalid)),
+            "{}: {result:?}",
+            test.label()
+        );
+        let errors = form.errors();
+        let all: Vec<&String> = errors
+            .non_field()
+            .iter()
+            .chain(errors.field("tag_id"))
+            .collect();
+        assert_eq!(all.len(), 1, "{}: {errors:?}", test.label());
+        assert_eq!(note::Entity::find().count(db).await.unwrap(), 0);
         test.finish().await;
     }
 }

@@ -118,12 +118,27 @@ async fn upload(form: Form<Upload>) -> Response {
     }
 }
 
+#[derive(Debug, Form)]
+struct Search {
+    #[form(min_length = 2)]
+    q: String,
+    page: Option<u32>,
+}
+
+async fn search(form: Form<Search>) -> Response {
+    match form.into_result() {
+        Ok(search) => format!("{} p{:?}", search.q, search.page).into_response(),
+        Err(form) => (StatusCode::UNPROCESSABLE_ENTITY, Html(form.to_string())).into_response(),
+    }
+}
+
 fn client_with(extra: &str) -> TestClient {
     let project = Project::new("forms").mount(
         "/",
         App::new("signup")
             .route("/signup/", "signup", get(signup_page).post(signup))
-            .route("/upload/", "upload", post(upload)),
+            .route("/upload/", "upload", post(upload))
+            .route("/search/", "search", get(search)),
     );
     TestClient::with_settings(
         project,
@@ -406,6 +421,28 @@ async fn invalid_utf8_and_malformed_bodies_are_bad_requests() {
         .send()
         .await;
     assert_eq!(response.status(), 415);
+}
+
+#[tokio::test]
+async fn a_get_form_reads_the_query_string() {
+    let client = client();
+    let response = client
+        .get("/search/?q=kiln+forms&page=2&utm=x")
+        .send()
+        .await;
+    assert_eq!(
+        (response.status().as_u16(), response.text()),
+        (200, "kiln forms pSome(2)".to_owned())
+    );
+    let response = client.get("/search/?q=k&page=-1").send().await;
+    assert_eq!(response.status(), 422);
+    let page = response.text();
+    assert!(page.contains("at least 2 characters (it has 1)"), "{page}");
+    assert!(
+        page.contains("id=\"id_page_error\"><li>Enter a whole number.</li>"),
+        "{page}"
+    );
+    assert_eq!(client.get("/search/?q=%FF").send().await.status(), 400);
 }
 
 #[tokio::test]

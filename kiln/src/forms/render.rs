@@ -234,11 +234,9 @@ impl<'a> BoundField<'a> {
         let id = self.id();
         let mut attrs = format!(" name=\"{}\" id=\"{}\"", escape(&spec.name), escape(&id));
         let hidden = spec.widget == Widget::Hidden;
-        // A checkbox left unticked is not sent, so `required` would force it on.
-        let required = spec.required
-            && !hidden
-            && spec.widget != Widget::Checkbox
-            && !(spec.kind == FieldKind::File && self.form.values.contains_key(&spec.name));
+        // A checkbox left unticked is not sent, so `required` would force
+        // it on; a hidden input cannot be filled in.
+        let required = spec.required && !hidden && spec.widget != Widget::Checkbox;
         if required {
             attrs.push_str(" required");
         }

@@ -39,6 +39,11 @@ pub struct TopicMiddleware;
 #[derive(Debug)]
 pub struct TopicStaticFilesAndStreaming;
 
+/// docs/topics/forms.md
+#[doc = include_str!("../../docs/topics/forms.md")]
+#[derive(Debug)]
+pub struct TopicForms;
+
 /// docs/topics/file-uploads.md
 #[doc = include_str!("../../docs/topics/file-uploads.md")]
 #[derive(Debug)]

@@ -39,12 +39,15 @@
 //! - [`http`]: [`Error`], the request id, error pages and the middleware stack.
 //! - [`server`]: the HTTP server, its limits and graceful shutdown.
 //! - [`cli`] and [`checks`]: the management commands and system checks.
+//! - [`forms`]: `#[derive(Form)]`, the [`Form`](forms::Form) extractor,
+//!   rendering and [`ModelForm`](forms::ModelForm).
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod db;
+pub mod forms;
 pub mod http;
 pub mod logging;
 pub mod messages;
@@ -88,11 +91,14 @@ pub mod deps {
 /// What an app module needs: `use kiln::prelude::*;`.
 pub mod prelude {
     pub use crate::app::{App, Urls};
+    /// Kiln's forms: the derive macro and the extractor share the name, as
+    /// serde's do. axum's plain `Form` extractor is `kiln::deps::axum::Form`.
+    pub use crate::forms::Form;
     pub use crate::http::{Error, RequestId};
     pub use crate::project::{Project, Site};
     pub use crate::settings::Settings;
     pub use crate::urls::{Endpoint, any, delete, get, head, options, patch, post, put, reverse};
-    pub use axum::extract::{Form, Json, Path, Query, Request};
+    pub use axum::extract::{Json, Path, Query, Request};
     pub use axum::http::request::Parts;
     pub use axum::http::{HeaderMap, Method, StatusCode, header};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};

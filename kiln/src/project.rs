@@ -464,6 +464,7 @@ impl Project {
     ///
     /// [`BootError`] for any mistake in apps or routes.
     pub fn build(self, settings: Settings) -> Result<(Site, SiteService), BootError> {
+        let models = self.model_entries()?;
         let (infos, patterns) = self.resolve_routes()?;
         let urls = Arc::new(UrlRegistry::new(infos)?);
         let static_files = self.static_files(&settings);
@@ -522,6 +523,7 @@ impl Project {
             static_files,
             signing_key,
             templates,
+            models,
             ready: AtomicBool::new(true),
         }));
         let service = SiteService::new(router, &site);
@@ -626,10 +628,18 @@ struct SiteInner {
     static_files: crate::staticfiles::StaticFiles,
     signing_key: cookie::Key,
     templates: Templates,
+    models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
 }
 
 impl Site {
+    /// The registered model of `table`, with its options (for forms and the
+    /// admin).
+    #[must_use]
+    pub fn model(&self, table: &str) -> Option<&crate::db::ModelEntry> {
+        self.0.models.iter().find(|model| model.table == table)
+    }
+
     /// The project's name.
     #[must_use]
     pub fn name(&self) -> &str {

@@ -7,6 +7,9 @@
     reason = "tests: an unexpected error should fail the test loudly"
 )]
 
+#[path = "support/multipart.rs"]
+pub mod multipart;
+
 use std::fs;
 use std::path::Path;
 
@@ -14,34 +17,8 @@ use kiln::prelude::*;
 use kiln::storage::{FileSystemStorage, Storage, StorageError};
 use kiln::test::TestClient;
 use kiln::uploads::MultipartForm;
+use multipart::{BOUNDARY, multipart};
 use serde_json::{Value, json};
-
-const BOUNDARY: &str = "kiln-test-boundary-7MA4YWxkTrZu0gW";
-
-/// A `multipart/form-data` body: text fields, then files (field, file name, content).
-fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    for (field, file_name, content) in files {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: video/mp4\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(content);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
 
 async fn save_upload(site: Site, form: MultipartForm) -> Result<Json<Value>, kiln::Error> {
     let storage = FileSystemStorage::media(&site);

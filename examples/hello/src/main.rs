@@ -33,13 +33,19 @@ async fn count(Path(n): Path<u32>) -> Result<Json<Count>, kiln::Error> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Form)]
 struct Echo {
+    #[form(max_length = 200)]
     message: String,
 }
 
-async fn echo(Form(form): Form<Echo>) -> String {
-    form.message
+/// Echoes the message; an empty or overlong one gets the form back with
+/// its error (422).
+async fn echo(form: Form<Echo>) -> Response {
+    match form.into_result() {
+        Ok(echo) => echo.message.into_response(),
+        Err(form) => (StatusCode::UNPROCESSABLE_ENTITY, Html(form.to_string())).into_response(),
+    }
 }
 
 #[kiln::main]

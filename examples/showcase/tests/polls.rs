@@ -108,15 +108,29 @@ async fn a_vote_without_a_valid_choice_redisplays_the_form_and_counts_nothing() 
         (other, choices)
     };
     let url = client.reverse("polls:vote", [("id", question.id)]);
-    for form in [
-        vec![],
-        vec![("choice", "abc".to_owned())],
+    for (form, error) in [
+        (vec![], "This field is required."),
+        (vec![("choice", "abc".to_owned())], "Enter a whole number."),
         // A choice of another question must not be counted here.
-        vec![("choice", other_choices[0].id.to_string())],
+        (
+            vec![("choice", other_choices[0].id.to_string())],
+            "Select a valid choice. That choice is not one of the available choices.",
+        ),
     ] {
         let response = client.post(&url).form(&form).send().await;
         assert_eq!(response.status(), 422, "{form:?}");
-        assert!(response.text().contains("You didn&#x27;t select a choice."));
+        let page = response.text();
+        assert!(page.contains("You didn&#x27;t select a choice."), "{page}");
+        assert!(
+            page.contains(&format!(
+                "<fieldset aria-invalid=\"true\" aria-describedby=\"id_choice_error\"><ul class=\"errorlist\" id=\"id_choice_error\"><li>{error}</li></ul>"
+            )),
+            "{page}"
+        );
+        assert!(
+            page.contains("name=\"choice\""),
+            "the choices are shown again: {page}"
+        );
     }
     let total: i32 = choice::Entity::find()
         .all(&client.db().await)
@@ -280,4 +294,53 @@ async fn pages_are_templates_extending_the_project_base() {
         )),
         "{results}"
     );
+}
+
+#[tokio::test]
+async fn a_suggested_question_is_saved_by_a_model_form() {
+    let client = client();
+    let url = client.reverse("polls:suggest", ());
+    let page = client.get(&url).send().await.text();
+    assert!(
+        page.contains("<label for=\"id_question_text\">Question:</label>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("What to ask, in 200 characters or fewer."),
+        "{page}"
+    );
+    assert!(page.contains("maxlength=\"200\""), "{page}");
+    assert!(!page.contains("pub_date"), "{page}");
+
+    let long = "?".repeat(201);
+    let response = client
+        .post(&url)
+        .form(&[("question_text", long.as_str())])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .contains("Ensure this value has at most 200 characters (it has 201).")
+    );
+
+    let response = client
+        .post(&url)
+        .form(&[("question_text", "Tabs or spaces?")])
+        .follow_redirects()
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.text().contains("<h1>Tabs or spaces?</h1>"),
+        "{}",
+        response.text()
+    );
+    let stored = question::Entity::find()
+        .filter(question::Column::QuestionText.eq("Tabs or spaces?"))
+        .count(&client.db().await)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
 }

@@ -127,7 +127,11 @@ pub fn messages(request: RequestView<'_>, context: &mut ContextValues) {
         .headers
         .get_all(axum::http::header::COOKIE)
         .iter()
-        .any(|cookie| cookie.to_str().is_ok_and(|c| c.contains(crate::messages::COOKIE)));
+        .any(|cookie| {
+            cookie
+                .to_str()
+                .is_ok_and(|c| c.contains(crate::messages::COOKIE))
+        });
     if !carries_messages {
         // Most requests: no cookie to parse or check.
         context.insert("messages", Value::from_object(MessageList::new(Vec::new())));

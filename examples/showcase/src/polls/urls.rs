@@ -10,4 +10,9 @@ pub(super) fn urls() -> Urls {
         .route("/{id:int}/", "detail", get(views::detail))
         .route("/{id:int}/results/", "results", get(views::results))
         .route("/{id:int}/vote/", "vote", post(views::vote))
+        .route(
+            "/suggest/",
+            "suggest",
+            get(views::suggest).post(views::suggest_save),
+        )
 }

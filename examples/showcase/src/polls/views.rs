@@ -4,6 +4,7 @@
 
 use kiln::db::prelude::*;
 use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
+use kiln::forms::{BoundForm, FormInput, ModelForm, SaveError};
 use kiln::prelude::*;
 use kiln::templates::{Value, context, render};
 
@@ -86,13 +87,18 @@ async fn detail_page(
     parts: &Parts,
     db: &Db,
     question: &question::Model,
-    error: Option<&str>,
+    form: Option<&BoundForm<VoteForm>>,
 ) -> Result<Response, Error> {
     let choices = choices_of(db, question).await?;
+    // The choice field's errors, for the fieldset of radio buttons.
+    let choice_error = form
+        .and_then(|form| form.field("choice"))
+        .filter(|field| !field.errors().is_empty())
+        .map(|field| context! { id => field.id(), html => Value::from_safe_string(field.errors_html()) });
     render(
         parts,
         "polls/detail.html",
-        context! { question => question_value(question), choices => choice_values(&choices), error },
+        context! { question => question_value(question), choices => choice_values(&choices), choice_error },
     )
 }
 
@@ -107,25 +113,27 @@ pub(super) async fn results(parts: Parts, db: Db, Path(id): Path<i64>) -> Result
     )
 }
 
-/// The vote form's fields.
-#[derive(Debug, Deserialize)]
+/// The vote form: the id of the chosen choice.
+#[derive(Debug, Form)]
 pub(super) struct VoteForm {
-    choice: Option<String>,
+    choice: i64,
 }
 
-/// Counts a vote, then redirects to the results (Post/Redirect/Get).
+/// Counts a vote, then redirects to the results (Post/Redirect/Get). A
+/// missing, malformed or unknown choice shows the question again with the
+/// error (422).
 pub(super) async fn vote(
     parts: Parts,
     db: Db,
     Path(id): Path<i64>,
-    Form(form): Form<VoteForm>,
+    form: Form<VoteForm>,
 ) -> Result<Response, Error> {
     let question = question_or_404(&db, id).await?;
-    let chosen = form.choice.as_deref().and_then(|c| c.parse::<i64>().ok());
+    let (vote, mut form) = form.into_parts();
     // The choice must belong to this question; the increment happens in
     // the database so that concurrent votes are all counted.
-    let updated = match chosen {
-        Some(choice_id) => {
+    let updated = match vote {
+        Some(VoteForm { choice: choice_id }) => {
             choice::Entity::update_many()
                 .col_expr(
                     choice::Column::Votes,
@@ -141,9 +149,58 @@ pub(super) async fn vote(
         None => 0,
     };
     if updated == 0 {
-        let page = detail_page(&parts, &db, &question, Some("You didn't select a choice.")).await?;
+        if form.is_valid() {
+            form.add_error(
+                Some("choice"),
+                "Select a valid choice. That choice is not one of the available choices.",
+            );
+        }
+        let page = detail_page(&parts, &db, &question, Some(&form)).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let results = reverse("polls:results", [("id", question.id)])?;
     Ok(Redirect::to(&results).into_response())
+}
+
+/// The "suggest a question" form: a `ModelForm` of the question model,
+/// without the publication date, which is set when it is saved.
+fn suggest_form() -> ModelForm<question::Entity> {
+    ModelForm::new().exclude(&["pub_date"])
+}
+
+fn suggest_page(parts: &Parts, form: &ModelForm<question::Entity>) -> Result<Response, Error> {
+    render(
+        parts,
+        "polls/suggest.html",
+        context! { form => Value::from_safe_string(form.to_string()) },
+    )
+}
+
+/// The empty suggestion form.
+pub(super) async fn suggest(parts: Parts) -> Result<Response, Error> {
+    suggest_page(&parts, &suggest_form())
+}
+
+/// Saves a suggested question and shows it, or the form again with its
+/// errors (422).
+pub(super) async fn suggest_save(
+    parts: Parts,
+    db: Db,
+    input: FormInput,
+) -> Result<Response, Error> {
+    let mut form = suggest_form().bind(input);
+    match form
+        .save_with(&*db, |row| row.pub_date = Set(ChronoUtc::now()))
+        .await
+    {
+        Ok(question) => {
+            let url = reverse("polls:detail", [("id", question.id)])?;
+            Ok(Redirect::to(&url).into_response())
+        }
+        Err(SaveError::Invalid) => {
+            let page = suggest_page(&parts, &form)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
 }

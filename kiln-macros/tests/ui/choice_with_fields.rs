@@ -1,0 +1,9 @@
+use kiln_macros::Choices;
+
+#[derive(Choices)]
+enum Size {
+    Small,
+    Custom(u32),
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use kiln_macros::Form;
+
+#[derive(Form)]
+enum Size {
+    Small,
+}
+
+fn main() {}

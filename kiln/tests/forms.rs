@@ -21,7 +21,7 @@ use kiln::forms::{
 use kiln::prelude::*;
 use kiln::test::TestClient;
 use kiln::uploads::UploadedFile;
-use multipart::{BOUNDARY, multipart};
+use multipart::multipart;
 
 #[derive(Debug, Clone, Copy, PartialEq, Choices)]
 enum Topic {
@@ -458,15 +458,7 @@ async fn oversized_bodies_are_413() {
 }
 
 async fn post_upload(client: &TestClient, body: Vec<u8>) -> kiln::test::TestResponse {
-    client
-        .post("/upload/")
-        .header(
-            "content-type",
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
+    multipart::post(client, "/upload/", body).await
 }
 
 #[tokio::test]

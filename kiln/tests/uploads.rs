@@ -62,15 +62,7 @@ fn site(extra: &str) -> UploadSite {
 
 impl UploadSite {
     async fn upload(&self, body: Vec<u8>) -> kiln::test::TestResponse {
-        self.client
-            .post("/upload")
-            .header(
-                "content-type",
-                &format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
-            .body(body)
-            .send()
-            .await
+        multipart::post(&self.client, "/upload", body).await
     }
 
     fn temp_files(&self) -> usize {

@@ -28,3 +28,20 @@ pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     body
 }
+
+/// POSTs `body` (from [`multipart`]) to `path` with its content type.
+pub async fn post(
+    client: &kiln::test::TestClient,
+    path: &str,
+    body: Vec<u8>,
+) -> kiln::test::TestResponse {
+    client
+        .post(path)
+        .header(
+            "content-type",
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+}

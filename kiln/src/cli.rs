@@ -204,6 +204,28 @@ fn runtime(settings: &Settings) -> Result<tokio::runtime::Runtime, BootError> {
         })
 }
 
+/// The system checks' errors stop `runserver` before it listens, as
+/// Django's `runserver` does: a template that does not compile or a missing
+/// templates folder is one message at start-up, not a 500 on some page
+/// later. Model changes without a migration (`kiln.E003`) do not: while
+/// models are being edited the site should still start, and
+/// `makemigrations --check` is where that is enforced.
+fn refuse_check_errors(project: &Project, settings: &Settings) -> Result<(), BootError> {
+    let errors: Vec<String> = checks::run(project, settings)
+        .into_iter()
+        .filter(|message| message.level == Level::Error && message.id != "kiln.E003")
+        .map(|message| message.to_string())
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(BootError::Usage(format!(
+        "the system checks found {} error(s); fix them, then start again (`check` lists them too):\n{}",
+        errors.len(),
+        errors.join("\n")
+    )))
+}
+
 async fn runserver(
     project: Project,
     settings: Settings,
@@ -214,6 +236,7 @@ async fn runserver(
         Some(label) => project.only_app(label)?,
         None => project,
     };
+    refuse_check_errors(&project, &settings)?;
     // A project whose apps have migrations uses its database: check it at
     // boot, so a wrong URL is one clear message now rather than a 500 later.
     let graph = project.migration_graph()?;
@@ -318,4 +341,23 @@ pub fn routes_table(project: &Project) -> Result<String, BootError> {
         table.push('\n');
     }
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runserver_refuses_to_start_on_a_check_error_and_says_which() {
+        let settings = Settings::defaults_for(true);
+        assert!(refuse_check_errors(&Project::new("t"), &settings).is_ok());
+        let missing =
+            crate::templates::TemplateDir::new("/nonexistent/kiln-templates", "templates", None);
+        let project = Project::new("t").templates(missing);
+        let error = refuse_check_errors(&project, &settings)
+            .expect_err("a missing templates folder is a check error")
+            .to_string();
+        assert!(error.contains("kiln.E006"), "{error}");
+        assert!(error.contains("/nonexistent/kiln-templates"), "{error}");
+    }
 }

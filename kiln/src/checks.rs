@@ -64,20 +64,7 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
         });
     }
     messages.extend(check_migrations(project));
-    for entry in project.model_entries().unwrap_or_default() {
-        for column in entry.unknown_columns() {
-            messages.push(CheckMessage {
-                level: Level::Error,
-                id: "kiln.E004",
-                message: format!(
-                    "the options of model `{}` (app `{}`) name `{column}`, which is not one of its columns",
-                    entry.table, entry.app
-                ),
-                hint: Some(format!("use one of: {}", entry.columns.join(", "))),
-            });
-        }
-    }
-    messages.extend(check_templates(project, settings));
+    messages.extend(at_boot(project, settings));
     if settings.debug && !cfg!(debug_assertions) {
         messages.push(CheckMessage {
             level: Level::Warning,
@@ -101,6 +88,30 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
         });
     }
     messages.extend(uncollected_static_files(project, settings));
+    messages
+}
+
+/// The checks `runserver` stops on, which nothing else at start-up finds:
+/// model options naming a missing column (`kiln.E004`) and templates that
+/// do not compile or folders that do not exist (`kiln.E005`, `kiln.E006`).
+/// Route and migration errors are not repeated here: building the site and
+/// loading the migration graph report them anyway.
+pub(crate) fn at_boot(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
+    let mut messages = Vec::new();
+    for entry in project.model_entries().unwrap_or_default() {
+        for column in entry.unknown_columns() {
+            messages.push(CheckMessage {
+                level: Level::Error,
+                id: "kiln.E004",
+                message: format!(
+                    "the options of model `{}` (app `{}`) name `{column}`, which is not one of its columns",
+                    entry.table, entry.app
+                ),
+                hint: Some(format!("use one of: {}", entry.columns.join(", "))),
+            });
+        }
+    }
+    messages.extend(check_templates(project, settings));
     messages
 }
 

@@ -18,6 +18,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use crate::checks::{self, Level};
+use crate::db::commands;
 use crate::project::{BootError, Project};
 use crate::settings::Settings;
 
@@ -48,17 +49,17 @@ enum Command {
     /// Validate settings and routes without serving; exit non-zero on errors.
     Check,
     /// Write new migrations for the changes made to the models.
-    Makemigrations(crate::db::commands::MakeArgs),
+    Makemigrations(commands::MakeArgs),
     /// Apply (or roll back) migrations so the database matches the code.
-    Migrate(crate::db::commands::MigrateArgs),
+    Migrate(commands::MigrateArgs),
     /// List every app's migrations, with [X] for those applied.
-    Showmigrations(crate::db::commands::ShowArgs),
+    Showmigrations(commands::ShowArgs),
     /// Print the SQL of one migration, without running it.
-    Sqlmigrate(crate::db::commands::SqlArgs),
+    Sqlmigrate(commands::SqlArgs),
     /// Write the rows of apps or tables as a JSON fixture.
-    Dumpdata(crate::db::commands::DumpArgs),
+    Dumpdata(commands::DumpArgs),
     /// Insert the rows of JSON fixtures, each file all or nothing.
-    Loaddata(crate::db::commands::LoadArgs),
+    Loaddata(commands::LoadArgs),
     /// Copy every app's static files into `static_root` for production, with
     /// content-hashed names, compressed variants and a manifest.
     Collectstatic(crate::staticfiles::CollectArgs),
@@ -111,8 +112,7 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             Ok(ExitCode::SUCCESS)
         }
         Command::Makemigrations(args) => {
-            let changed =
-                crate::db::commands::makemigrations(&project, &args, &mut std::io::stdout())?;
+            let changed = commands::makemigrations(&project, &args, &mut std::io::stdout())?;
             Ok(if changed && args.check {
                 ExitCode::FAILURE
             } else {
@@ -121,17 +121,17 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
         }
         Command::Migrate(args) => {
             let mut out = std::io::stdout();
-            runtime(&settings)?.block_on(crate::db::commands::migrate(
-                &project, &settings, &args, &mut out,
-            ))?;
-            Ok(ExitCode::SUCCESS)
+            block_on(
+                &settings,
+                commands::migrate(&project, &settings, &args, &mut out),
+            )
         }
         Command::Showmigrations(args) => {
             let mut out = std::io::stdout();
-            runtime(&settings)?.block_on(crate::db::commands::showmigrations(
-                &project, &settings, &args, &mut out,
-            ))?;
-            Ok(ExitCode::SUCCESS)
+            block_on(
+                &settings,
+                commands::showmigrations(&project, &settings, &args, &mut out),
+            )
         }
         Command::Collectstatic(args) => {
             let files = project.static_files(&settings);
@@ -139,25 +139,21 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
             Ok(ExitCode::SUCCESS)
         }
         Command::Dumpdata(args) => {
-            runtime(&settings)?.block_on(crate::db::commands::dumpdata(
-                &project,
+            let mut out = std::io::stdout();
+            block_on(
                 &settings,
-                &args,
-                &mut std::io::stdout(),
-            ))?;
-            Ok(ExitCode::SUCCESS)
+                commands::dumpdata(&project, &settings, &args, &mut out),
+            )
         }
         Command::Loaddata(args) => {
-            runtime(&settings)?.block_on(crate::db::commands::loaddata(
-                &project,
+            let mut out = std::io::stdout();
+            block_on(
                 &settings,
-                &args,
-                &mut std::io::stdout(),
-            ))?;
-            Ok(ExitCode::SUCCESS)
+                commands::loaddata(&project, &settings, &args, &mut out),
+            )
         }
         Command::Sqlmigrate(args) => {
-            crate::db::commands::sqlmigrate(&project, &settings, &args, &mut std::io::stdout())?;
+            commands::sqlmigrate(&project, &settings, &args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Routes { app } => {
@@ -192,6 +188,15 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
     }
 }
 
+/// Runs a database command to its end on a runtime of its own.
+fn block_on(
+    settings: &Settings,
+    command: impl std::future::Future<Output = Result<(), BootError>>,
+) -> Result<ExitCode, BootError> {
+    runtime(settings)?.block_on(command)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn runtime(settings: &Settings) -> Result<tokio::runtime::Runtime, BootError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -207,13 +212,14 @@ fn runtime(settings: &Settings) -> Result<tokio::runtime::Runtime, BootError> {
 /// The system checks' errors stop `runserver` before it listens, as
 /// Django's `runserver` does: a template that does not compile or a missing
 /// templates folder is one message at start-up, not a 500 on some page
-/// later. Model changes without a migration (`kiln.E003`) do not: while
-/// models are being edited the site should still start, and
-/// `makemigrations --check` is where that is enforced.
+/// later. Only [`checks::at_boot`] runs: route and migration errors stop the
+/// start anyway, and model changes without a migration (`kiln.E003`) should
+/// not (while models are being edited the site still starts;
+/// `makemigrations --check` enforces it).
 fn refuse_check_errors(project: &Project, settings: &Settings) -> Result<(), BootError> {
-    let errors: Vec<String> = checks::run(project, settings)
+    let errors: Vec<String> = checks::at_boot(project, settings)
         .into_iter()
-        .filter(|message| message.level == Level::Error && message.id != "kiln.E003")
+        .filter(|message| message.level == Level::Error)
         .map(|message| message.to_string())
         .collect();
     if errors.is_empty() {
@@ -247,7 +253,7 @@ async fn runserver(
             .iter()
             .find(|c| c.name == crate::db::DEFAULT_DATABASE)
         {
-            crate::db::commands::migrate_to_latest(config, &graph, project.router(), |progress| {
+            commands::migrate_to_latest(config, &graph, project.router(), |progress| {
                 let (app, name) = &progress.step.key;
                 tracing::info!(
                     target: "kiln::db",

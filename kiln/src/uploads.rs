@@ -149,29 +149,29 @@ impl UploadedFile {
     }
 }
 
-/// The limits an upload is read with.
-#[derive(Debug, Clone, Copy)]
+/// The limits an upload is read with, and where its files go.
+#[derive(Debug, Clone)]
 struct Limits {
     file_size: u64,
     files: usize,
     text: usize,
+    temp_dir: Option<std::path::PathBuf>,
 }
 
 impl Limits {
+    fn of(settings: &crate::Settings) -> Self {
+        Self {
+            file_size: settings.upload_max_file_size.0,
+            files: settings.upload_max_files,
+            text: settings.request_body_limit.as_usize(),
+            temp_dir: settings.upload_temp_dir.clone(),
+        }
+    }
+
+    /// The current site's, or the defaults outside Kiln's stack.
     fn current() -> Self {
-        RequestContext::with_current(|context| {
-            let settings = context.site.settings();
-            Self {
-                file_size: settings.upload_max_file_size.0,
-                files: settings.upload_max_files,
-                text: settings.request_body_limit.as_usize(),
-            }
-        })
-        .unwrap_or(Self {
-            file_size: 50 * 1024 * 1024,
-            files: 10,
-            text: 2 * 1024 * 1024,
-        })
+        RequestContext::with_current(|context| Self::of(context.site.settings()))
+            .unwrap_or_else(|| Self::of(&crate::Settings::default()))
     }
 }
 
@@ -190,23 +190,14 @@ impl<S: Send + Sync> FromRequest<S> for MultipartForm {
                 "expected a multipart/form-data body (a form with enctype=\"multipart/form-data\")",
             )
         })?;
-        let temp_dir =
-            RequestContext::with_current(|context| context.site.settings().upload_temp_dir.clone())
-                .flatten();
         let stream = request.into_body().into_data_stream();
-        read(
-            multer::Multipart::new(stream, boundary),
-            Limits::current(),
-            temp_dir.as_deref(),
-        )
-        .await
+        read(multer::Multipart::new(stream, boundary), Limits::current()).await
     }
 }
 
 async fn read(
     mut multipart: multer::Multipart<'static>,
     limits: Limits,
-    temp_dir: Option<&Path>,
 ) -> Result<MultipartForm, Error> {
     let mut form = MultipartForm::default();
     let mut text_bytes = 0usize;
@@ -236,7 +227,7 @@ async fn read(
             )));
         }
         let content_type = field.content_type().map(ToString::to_string);
-        let mut temp = match temp_dir {
+        let mut temp = match &limits.temp_dir {
             Some(dir) => tempfile::NamedTempFile::new_in(dir),
             None => tempfile::NamedTempFile::new(),
         }

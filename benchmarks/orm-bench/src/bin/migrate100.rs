@@ -198,19 +198,7 @@ fn migrations() -> Vec<(Migration, Kind)> {
                 });
                 (migration, Kind::AddField)
             }
-            3 => {
-                let name = format!("s{number}");
-                let migration =
-                    base.add_field(&table.name, Field::new(&name, Type::string(40)).null());
-                table.extras.push(Extra {
-                    name,
-                    text: true,
-                    null: true,
-                    indexed: false,
-                    length: 40,
-                });
-                (migration, Kind::AddField)
-            }
+            3 => add_text(base, table, number),
             4 => match table.extras.iter_mut().rev().find(|extra| !extra.indexed) {
                 Some(extra) => {
                     extra.indexed = true;

@@ -253,7 +253,8 @@ async fn runserver(
             .iter()
             .find(|c| c.name == crate::db::DEFAULT_DATABASE)
         {
-            commands::migrate_to_latest(config, &graph, project.router(), |progress| {
+            let models = project.model_entries()?;
+            commands::migrate_to_latest(config, &graph, project.router(), &models, |progress| {
                 let (app, name) = &progress.step.key;
                 tracing::info!(
                     target: "kiln::db",

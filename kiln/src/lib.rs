@@ -44,12 +44,14 @@
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;
+pub mod auth;
 pub mod checks;
 pub mod cli;
 pub mod db;
 pub mod forms;
 pub mod http;
 pub mod logging;
+pub mod mail;
 pub mod messages;
 pub mod project;
 pub mod server;

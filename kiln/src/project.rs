@@ -465,6 +465,7 @@ impl Project {
     /// [`BootError`] for any mistake in apps or routes.
     pub fn build(self, settings: Settings) -> Result<(Site, SiteService), BootError> {
         let models = self.model_entries()?;
+        crate::auth::configure(&settings).map_err(BootError::Usage)?;
         let (infos, patterns) = self.resolve_routes()?;
         let urls = Arc::new(UrlRegistry::new(infos)?);
         let static_files = self.static_files(&settings);
@@ -638,6 +639,12 @@ impl Site {
     #[must_use]
     pub fn model(&self, table: &str) -> Option<&crate::db::ModelEntry> {
         self.0.models.iter().find(|model| model.table == table)
+    }
+
+    /// Every registered model with its options, in mount order.
+    #[must_use]
+    pub fn models(&self) -> &[crate::db::ModelEntry] {
+        &self.0.models
     }
 
     /// The project's name.

@@ -133,6 +133,32 @@ pub struct Settings {
     /// from disk is reloaded when its file changes.
     pub templates_from_disk: bool,
 
+    /// Memory argon2id uses per password hash, in KiB (default 19456 =
+    /// 19 MiB, OWASP's recommendation and the `argon2` crate's default).
+    pub password_hash_memory_kib: u32,
+    /// Passes argon2id makes over that memory (default 2).
+    pub password_hash_iterations: u32,
+    /// Lanes argon2id computes in parallel (default 1).
+    pub password_hash_parallelism: u32,
+    /// The password validators new passwords must pass, by name:
+    /// `similarity`, `min_length`, `common`, `numeric` (default: all four).
+    pub password_validators: Vec<String>,
+    /// The shortest password `min_length` accepts (default 8).
+    pub password_min_length: usize,
+    /// The similarity ratio to the username, email or names from which
+    /// `similarity` refuses a password (0.1 to 1.0, default 0.7).
+    pub password_max_similarity: f64,
+    /// How long a password reset link stays valid (default 3 days).
+    pub password_reset_timeout: Seconds,
+    /// Where mail goes: `console` (printed), `file` (one `.eml` per message
+    /// in `email_file_path`) or `memory` (kept for tests to read).
+    pub email_backend: crate::mail::EmailBackendName,
+    /// The folder the `file` email backend writes to, relative to the
+    /// project folder.
+    pub email_file_path: PathBuf,
+    /// The sender of mail that names none.
+    pub default_from_email: String,
+
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -212,6 +238,18 @@ impl Settings {
             upload_max_files: 10,
             upload_temp_dir: None,
             templates_from_disk: false,
+            password_hash_memory_kib: argon2::Params::DEFAULT_M_COST,
+            password_hash_iterations: argon2::Params::DEFAULT_T_COST,
+            password_hash_parallelism: argon2::Params::DEFAULT_P_COST,
+            password_validators: crate::auth::validators::VALIDATOR_NAMES
+                .map(str::to_owned)
+                .to_vec(),
+            password_min_length: 8,
+            password_max_similarity: 0.7,
+            password_reset_timeout: Seconds(Duration::from_secs(3 * 24 * 3600)),
+            email_backend: crate::mail::EmailBackendName::Console,
+            email_file_path: PathBuf::from("sent_mail"),
+            default_from_email: "webmaster@localhost".to_owned(),
             warnings: Vec::new(),
         }
     }
@@ -315,6 +353,20 @@ impl Settings {
                 "log_level",
                 format!("`{}` is not a log filter: {error}", self.log_level),
                 "use a level (error, warn, info, debug, trace) or a filter such as \"info,kiln=debug\"",
+            ));
+        }
+        if let Err(error) = crate::auth::hashers::Hasher::from_settings(self) {
+            return Err(invalid(
+                "password_hash_memory_kib",
+                error.to_string(),
+                "use values argon2 accepts, e.g. the defaults (19456, 2, 1)",
+            ));
+        }
+        if let Err(error) = crate::auth::validators::PasswordValidators::from_settings(self) {
+            return Err(invalid(
+                "password_validators",
+                error.0,
+                "name validators Kiln has, with a similarity between 0.1 and 1.0",
             ));
         }
         if self.max_connections == 0 {

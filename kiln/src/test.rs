@@ -138,6 +138,7 @@ impl TestClient {
                     config,
                     &self.migrations,
                     databases.router(),
+                    self.site.models(),
                     |_| {},
                 ))
                 .await

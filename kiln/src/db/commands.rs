@@ -148,7 +148,9 @@ pub(crate) async fn migrate(
     writeln!(out, "Running migrations:").ok();
     if steps.is_empty() {
         writeln!(out, "  No migrations to apply.").ok();
-        return Ok(());
+        // Still run: a model registered since the last migrate gets its
+        // permissions even when no migration was pending.
+        return post_migrate(&db, &executor, &project.model_entries()?).await;
     }
     executor
         .run(&steps, |progress| {
@@ -167,7 +169,7 @@ pub(crate) async fn migrate(
             out.flush().ok();
         })
         .await?;
-    Ok(())
+    post_migrate(&db, &executor, &project.model_entries()?).await
 }
 
 /// A connection for migrating: one connection, because SQLite's
@@ -205,14 +207,33 @@ pub(crate) async fn migrate_to_latest(
     config: &DatabaseConfig,
     graph: &Graph,
     router: &dyn DatabaseRouter,
+    models: &[crate::db::ModelEntry],
     progress: impl FnMut(Progress<'_>),
 ) -> Result<(), BootError> {
     let db = connect_to_migrate(config).await?;
     let executor = Executor::new(&db, graph);
     let (steps, _refused) = plan(&executor, &Target::Latest, router, &config.name).await?;
     executor.run(&steps, progress).await?;
+    post_migrate(&db, &executor, models).await?;
     let _ = db.close().await;
     Ok(())
+}
+
+/// Django's `post_migrate`: what installed apps do once their tables are
+/// there. The `auth` app creates the default permissions of `models`.
+async fn post_migrate(
+    db: &DatabaseConnection,
+    executor: &Executor<'_>,
+    models: &[crate::db::ModelEntry],
+) -> Result<(), BootError> {
+    let applied = executor.applied().await?;
+    crate::auth::post_migrate(db, &applied, models)
+        .await
+        .map_err(|error| {
+            BootError::Usage(format!(
+                "the migrations ran, but creating the models' permissions failed: {error}\n  fix: run `migrate` again; it creates only the permissions still missing"
+            ))
+        })
 }
 
 fn describe(direction: Direction) -> &'static str {

@@ -45,6 +45,7 @@ use crate::app::App;
 use crate::db::{DbErr, ModelOptions};
 use crate::settings::Settings;
 
+pub(crate) mod commands;
 pub mod hashers;
 mod migrations;
 pub mod models;
@@ -386,4 +387,53 @@ pub(crate) async fn post_migrate(
         create_permissions(db, models).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_agree_with_the_models() {
+        // What `makemigrations --check` compares: no change may be pending.
+        let project = crate::Project::new("t").mount("/accounts", app());
+        let messages = crate::checks::run(&project, &Settings::defaults_for(true));
+        let errors: Vec<String> = messages
+            .iter()
+            .filter(|m| m.level == crate::checks::Level::Error)
+            .map(ToString::to_string)
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
+    fn usernames_follow_djangos_rule() {
+        assert!(validate_username("jane.doe+test@example_1-x").is_ok());
+        for bad in ["", "jane doe", "<script>", &"x".repeat(151)] {
+            assert!(validate_username(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_session_auth_hash_changes_with_the_password_and_key() {
+        let mut user = user::Model {
+            id: 1,
+            username: "jane".to_owned(),
+            email: String::new(),
+            password: "$argon2id$one".to_owned(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            last_login: None,
+            date_joined: chrono::Utc::now(),
+        };
+        let hash = user.session_auth_hash("key");
+        assert!(user.verify_session_auth_hash("key", &hash));
+        assert!(!user.verify_session_auth_hash("other key", &hash));
+        user.password = "$argon2id$two".to_owned();
+        assert!(!user.verify_session_auth_hash("key", &hash));
+        assert!(!user.verify_session_auth_hash("key", ""));
+    }
 }

@@ -9,6 +9,8 @@
 //! cargo run -- migrate               # bring the database up to date
 //! cargo run -- showmigrations        # which migrations are applied
 //! cargo run -- sqlmigrate polls 0001 # the SQL a migration runs
+//! cargo run -- createsuperuser       # an admin account (asks; or --no-input)
+//! cargo run -- changepassword jane   # set a user's password
 //! ```
 
 use std::net::SocketAddr;
@@ -63,6 +65,11 @@ enum Command {
     /// Copy every app's static files into `static_root` for production, with
     /// content-hashed names, compressed variants and a manifest.
     Collectstatic(crate::staticfiles::CollectArgs),
+    /// Create a superuser: asks for a username, email and password (typed
+    /// twice, not shown), or reads them from KILN_SUPERUSER_* with --no-input.
+    Createsuperuser(crate::auth::commands::CreateSuperuserArgs),
+    /// Change a user's password (asked twice, not shown).
+    Changepassword(crate::auth::commands::ChangePasswordArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -155,6 +162,36 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
         Command::Sqlmigrate(args) => {
             commands::sqlmigrate(&project, &settings, &args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Createsuperuser(args) => {
+            let mut out = std::io::stdout();
+            let env = |name: &str| std::env::var(name).ok();
+            let mut terminal = crate::auth::commands::Terminal;
+            block_on(
+                &settings,
+                crate::auth::commands::createsuperuser(
+                    &project,
+                    &settings,
+                    &args,
+                    &mut terminal,
+                    env,
+                    &mut out,
+                ),
+            )
+        }
+        Command::Changepassword(args) => {
+            let mut out = std::io::stdout();
+            let mut terminal = crate::auth::commands::Terminal;
+            block_on(
+                &settings,
+                crate::auth::commands::changepassword(
+                    &project,
+                    &settings,
+                    &args,
+                    &mut terminal,
+                    &mut out,
+                ),
+            )
         }
         Command::Routes { app } => {
             let project = match app {

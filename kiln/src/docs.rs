@@ -98,3 +98,8 @@ pub struct RefCli;
 #[doc = include_str!("../../docs/internals/decisions.md")]
 #[derive(Debug)]
 pub struct InternalsDecisions;
+
+/// docs/topics/auth.md
+#[doc = include_str!("../../docs/topics/auth.md")]
+#[derive(Debug)]
+pub struct TopicAuth;

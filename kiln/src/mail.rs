@@ -364,7 +364,10 @@ mod tests {
         assert!(text.ends_with("\r\n\r\nFollow the link.\r\n"), "{text}");
         let html = message().html("<p>Follow</p>").to_rfc5322().unwrap();
         assert!(html.contains("multipart/alternative"), "{html}");
-        assert!(html.contains("Content-Type: text/html; charset=utf-8\r\n\r\n<p>Follow</p>"));
+        assert!(
+            html.contains("text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<p>Follow</p>"),
+            "{html}"
+        );
     }
 
     #[tokio::test]

@@ -17,4 +17,5 @@ pub fn project() -> Project {
         .mount("/polls", polls::app())
         .mount("/api", api::app())
         .mount("/videos", videos::app())
+        .mount("/accounts", kiln::auth::app())
 }

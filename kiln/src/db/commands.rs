@@ -76,7 +76,8 @@ impl From<Backend> for DbBackend {
     }
 }
 
-fn config_for(
+/// The configuration of the database named `name`.
+pub(crate) fn config_for(
     project: &Project,
     settings: &Settings,
     name: &str,

@@ -365,7 +365,9 @@ mod tests {
         let html = message().html("<p>Follow</p>").to_rfc5322().unwrap();
         assert!(html.contains("multipart/alternative"), "{html}");
         assert!(
-            html.contains("text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<p>Follow</p>"),
+            html.contains(
+                "text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<p>Follow</p>"
+            ),
             "{html}"
         );
     }

@@ -6,6 +6,11 @@
 //! PostgreSQL and MariaDB tests skip with a `SKIPPED:` line when the server
 //! is unreachable (see `support/backends.rs`).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of tests: an unexpected error should fail the test loudly"
+)]
+
 #[path = "support/backends.rs"]
 pub mod backends;
 
@@ -40,12 +45,14 @@ mod question {
 fn polls() -> App {
     App::new("polls")
         .model::<question::Entity>()
-        .migrations(vec![Migration::new("0001_initial").create_model(
-            ModelState::new("polls_question")
-                .field(Field::new("id", Type::BigInteger).auto_increment())
-                .field(Field::new("question_text", Type::string(200)))
-                .primary_key(&["id"]),
-        )])
+        .migrations(vec![
+            Migration::new("0001_initial").create_model(
+                ModelState::new("polls_question")
+                    .field(Field::new("id", Type::BigInteger).auto_increment())
+                    .field(Field::new("question_text", Type::string(200)))
+                    .primary_key(&["id"]),
+            ),
+        ])
 }
 
 fn project() -> Project {
@@ -150,7 +157,9 @@ async fn has_perm_follows_grants_groups_superusers_and_inactive_users_on_every_b
         let view = permission_id(db, "polls", "view_question").await;
         let delete = permission_id(db, "polls", "delete_question").await;
 
-        let jane = auth::create_user(db, "jane", "jane@example.com", None).await.unwrap();
+        let jane = auth::create_user(db, "jane", "jane@example.com", None)
+            .await
+            .unwrap();
         assert!(!jane.has_perm(db, "polls.change_question").await.unwrap());
         auth::user_permissions::ActiveModel {
             user_id: Set(jane.id),
@@ -181,16 +190,40 @@ async fn has_perm_follows_grants_groups_superusers_and_inactive_users_on_every_b
         .await
         .unwrap();
 
-        assert!(jane.has_perm(db, "polls.change_question").await.unwrap(), "own grant");
-        assert!(jane.has_perm(db, "polls.view_question").await.unwrap(), "group grant");
+        assert!(
+            jane.has_perm(db, "polls.change_question").await.unwrap(),
+            "own grant"
+        );
+        assert!(
+            jane.has_perm(db, "polls.view_question").await.unwrap(),
+            "group grant"
+        );
         assert!(!jane.has_perm(db, "polls.delete_question").await.unwrap());
-        assert!(!jane.has_perm(db, "auth.change_question").await.unwrap(), "other app");
-        assert!(!jane.has_perm(db, "change_question").await.unwrap(), "no app label");
-        assert!(jane.has_perms(db, &["polls.change_question", "polls.view_question"]).await.unwrap());
-        assert!(!jane.has_perms(db, &["polls.change_question", "polls.delete_question"]).await.unwrap());
+        assert!(
+            !jane.has_perm(db, "auth.change_question").await.unwrap(),
+            "other app"
+        );
+        assert!(
+            !jane.has_perm(db, "change_question").await.unwrap(),
+            "no app label"
+        );
+        assert!(
+            jane.has_perms(db, &["polls.change_question", "polls.view_question"])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !jane
+                .has_perms(db, &["polls.change_question", "polls.delete_question"])
+                .await
+                .unwrap()
+        );
         assert_eq!(
             jane.get_all_permissions(db).await.unwrap(),
-            BTreeSet::from(["polls.change_question".to_owned(), "polls.view_question".to_owned()])
+            BTreeSet::from([
+                "polls.change_question".to_owned(),
+                "polls.view_question".to_owned()
+            ])
         );
 
         // Another user's grants are not jane's, and the reverse.
@@ -200,10 +233,17 @@ async fn has_perm_follows_grants_groups_superusers_and_inactive_users_on_every_b
 
         let mut inactive = jane.clone();
         inactive.is_active = false;
-        assert!(!inactive.has_perm(db, "polls.change_question").await.unwrap());
+        assert!(
+            !inactive
+                .has_perm(db, "polls.change_question")
+                .await
+                .unwrap()
+        );
         assert!(inactive.get_all_permissions(db).await.unwrap().is_empty());
 
-        let root = auth::create_superuser(db, "root", "root@example.com", None).await.unwrap();
+        let root = auth::create_superuser(db, "root", "root@example.com", None)
+            .await
+            .unwrap();
         assert!(root.is_staff && root.is_superuser);
         assert!(root.has_perm(db, "polls.delete_question").await.unwrap());
         assert_eq!(root.get_all_permissions(db).await.unwrap().len(), 16);
@@ -211,7 +251,13 @@ async fn has_perm_follows_grants_groups_superusers_and_inactive_users_on_every_b
 
         // Deleting a user deletes its grants (ON DELETE CASCADE).
         user::Entity::delete_by_id(jane.id).exec(db).await.unwrap();
-        assert_eq!(auth::user_permissions::Entity::find().count(db).await.unwrap(), 0);
+        assert_eq!(
+            auth::user_permissions::Entity::find()
+                .count(db)
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(user_groups::Entity::find().count(db).await.unwrap(), 0);
         test.finish().await;
     }
@@ -225,25 +271,51 @@ async fn authenticate_accepts_only_an_active_user_with_the_right_password_on_eve
         let jane = auth::create_user(db, "jane", "jane@example.com", Some("a long passphrase"))
             .await
             .unwrap();
-        assert!(jane.password.starts_with("$argon2id$"), "the hash is stored, not the password");
+        assert!(
+            jane.password.starts_with("$argon2id$"),
+            "the hash is stored, not the password"
+        );
         assert!(!jane.password.contains("passphrase"));
         let found = authenticate(db, "jane", "a long passphrase").await.unwrap();
         assert_eq!(found.map(|u| u.id), Some(jane.id), "{}", test.label());
-        assert!(authenticate(db, "jane", "a long passphrase!").await.unwrap().is_none());
-        assert!(authenticate(db, "nobody", "a long passphrase").await.unwrap().is_none());
+        assert!(
+            authenticate(db, "jane", "a long passphrase!")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            authenticate(db, "nobody", "a long passphrase")
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let taken = auth::create_user(db, "jane", "", None).await.unwrap_err();
-        assert!(matches!(taken, auth::AuthError::UsernameTaken(_)), "{taken}");
+        assert!(
+            matches!(taken, auth::AuthError::UsernameTaken(_)),
+            "{taken}"
+        );
 
         // An unusable password matches nothing, not even itself.
         let bot = auth::create_user(db, "bot", "", None).await.unwrap();
         assert!(!bot.has_usable_password());
-        assert!(authenticate(db, "bot", &bot.password).await.unwrap().is_none());
+        assert!(
+            authenticate(db, "bot", &bot.password)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let mut active: user::ActiveModel = jane.into();
         active.is_active = Set(false);
         active.update(db).await.unwrap();
-        assert!(authenticate(db, "jane", "a long passphrase").await.unwrap().is_none());
+        assert!(
+            authenticate(db, "jane", "a long passphrase")
+                .await
+                .unwrap()
+                .is_none()
+        );
         test.finish().await;
     }
 }
@@ -253,7 +325,9 @@ async fn sql_injection_payloads_as_username_find_nobody_and_break_nothing_on_eve
     let _hashing = HASHING.lock().await;
     for test in migrated().await {
         let db = &test.db;
-        auth::create_user(db, "admin", "", Some("a long passphrase")).await.unwrap();
+        auth::create_user(db, "admin", "", Some("a long passphrase"))
+            .await
+            .unwrap();
         for payload in [
             "admin' --",
             "admin' OR '1'='1",
@@ -270,8 +344,17 @@ async fn sql_injection_payloads_as_username_find_nobody_and_break_nothing_on_eve
                 test.label()
             );
         }
-        assert_eq!(user::Entity::find().count(db).await.unwrap(), 1, "table intact");
-        assert!(authenticate(db, "admin", "a long passphrase").await.unwrap().is_some());
+        assert_eq!(
+            user::Entity::find().count(db).await.unwrap(),
+            1,
+            "table intact"
+        );
+        assert!(
+            authenticate(db, "admin", "a long passphrase")
+                .await
+                .unwrap()
+                .is_some()
+        );
         test.finish().await;
     }
 }
@@ -283,8 +366,12 @@ async fn authenticate_runs_the_hasher_whether_or_not_the_user_exists() {
     let _hashing = HASHING.lock().await;
     let client = TestClient::with_settings(project(), Settings::from_toml("").unwrap());
     let db = client.db().await;
-    auth::create_user(&db, "jane", "", Some("a long passphrase")).await.unwrap();
-    let inactive = auth::create_user(&db, "gone", "", Some("a long passphrase")).await.unwrap();
+    auth::create_user(&db, "jane", "", Some("a long passphrase"))
+        .await
+        .unwrap();
+    let inactive = auth::create_user(&db, "gone", "", Some("a long passphrase"))
+        .await
+        .unwrap();
     let mut active: user::ActiveModel = inactive.into();
     active.is_active = Set(false);
     active.update(&db).await.unwrap();
@@ -323,11 +410,20 @@ async fn a_hash_with_weaker_parameters_is_upgraded_on_login() {
     let stored = user::Entity::find().one(&db).await.unwrap().unwrap();
     assert_eq!(stored.password, old_hash);
 
-    let jane = authenticate(&db, "jane", "a long passphrase").await.unwrap().unwrap();
+    let jane = authenticate(&db, "jane", "a long passphrase")
+        .await
+        .unwrap()
+        .unwrap();
     let stored = user::Entity::find().one(&db).await.unwrap().unwrap();
     assert_eq!(stored.password, jane.password);
     assert_ne!(stored.password, old_hash);
-    assert!(stored.password.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", stored.password);
+    assert!(
+        stored
+            .password
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        stored.password
+    );
     let check = auth::hashers::check_password("a long passphrase", &stored.password).await;
     assert!(check.valid && !check.needs_rehash);
 }
@@ -367,5 +463,8 @@ async fn a_username_with_markup_is_escaped_when_rendered() {
         .unwrap();
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<img"), "{html}");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
 }

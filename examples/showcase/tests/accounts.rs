@@ -98,12 +98,17 @@ fn on_a_terminal(url: &str, args: &str, answers: &[(&str, &str)]) -> (bool, Stri
                 seen += at + prompt.len();
                 break;
             }
-            assert!(Instant::now() < deadline, "no prompt {prompt:?} in:\n{text}");
+            assert!(
+                Instant::now() < deadline,
+                "no prompt {prompt:?} in:\n{text}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // The prompt is printed just before echo is turned off.
         std::thread::sleep(Duration::from_millis(150));
-        keyboard.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        keyboard
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
         keyboard.flush().unwrap();
     }
     drop(keyboard);
@@ -123,7 +128,12 @@ fn account_commands_have_help() {
         assert!(output.status.success(), "{command}");
         assert!(text(&output).contains("Usage"), "{command}");
     }
-    let help = text(&showcase("sqlite::memory:").args(["createsuperuser", "--help"]).output().unwrap());
+    let help = text(
+        &showcase("sqlite::memory:")
+            .args(["createsuperuser", "--help"])
+            .output()
+            .unwrap(),
+    );
     assert!(help.contains("KILN_SUPERUSER_PASSWORD"), "{help}");
 }
 
@@ -138,7 +148,11 @@ async fn createsuperuser_no_input_reads_the_environment_and_names_what_is_missin
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("set KILN_SUPERUSER_USERNAME"), "{}", text(&output));
+    assert!(
+        text(&output).contains("set KILN_SUPERUSER_USERNAME"),
+        "{}",
+        text(&output)
+    );
 
     let output = showcase(&url)
         .args(["createsuperuser", "--no-input"])
@@ -146,7 +160,11 @@ async fn createsuperuser_no_input_reads_the_environment_and_names_what_is_missin
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("set KILN_SUPERUSER_EMAIL"), "{}", text(&output));
+    assert!(
+        text(&output).contains("set KILN_SUPERUSER_EMAIL"),
+        "{}",
+        text(&output)
+    );
 
     let output = showcase(&url)
         .args(["createsuperuser", "--no-input"])
@@ -156,7 +174,11 @@ async fn createsuperuser_no_input_reads_the_environment_and_names_what_is_missin
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("This password is too common."), "{}", text(&output));
+    assert!(
+        text(&output).contains("This password is too common."),
+        "{}",
+        text(&output)
+    );
     assert!(users(&url).await.is_empty(), "nothing created on an error");
 
     let output = showcase(&url)
@@ -176,7 +198,14 @@ async fn createsuperuser_no_input_reads_the_environment_and_names_what_is_missin
     assert!(root.check_password("a long deploy passphrase").await);
 
     let output = showcase(&url)
-        .args(["createsuperuser", "--no-input", "--username", "root", "--email", "x@example.com"])
+        .args([
+            "createsuperuser",
+            "--no-input",
+            "--username",
+            "root",
+            "--email",
+            "x@example.com",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -203,15 +232,21 @@ async fn createsuperuser_asks_on_a_terminal_without_echoing_the_password() {
         ],
     );
     assert!(ok, "{shown}");
-    assert!(shown.contains("Error: Your passwords didn't match."), "{shown}");
-    assert!(shown.contains("The password is too similar to the username."), "{shown}");
+    assert!(
+        shown.contains("Error: Your passwords didn't match."),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("The password is too similar to the username."),
+        "{shown}"
+    );
     assert!(shown.contains("Superuser created successfully."), "{shown}");
     for secret in ["s3cret-one", "janedoe1", "violet kettle drums"] {
         assert!(!shown.contains(secret), "{secret:?} was echoed:\n{shown}");
     }
-    let users = users(&url).await;
-    assert_eq!(users[0].username, "janedoe");
-    assert!(users[0].check_password("violet kettle drums").await);
+    let created = users(&url).await;
+    assert_eq!(created[0].username, "janedoe");
+    assert!(created[0].check_password("violet kettle drums").await);
 
     let (ok, shown) = on_a_terminal(
         &url,
@@ -224,13 +259,26 @@ async fn createsuperuser_asks_on_a_terminal_without_echoing_the_password() {
         ],
     );
     assert!(ok, "{shown}");
-    assert!(shown.contains("This password is entirely numeric."), "{shown}");
-    assert!(shown.contains("Password changed successfully for user 'janedoe'"), "{shown}");
+    assert!(
+        shown.contains("This password is entirely numeric."),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Password changed successfully for user 'janedoe'"),
+        "{shown}"
+    );
     let jane = &users(&url).await[0];
     assert!(jane.check_password("another fine passphrase").await);
     assert!(!jane.check_password("violet kettle drums").await);
 
-    let output = showcase(&url).args(["changepassword", "nobody"]).output().unwrap();
+    let output = showcase(&url)
+        .args(["changepassword", "nobody"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("no user is named `nobody`"), "{}", text(&output));
+    assert!(
+        text(&output).contains("no user is named `nobody`"),
+        "{}",
+        text(&output)
+    );
 }

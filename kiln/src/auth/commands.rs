@@ -21,9 +21,11 @@ pub(crate) const PASSWORD_ENV: &str = "KILN_SUPERUSER_PASSWORD";
 
 /// `createsuperuser`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "With --no-input, the account comes from KILN_SUPERUSER_USERNAME, \
+#[command(
+    after_help = "With --no-input, the account comes from KILN_SUPERUSER_USERNAME, \
     KILN_SUPERUSER_EMAIL and KILN_SUPERUSER_PASSWORD (or --username / --email); without \
-    KILN_SUPERUSER_PASSWORD the account gets an unusable password.")]
+    KILN_SUPERUSER_PASSWORD the account gets an unusable password."
+)]
 pub(crate) struct CreateSuperuserArgs {
     /// The username (asked for when not given).
     #[arg(long)]
@@ -84,7 +86,11 @@ async fn connect(
     settings: &Settings,
     database: &str,
 ) -> Result<DatabaseConnection, BootError> {
-    if !project.mounts().iter().any(|mount| mount.app.label == LABEL) {
+    if !project
+        .mounts()
+        .iter()
+        .any(|mount| mount.app.label == LABEL)
+    {
         return Err(BootError::Usage(
             "the auth app is not installed\n  fix: mount it in main.rs: .mount(\"/accounts\", kiln::auth::app()), then run `migrate`".to_owned(),
         ));
@@ -142,8 +148,9 @@ async fn from_environment(
     args: &CreateSuperuserArgs,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<NewUser, BootError> {
-    let value = |given: &Option<String>, name: &str, what: &str| {
-        given
+    let value =
+        |given: &Option<String>, name: &str, what: &str| {
+            given
             .clone()
             .or_else(|| env(name))
             .filter(|value| !value.trim().is_empty())
@@ -153,7 +160,7 @@ async fn from_environment(
                     if what == "username" { "username" } else { "email" }
                 ))
             })
-    };
+        };
     let username = value(&args.username, USERNAME_ENV, "username")?;
     let email = value(&args.email, EMAIL_ENV, "email address")?;
     crate::auth::validate_username(&username).map_err(db_error)?;
@@ -398,7 +405,11 @@ mod tests {
         let mut out = Vec::new();
         let password = ask_password(&mut script, &mut out, None, true).unwrap();
         assert_eq!(password, "a sturdy passphrase");
-        assert!(String::from_utf8(out).unwrap().contains("This password is too common."));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("This password is too common.")
+        );
     }
 
     #[test]

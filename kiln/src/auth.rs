@@ -140,7 +140,9 @@ pub async fn authenticate<C: ConnectionTrait>(
         .filter(user::Column::Username.eq(username))
         .one(db)
         .await?
-        .filter(|user| user.is_active);
+        // Exact match: MySQL's default collation compares case-insensitively,
+        // and `Jane` must not log in as `jane`.
+        .filter(|user| user.is_active && user.username == username);
     let Some(user) = found else {
         // An empty hash makes the hasher check a dummy one: same cost.
         hasher.check_password(password, "").await;
@@ -157,6 +159,41 @@ pub async fn authenticate<C: ConnectionTrait>(
     let mut active: user::ActiveModel = user.into();
     active.password = Set(hash);
     Ok(Some(active.update(db).await?))
+}
+
+/// Records that `user` just logged in (`last_login` = now) and returns the
+/// saved row. Logging in also voids the password reset tokens made before.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn update_last_login<C: ConnectionTrait>(
+    db: &C,
+    user: user::Model,
+) -> Result<user::Model, DbErr> {
+    let mut active: user::ActiveModel = user.into();
+    active.last_login = Set(Some(chrono::Utc::now()));
+    active.update(db).await
+}
+
+/// Checks an email address as far as a form can: empty, or one `@` with
+/// text on both sides and no spaces. Delivery is the only real check.
+///
+/// # Errors
+///
+/// A sentence saying what is wrong.
+pub fn validate_email(email: &str) -> Result<(), String> {
+    if email.is_empty() {
+        return Ok(());
+    }
+    let valid = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+    }) && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("`{email}` is not a valid email address"))
+    }
 }
 
 /// Checks a username before an account is created: 1 to 150 characters,
@@ -404,6 +441,37 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
+    fn email_addresses_are_checked_loosely() {
+        for good in ["", "jane@example.com", "j+x@localhost"] {
+            assert!(validate_email(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "jane",
+            "@example.com",
+            "jane@",
+            "a@b@c",
+            "jane doe@example.com",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_password_settings_stop_the_project_at_boot_naming_the_key() {
+        let error = Settings::from_toml("password_hash_iterations = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("password_hash"), "{error}");
+        let error = Settings::from_toml("password_validators = [\"lenght\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("password_validators") && error.contains("`lenght`"),
+            "{error}"
+        );
     }
 
     #[test]

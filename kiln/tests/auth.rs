@@ -81,6 +81,14 @@ async fn migrated() -> Vec<backends::TestDatabase> {
     all
 }
 
+/// A test client on a fresh SQLite database, migrated (permissions
+/// included); keep the client alive as long as the connection.
+async fn sqlite() -> (TestClient, DatabaseConnection) {
+    let client = TestClient::with_settings(project(), Settings::from_toml("").unwrap());
+    let db = client.db().await;
+    (client, db)
+}
+
 async fn permission_id(db: &DatabaseConnection, app: &str, codename: &str) -> i64 {
     permission::Entity::find()
         .filter(permission::Column::AppLabel.eq(app))
@@ -138,8 +146,7 @@ async fn permissions_are_created_once_for_every_model_on_every_backend() {
 async fn migrate_creates_the_permissions_after_the_auth_tables() {
     // Through the shared migrate path (the test client's, as `migrate` and
     // runserver's migrate_on_start), not a direct call.
-    let client = TestClient::with_settings(project(), Settings::from_toml("").unwrap());
-    let db = client.db().await;
+    let (_client, db) = sqlite().await;
     let count = permission::Entity::find()
         .filter(permission::Column::AppLabel.eq("polls"))
         .count(&db)
@@ -364,8 +371,7 @@ async fn authenticate_runs_the_hasher_whether_or_not_the_user_exists() {
     // Timing cannot be asserted reliably; the cause of a timing difference
     // can: a path that skips argon2. Each path must run it exactly once.
     let _hashing = HASHING.lock().await;
-    let client = TestClient::with_settings(project(), Settings::from_toml("").unwrap());
-    let db = client.db().await;
+    let (_client, db) = sqlite().await;
     auth::create_user(&db, "jane", "", Some("a long passphrase"))
         .await
         .unwrap();
@@ -396,8 +402,7 @@ async fn authenticate_runs_the_hasher_whether_or_not_the_user_exists() {
 #[tokio::test]
 async fn a_hash_with_weaker_parameters_is_upgraded_on_login() {
     let _hashing = HASHING.lock().await;
-    let client = TestClient::with_settings(project(), Settings::from_toml("").unwrap());
-    let db = client.db().await;
+    let (_client, db) = sqlite().await;
     let weak = auth::hashers::Hasher::new(8, 1, 1).unwrap();
     let old_hash = weak.make_password("a long passphrase").await.unwrap();
     let jane = auth::create_user(&db, "jane", "", None).await.unwrap();
@@ -466,5 +471,33 @@ async fn a_username_with_markup_is_escaped_when_rendered() {
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{html}"
+    );
+}
+
+#[tokio::test]
+async fn usernames_match_exactly_and_a_login_voids_older_reset_tokens() {
+    let _hashing = HASHING.lock().await;
+    let (client, db) = sqlite().await;
+    auth::create_user(&db, "jane", "jane@example.com", Some("a long passphrase"))
+        .await
+        .unwrap();
+    assert!(
+        authenticate(&db, "JANE", "a long passphrase")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let jane = authenticate(&db, "jane", "a long passphrase")
+        .await
+        .unwrap()
+        .unwrap();
+    let tokens = auth::tokens::PasswordResetTokens::from_settings(client.site().settings());
+    let token = tokens.make_token(&jane);
+    assert!(tokens.check_token(&jane, &token));
+    let jane = auth::update_last_login(&db, jane).await.unwrap();
+    assert!(jane.last_login.is_some());
+    assert!(
+        !tokens.check_token(&jane, &token),
+        "a login since voids the token"
     );
 }

@@ -164,6 +164,7 @@ async fn from_environment(
     let username = value(&args.username, USERNAME_ENV, "username")?;
     let email = value(&args.email, EMAIL_ENV, "email address")?;
     crate::auth::validate_username(&username).map_err(db_error)?;
+    crate::auth::validate_email(&email).map_err(BootError::Usage)?;
     check_available(db, &username).await?;
     let password = env(PASSWORD_ENV).filter(|password| !password.is_empty());
     if let Some(password) = &password {
@@ -242,9 +243,18 @@ async fn interactive(
             }
         }
     };
-    let email = match &args.email {
-        Some(email) => email.clone(),
-        None => prompt.line("Email address: ").map_err(|e| io_error(&e))?,
+    let email = loop {
+        let email = match &args.email {
+            Some(email) => email.clone(),
+            None => prompt.line("Email address: ").map_err(|e| io_error(&e))?,
+        };
+        match (crate::auth::validate_email(&email), &args.email) {
+            (Ok(()), _) => break email,
+            (Err(problem), Some(_)) => return Err(BootError::Usage(problem)),
+            (Err(problem), None) => {
+                writeln!(out, "Error: {problem}").ok();
+            }
+        }
     };
     let candidate = candidate(&username, &email);
     let password = ask_password(prompt, out, Some(&candidate), true)?;

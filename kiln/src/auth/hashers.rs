@@ -374,6 +374,23 @@ mod tests {
         assert_eq!(Hasher::from_settings(&settings).unwrap(), Hasher::default());
     }
 
+    /// The per-login cost of the default parameters on this machine, for
+    /// the performance notes: `cargo test -p kiln --release --lib
+    /// reports_the_cost -- --ignored --nocapture`. Not a timed assertion.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn reports_the_cost_of_one_login_with_the_default_parameters() {
+        let hasher = Hasher::default();
+        let hash = hasher.hash_blocking("s3cret").unwrap();
+        let started = std::time::Instant::now();
+        let rounds = 20;
+        for _ in 0..rounds {
+            assert!(hasher.verify_blocking("s3cret", &hash).valid);
+        }
+        let each = started.elapsed() / rounds;
+        println!("argon2id m=19456 KiB, t=2, p=1: {each:?} per verification");
+    }
+
     #[tokio::test]
     async fn async_functions_hash_off_the_reactor_and_agree_with_blocking_ones() {
         let hash = weak().make_password("s3cret").await.unwrap();

@@ -41,6 +41,9 @@
 //! - [`cli`] and [`checks`]: the management commands and system checks.
 //! - [`forms`]: `#[derive(Form)]`, the [`Form`](forms::Form) extractor,
 //!   rendering and [`ModelForm`](forms::ModelForm).
+//! - [`auth`]: users, groups, permissions, argon2id passwords, validators,
+//!   reset tokens ([`auth::app`], [`auth::authenticate`]).
+//! - [`mail`]: email through a pluggable backend (console, file, memory).
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;

@@ -155,7 +155,14 @@ pub async fn authenticate<C: ConnectionTrait>(
     if !verification.needs_rehash {
         return Ok(Some(user));
     }
-    let hash = hasher.make_password(password).await?;
+    // A failed upgrade must not fail the login: the old hash still works.
+    let hash = match hasher.make_password(password).await {
+        Ok(hash) => hash,
+        Err(error) => {
+            tracing::warn!(target: "kiln::auth", user_id = user.id, "password hash upgrade failed: {error}");
+            return Ok(Some(user));
+        }
+    };
     let mut active: user::ActiveModel = user.into();
     active.password = Set(hash);
     Ok(Some(active.update(db).await?))

@@ -9,6 +9,7 @@
 //! cargo run -- migrate               # bring the database up to date
 //! cargo run -- showmigrations        # which migrations are applied
 //! cargo run -- sqlmigrate polls 0001 # the SQL a migration runs
+//! cargo run -- clearsessions         # delete expired sessions
 //! ```
 
 use std::net::SocketAddr;
@@ -63,6 +64,10 @@ enum Command {
     /// Copy every app's static files into `static_root` for production, with
     /// content-hashed names, compressed variants and a manifest.
     Collectstatic(crate::staticfiles::CollectArgs),
+    /// Delete expired sessions from the session store (the database store;
+    /// Redis forgets them by itself, the cookie store keeps none). Run it
+    /// daily, from cron or a scheduler.
+    Clearsessions,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -152,6 +157,14 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
                 commands::loaddata(&project, &settings, &args, &mut out),
             )
         }
+        Command::Clearsessions => block_on(&settings, async {
+            let (site, _) = project.build(settings.clone())?;
+            let removed = crate::sessions::clear_expired(&site)
+                .await
+                .map_err(|error| BootError::Usage(error.to_string()))?;
+            println!("Deleted {removed} expired session(s).");
+            Ok(())
+        }),
         Command::Sqlmigrate(args) => {
             commands::sqlmigrate(&project, &settings, &args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)

@@ -41,6 +41,7 @@
 //! - [`cli`] and [`checks`]: the management commands and system checks.
 //! - [`forms`]: `#[derive(Form)]`, the [`Form`](forms::Form) extractor,
 //!   rendering and [`ModelForm`](forms::ModelForm).
+//! - [`sessions`]: [`sessions::Session`], with database, Redis and signed-cookie stores.
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;
@@ -53,6 +54,7 @@ pub mod logging;
 pub mod messages;
 pub mod project;
 pub mod server;
+pub mod sessions;
 pub mod settings;
 pub mod staticfiles;
 pub mod storage;

@@ -539,3 +539,28 @@ async fn messages_travel_in_the_session_when_sessions_are_on() {
     let again = client.get("/rendered").send().await.text();
     assert!(!again.contains("Saved"), "{again}");
 }
+
+async fn untouched() -> &'static str {
+    "no session used"
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_use_the_session_reads_nothing_from_the_store() {
+    // The store cannot be reached: any read or write would be a 500.
+    let app = App::new("site")
+        .route("/untouched", "untouched", get(untouched))
+        .route("/get/{key}", "get", get(read));
+    let project = Project::new("lazy")
+        .mount("/", kiln::sessions::app())
+        .mount("/", app);
+    let client = TestClient::with_settings(
+        project,
+        settings("session_engine = \"redis\"\nsession_redis_url = \"redis://127.0.0.1:9\""),
+    );
+    client.set_cookie(COOKIE, &"A".repeat(43));
+    let response = client.get("/untouched").send().await;
+    assert_eq!(response.status(), 200);
+    assert!(response.header("set-cookie").is_none());
+    // Touching it does reach the store, which proves the test's premise.
+    assert_eq!(client.get("/get/a").send().await.status(), 500);
+}

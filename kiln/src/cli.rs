@@ -379,4 +379,18 @@ mod tests {
         assert!(error.contains("kiln.E006"), "{error}");
         assert!(error.contains("/nonexistent/kiln-templates"), "{error}");
     }
+
+    #[test]
+    fn clearsessions_has_help_and_needs_the_sessions_app() {
+        let help = Cli::try_parse_from(["site", "clearsessions", "--help"])
+            .expect_err("--help stops parsing")
+            .to_string();
+        assert!(help.contains("Delete expired sessions"), "{help}");
+        let dir = tempfile::tempdir().unwrap();
+        let project = Project::new("t").root(dir.path());
+        let error = run(project, Command::Clearsessions, Instant::now())
+            .expect_err("no sessions app")
+            .to_string();
+        assert!(error.contains("kiln::sessions::app()"), "{error}");
+    }
 }

@@ -11,6 +11,7 @@
 //! cargo run -- sqlmigrate polls 0001 # the SQL a migration runs
 //! cargo run -- createsuperuser       # an admin account (asks; or --no-input)
 //! cargo run -- changepassword jane   # set a user's password
+//! cargo run -- clearsessions         # delete expired sessions
 //! ```
 
 use std::net::SocketAddr;
@@ -70,6 +71,10 @@ enum Command {
     Createsuperuser(crate::auth::commands::CreateSuperuserArgs),
     /// Change a user's password (asked twice, not shown).
     Changepassword(crate::auth::commands::ChangePasswordArgs),
+    /// Delete expired sessions from the session store (the database store;
+    /// Redis forgets them by itself, the cookie store keeps none). Run it
+    /// daily, from cron or a scheduler.
+    Clearsessions,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -159,6 +164,14 @@ fn run(project: Project, command: Command, started: Instant) -> Result<ExitCode,
                 commands::loaddata(&project, &settings, &args, &mut out),
             )
         }
+        Command::Clearsessions => block_on(&settings, async {
+            let (site, _) = project.build(settings.clone())?;
+            let removed = crate::sessions::clear_expired(&site)
+                .await
+                .map_err(|error| BootError::Usage(error.to_string()))?;
+            println!("Deleted {removed} expired session(s).");
+            Ok(())
+        }),
         Command::Sqlmigrate(args) => {
             commands::sqlmigrate(&project, &settings, &args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
@@ -403,5 +416,19 @@ mod tests {
             .to_string();
         assert!(error.contains("kiln.E006"), "{error}");
         assert!(error.contains("/nonexistent/kiln-templates"), "{error}");
+    }
+
+    #[test]
+    fn clearsessions_has_help_and_needs_the_sessions_app() {
+        let help = Cli::try_parse_from(["site", "clearsessions", "--help"])
+            .expect_err("--help stops parsing")
+            .to_string();
+        assert!(help.contains("Delete expired sessions"), "{help}");
+        let dir = tempfile::tempdir().unwrap();
+        let project = Project::new("t").root(dir.path());
+        let error = run(project, Command::Clearsessions, Instant::now())
+            .expect_err("no sessions app")
+            .to_string();
+        assert!(error.contains("kiln::sessions::app()"), "{error}");
     }
 }

@@ -54,6 +54,11 @@ pub struct TopicFileUploads;
 #[derive(Debug)]
 pub struct TopicMessages;
 
+/// docs/topics/sessions.md
+#[doc = include_str!("../../docs/topics/sessions.md")]
+#[derive(Debug)]
+pub struct TopicSessions;
+
 /// docs/topics/models-and-migrations.md
 #[doc = include_str!("../../docs/topics/models-and-migrations.md")]
 #[derive(Debug)]

@@ -44,6 +44,7 @@
 //! - [`auth`]: users, groups, permissions, argon2id passwords, validators,
 //!   reset tokens ([`auth::app`], [`auth::authenticate`]).
 //! - [`mail`]: email through a pluggable backend (console, file, memory).
+//! - [`sessions`]: [`sessions::Session`], with database, Redis and signed-cookie stores.
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;
@@ -58,6 +59,7 @@ pub mod mail;
 pub mod messages;
 pub mod project;
 pub mod server;
+pub mod sessions;
 pub mod settings;
 pub mod staticfiles;
 pub mod storage;

@@ -7,8 +7,15 @@
 //! fails the check is ignored. Signed is not encrypted: the browser can read
 //! the text, so a message must never hold a secret. Returning `Messages` with the response writes
 //! the cookie; [`Messages::take`] reads them for display and, returned with
-//! that page, clears them. (Once sessions exist they will be stored there
-//! instead; views do not change.)
+//! that page, clears them.
+//!
+//! When the project mounts the [sessions app](crate::sessions::app),
+//! messages are kept in the session instead (views do not change): they
+//! then hold no size limit but the store's, and the browser cannot read
+//! them. The `kiln_messages` cookie then only says "messages wait in the
+//! session" (its value is `session`), so that the stack loads the session
+//! before the view and a template, which renders without waiting, can show
+//! them.
 //!
 //! Templates get them as `messages`: a page rendered with
 //! [`render`](crate::templates::render) that loops over `messages` clears
@@ -46,9 +53,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::Error;
 use crate::project::Site;
+use crate::sessions::Session;
 
 /// The cookie that carries messages between requests.
 pub const COOKIE: &str = "kiln_messages";
+
+/// The session key messages are kept under when sessions are on.
+const SESSION_KEY: &str = "_kiln_messages";
+
+/// The value of the `kiln_messages` cookie that says the messages are in
+/// the session.
+pub(crate) const IN_SESSION: &str = "session";
 
 /// Browsers keep cookies up to about 4 KB; older messages give way first.
 const MAX_COOKIE_BYTES: usize = 3800;
@@ -98,6 +113,8 @@ pub struct Messages {
     key: cookie::Key,
     keep_debug: bool,
     secure: bool,
+    /// The session the messages are kept in, when sessions are on.
+    session: Option<Session>,
 }
 
 impl fmt::Debug for Messages {
@@ -162,13 +179,28 @@ impl Messages {
         std::mem::take(&mut self.queued)
     }
 
-    /// The messages of a request with `headers`, for `site`.
-    pub(crate) fn from_headers(site: &Site, headers: &axum::http::HeaderMap) -> Self {
+    /// The messages of a request with `headers` and `extensions`, for
+    /// `site`, without waiting: from the session if it is loaded already
+    /// (the stack loads it before the view when messages wait there),
+    /// else from the signed cookie.
+    pub(crate) fn from_request(
+        site: &Site,
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> Self {
         let cookies = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok());
-        Self::from_cookies(site, cookies)
+        let mut messages = Self::from_cookies(site, cookies);
+        if let Some(session) = Session::from_extensions(extensions) {
+            messages.queued = session
+                .get_loaded(SESSION_KEY)
+                .and_then(|value| serde_json::from_value(value).ok())
+                .unwrap_or_default();
+            messages.session = Some(session);
+        }
+        messages
     }
 
     /// The `Set-Cookie` header that clears the messages of a request: what
@@ -203,37 +235,57 @@ impl Messages {
             key,
             keep_debug: settings.debug,
             secure: !settings.debug,
+            session: None,
         }
     }
 
     /// The `Set-Cookie` value that stores what is queued, or deletes the
-    /// cookie when nothing is.
+    /// cookie when nothing is. With sessions on, the messages go into the
+    /// session and the cookie only marks that they are there.
     fn set_cookie(&self) -> Option<HeaderValue> {
+        if let Some(session) = &self.session {
+            let value = (!self.queued.is_empty())
+                .then(|| serde_json::to_value(&self.queued).ok())
+                .flatten();
+            let marker = value.is_some().then(|| Cookie::new(COOKIE, IN_SESSION));
+            session.set_loaded(SESSION_KEY, value);
+            return self.cookie_header(marker);
+        }
         let mut queued = self.queued.as_slice();
         let mut jar = CookieJar::new();
         loop {
-            let mut cookie = if queued.is_empty() {
-                let mut removal = Cookie::from(COOKIE);
-                removal.make_removal();
-                removal
+            let value = if queued.is_empty() {
+                return self.cookie_header(None);
             } else {
-                Cookie::new(COOKIE, serde_json::to_string(queued).ok()?)
-            };
-            cookie.set_path("/");
-            cookie.set_http_only(true);
-            cookie.set_same_site(SameSite::Lax);
-            cookie.set_secure(self.secure);
-            if queued.is_empty() {
-                jar.add(cookie);
-            } else {
+                let mut cookie = Cookie::new(COOKIE, serde_json::to_string(queued).ok()?);
+                self.set_attributes(&mut cookie);
                 jar.signed_mut(&self.key).add(cookie);
-            }
-            let value = jar.get(COOKIE)?.encoded().to_string();
-            if value.len() <= MAX_COOKIE_BYTES || queued.is_empty() {
+                jar.get(COOKIE)?.encoded().to_string()
+            };
+            if value.len() <= MAX_COOKIE_BYTES {
                 return HeaderValue::from_str(&value).ok();
             }
             queued = &queued[1..];
         }
+    }
+
+    /// The `Set-Cookie` value of an unsigned `cookie`, or the cookie's
+    /// removal for `None`.
+    fn cookie_header(&self, cookie: Option<Cookie<'static>>) -> Option<HeaderValue> {
+        let mut cookie = cookie.unwrap_or_else(|| {
+            let mut removal = Cookie::from(COOKIE);
+            removal.make_removal();
+            removal
+        });
+        self.set_attributes(&mut cookie);
+        HeaderValue::from_str(&cookie.encoded().to_string()).ok()
+    }
+
+    fn set_attributes(&self, cookie: &mut Cookie<'static>) {
+        cookie.set_path("/");
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_secure(self.secure);
     }
 }
 
@@ -242,7 +294,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Messages {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let site = Site::from_request_parts(parts, state).await?;
-        Ok(Self::from_headers(&site, &parts.headers))
+        if let Some(session) = Session::from_parts(parts) {
+            // Loads the session, so that writing them back needs no wait.
+            session.preload().await?;
+        }
+        Ok(Self::from_request(&site, &parts.headers, &parts.extensions))
     }
 }
 

@@ -480,6 +480,10 @@ impl Project {
             router = router.route(&path, axum::routing::any(crate::storage::serve_media));
         }
         let mut patterns = patterns.into_iter();
+        let has_sessions = self
+            .mounts
+            .iter()
+            .any(|mount| mount.app.label == crate::sessions::LABEL);
         for mount in self.mounts {
             let mut app_router = Router::new();
             for entry in mount.app.urls.routes {
@@ -515,6 +519,12 @@ impl Project {
             self.router,
         );
         let signing_key = signing_key(&settings);
+        let sessions = if has_sessions {
+            let engine = crate::sessions::Engine::new(&settings, &databases, &signing_key)?;
+            Some(Arc::new(engine))
+        } else {
+            None
+        };
         let site = Site(Arc::new(SiteInner {
             name: self.name,
             root: self.root,
@@ -523,6 +533,7 @@ impl Project {
             databases,
             static_files,
             signing_key,
+            sessions,
             templates,
             models,
             ready: AtomicBool::new(true),
@@ -628,6 +639,8 @@ struct SiteInner {
     databases: crate::db::Databases,
     static_files: crate::staticfiles::StaticFiles,
     signing_key: cookie::Key,
+    /// `Some` when the project mounts the sessions app.
+    sessions: Option<Arc<crate::sessions::Engine>>,
     templates: Templates,
     models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
@@ -687,6 +700,11 @@ impl Site {
     /// later), derived from the `secret_key`.
     pub(crate) fn signing_key(&self) -> &cookie::Key {
         &self.0.signing_key
+    }
+
+    /// The site's sessions, when the project mounts the sessions app.
+    pub(crate) fn sessions(&self) -> Option<&Arc<crate::sessions::Engine>> {
+        self.0.sessions.as_ref()
     }
 
     /// The project's templates: render outside a request with

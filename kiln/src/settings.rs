@@ -132,6 +132,34 @@ pub struct Settings {
     /// Debug builds always read from disk. In debug mode, a template read
     /// from disk is reloaded when its file changes.
     pub templates_from_disk: bool,
+    /// Where sessions are kept: `database` (the default database's
+    /// `kiln_session` table), `redis` (needs the `redis` cargo feature) or
+    /// `cookie` (the data itself, signed, in the cookie). Used when the
+    /// project mounts [`sessions::app()`](crate::sessions::app).
+    pub session_engine: crate::sessions::SessionEngine,
+    /// The Redis server of `session_engine = "redis"`.
+    pub session_redis_url: String,
+    /// The name of the session cookie.
+    pub session_cookie_name: String,
+    /// How long a session lives after it was last saved (two weeks).
+    pub session_cookie_age: Seconds,
+    /// End sessions when the browser closes (a cookie without `Max-Age`);
+    /// the store still forgets them after `session_cookie_age`.
+    pub session_expire_at_browser_close: bool,
+    /// Save every session on every request, which pushes its expiry
+    /// forward (sliding expiry), instead of only when it changed.
+    pub session_save_every_request: bool,
+    /// Send the session cookie over HTTPS only (default: on in production,
+    /// off in debug mode).
+    pub session_cookie_secure: bool,
+    /// Hide the session cookie from JavaScript.
+    pub session_cookie_httponly: bool,
+    /// The session cookie's `SameSite`: `lax`, `strict` or `none`.
+    pub session_cookie_samesite: crate::sessions::SameSitePolicy,
+    /// The path the session cookie is sent for.
+    pub session_cookie_path: String,
+    /// The domain the session cookie is sent to (default: the host that set it).
+    pub session_cookie_domain: Option<String>,
 
     /// Memory argon2id uses per password hash, in KiB (default 19456 =
     /// 19 MiB, OWASP's recommendation and the `argon2` crate's default).
@@ -200,6 +228,9 @@ impl fmt::Debug for Settings {
             .field("upload_max_file_size", &self.upload_max_file_size)
             .field("upload_max_files", &self.upload_max_files)
             .field("templates_from_disk", &self.templates_from_disk)
+            .field("session_engine", &self.session_engine)
+            .field("session_cookie_name", &self.session_cookie_name)
+            .field("session_cookie_age", &self.session_cookie_age)
             .finish_non_exhaustive()
     }
 }
@@ -250,6 +281,17 @@ impl Settings {
             email_backend: crate::mail::EmailBackendName::Console,
             email_file_path: PathBuf::from("sent_mail"),
             default_from_email: "webmaster@localhost".to_owned(),
+            session_engine: crate::sessions::SessionEngine::Database,
+            session_redis_url: "redis://127.0.0.1:6379".to_owned(),
+            session_cookie_name: "kiln_session".to_owned(),
+            session_cookie_age: Seconds(Duration::from_secs(14 * 24 * 3600)),
+            session_expire_at_browser_close: false,
+            session_save_every_request: false,
+            session_cookie_secure: !debug,
+            session_cookie_httponly: true,
+            session_cookie_samesite: crate::sessions::SameSitePolicy::Lax,
+            session_cookie_path: "/".to_owned(),
+            session_cookie_domain: None,
             warnings: Vec::new(),
         }
     }
@@ -434,6 +476,8 @@ impl Settings {
                 "use a small number such as 10",
             ));
         }
+        crate::sessions::check_settings(self)
+            .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
         match (&self.secret_key, self.debug) {
             (None, false) => return Err(SettingsError::MissingSecretKey),
             (Some(key), false) if key.0.chars().count() < MIN_SECRET_KEY_LEN => {
@@ -733,6 +777,15 @@ fn fix_for(key: &str) -> String {
             "use a duration such as \"30s\", \"500ms\", \"2m\" or a number of seconds".into()
         }
         "log_format" => "use one of auto, pretty, compact, json".into(),
+        "session_engine" => "use one of database, redis, cookie".into(),
+        "session_cookie_samesite" => "use one of lax, strict, none".into(),
+        "session_cookie_age" => {
+            "use a duration such as \"336h\" (two weeks), \"30m\" or a number of seconds".into()
+        }
+        "session_expire_at_browser_close"
+        | "session_save_every_request"
+        | "session_cookie_secure"
+        | "session_cookie_httponly" => format!("use true or false, e.g. {key} = true"),
         "max_connections" => "use a whole number, e.g. 10000".into(),
         "database_max_connections" | "database_min_connections" | "upload_max_files" => {
             "use a whole number, e.g. 10".into()

@@ -222,7 +222,8 @@ impl Templates {
         if messages_read
             && let Some(site) = view.extensions.get::<RequestContext>().map(|c| &c.site)
             && let Some(cleared) =
-                crate::messages::Messages::from_headers(site, view.headers).cleared()
+                crate::messages::Messages::from_request(site, view.headers, view.extensions)
+                    .cleared()
         {
             response.headers_mut().append(header::SET_COOKIE, cleared);
         }

@@ -2,8 +2,9 @@
 //!
 //! 1. compression (gzip, brotli, zstd), only for requests that accept it,
 //! 2. [`CoreService`]: the path guard, request id, the route table for
-//!    `reverse()`, panic catching (500), the request timeout (408), error
-//!    pages and the access log,
+//!    `reverse()`, the session (when the project mounts the sessions app),
+//!    panic catching (500), the request timeout (408), error pages and the
+//!    access log,
 //! 3. the request body limit (413, for `Json`, `Form`, `Bytes` extractors),
 //! 4. the project's own layers, then each app's, then the handler.
 //!
@@ -246,6 +247,10 @@ impl CoreService {
         let timeout = settings.request_timeout.0;
         let body_limit = settings.request_body_limit.as_usize();
         let headers = settings.debug.then(|| Box::new(request.headers().clone()));
+        // A handle only: the store is read when something uses the session.
+        let session = site
+            .sessions()
+            .map(|engine| crate::sessions::Session::new(engine, request.headers()));
         // The two headers Kiln reads, found in one pass over the request's
         // few headers rather than by two hashed lookups (x-request-id is not
         // a standard header, so its lookup hashes the name byte by byte).
@@ -270,6 +275,9 @@ impl CoreService {
             Some(problem) => Err(problem),
             None => {
                 request.extensions_mut().insert(context.clone());
+                if let Some(session) = &session {
+                    request.extensions_mut().insert(session.clone());
+                }
                 // Boxed once here: the guards below wrap it by value, and
                 // moving a pointer is cheaper than moving the routed request
                 // with it. An axum `Router` is always ready, so it is called
@@ -289,9 +297,18 @@ impl CoreService {
             }
         };
         async move {
-            let (mut response, context) = match handler {
-                Err(problem) => (crate::Error::bad_request(problem).into_response(), context),
-                Ok(handler) => {
+            // Flash messages waiting in the session are read by templates,
+            // which render without waiting: such a session is loaded first.
+            let preloaded = match &session {
+                Some(session) if handler.is_ok() && session.messages_waiting() => {
+                    Box::pin(session.preload()).await
+                }
+                _ => Ok(()),
+            };
+            let (mut response, context) = match (handler, preloaded) {
+                (Err(problem), _) => (crate::Error::bad_request(problem).into_response(), context),
+                (Ok(_), Err(error)) => (error.into_response(), context),
+                (Ok(handler), Ok(())) => {
                     // A panic while polling the handler is caught here (the
                     // server goes on serving, the client gets a 500), and the
                     // view runs inside the request's context: `reverse()` and
@@ -311,6 +328,15 @@ impl CoreService {
                     }
                 }
             };
+            // Saved after the handler, unless it failed (as Django does); a
+            // store that fails turns the whole response into a 500.
+            if let Some(session) = session
+                && !response.status().is_server_error()
+                && session.needs_commit()
+                && let Err(error) = Box::pin(session.commit(&mut response)).await
+            {
+                response = crate::Error::internal(error).into_response();
+            }
             let RequestContext { site, id } = context;
             let status = response.status();
             if status.is_client_error() || status.is_server_error() {

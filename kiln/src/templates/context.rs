@@ -144,7 +144,7 @@ pub fn messages(request: RequestView<'_>, context: &mut ContextValues) {
         .or_else(|| RequestContext::with_current(|current| current.site.clone()));
     let queued = site
         .map(|site| {
-            crate::messages::Messages::from_headers(&site, request.headers)
+            crate::messages::Messages::from_request(&site, request.headers, request.extensions)
                 .peek()
                 .to_vec()
         })

@@ -144,6 +144,16 @@ impl TestDatabase {
         }
     }
 
+    /// A URL that reaches this database, for settings (`database_url`) of
+    /// a test client: on PostgreSQL it sets the test's schema as the
+    /// search path.
+    pub fn url(&self) -> String {
+        match &self.search_path {
+            Some(schema) => format!("{}?options[search_path]={schema}", self.url),
+            None => self.url.clone(),
+        }
+    }
+
     /// A second pool on the same database, for tests that want two clients.
     ///
     /// # Panics

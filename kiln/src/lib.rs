@@ -41,6 +41,8 @@
 //! - [`cli`] and [`checks`]: the management commands and system checks.
 //! - [`forms`]: `#[derive(Form)]`, the [`Form`](forms::Form) extractor,
 //!   rendering and [`ModelForm`](forms::ModelForm).
+//! - [`security`]: CSRF, allowed hosts, security headers, signing and
+//!   rate limits, on by default.
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;
@@ -52,6 +54,7 @@ pub mod http;
 pub mod logging;
 pub mod messages;
 pub mod project;
+pub mod security;
 pub mod server;
 pub mod settings;
 pub mod staticfiles;

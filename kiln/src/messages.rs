@@ -3,8 +3,9 @@
 //!
 //! [`Messages`] is an extractor and a response part. Messages added in one
 //! request travel to the next in a cookie signed with the `secret_key`
-//! (HMAC-SHA256), so a client can neither forge nor alter one; a cookie that
-//! fails the check is ignored. Signed is not encrypted: the browser can read
+//! (HMAC-SHA256, through a [`Signer`](crate::security::Signer), so keys in
+//! `secret_key_fallbacks` still verify after a rotation), so a client can
+//! neither forge nor alter one; a cookie that fails the check is ignored. Signed is not encrypted: the browser can read
 //! the text, so a message must never hold a secret. Returning `Messages` with the response writes
 //! the cookie; [`Messages::take`] reads them for display and, returned with
 //! that page, clears them. (Once sessions exist they will be stored there
@@ -41,14 +42,18 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponseParts, ResponseParts};
-use cookie::{Cookie, CookieJar, SameSite};
+use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
 use crate::http::Error;
 use crate::project::Site;
+use crate::security::Signer;
 
 /// The cookie that carries messages between requests.
 pub const COOKIE: &str = "kiln_messages";
+
+/// The signer's salt: a value signed for another use is no message.
+const SALT: &str = "kiln.messages";
 
 /// Browsers keep cookies up to about 4 KB; older messages give way first.
 const MAX_COOKIE_BYTES: usize = 3800;
@@ -95,7 +100,7 @@ pub struct Message {
 pub struct Messages {
     queued: Vec<Message>,
     changed: bool,
-    key: cookie::Key,
+    signer: Signer,
     keep_debug: bool,
     secure: bool,
 }
@@ -180,27 +185,23 @@ impl Messages {
 
     /// The messages of a request that carries `cookies`, for `site`.
     fn from_cookies<'a>(site: &Site, cookies: impl Iterator<Item = &'a str>) -> Self {
-        let key = site.signing_key().clone();
-        let mut jar = CookieJar::new();
-        for header in cookies {
-            for cookie in Cookie::split_parse_encoded(header.to_owned()).flatten() {
-                if cookie.name() == COOKIE {
-                    jar.add_original(cookie);
-                }
-            }
-        }
+        let settings = site.settings();
+        let signer = Signer::from_settings(settings, SALT);
+        let value = cookies
+            .flat_map(|header| Cookie::split_parse_encoded(header.to_owned()).flatten())
+            .find(|cookie| cookie.name() == COOKIE)
+            .map(|cookie| cookie.value().to_owned());
         // A cookie that fails the signature check, or does not parse, is
         // ignored: messages are a convenience, never worth an error page.
-        let queued = jar
-            .signed(&key)
-            .get(COOKIE)
-            .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
+        let queued = value
+            .as_deref()
+            .and_then(|value| signer.unsign(value).ok())
+            .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
-        let settings = site.settings();
         Self {
             queued,
             changed: false,
-            key,
+            signer,
             keep_debug: settings.debug,
             secure: !settings.debug,
         }
@@ -210,25 +211,22 @@ impl Messages {
     /// cookie when nothing is.
     fn set_cookie(&self) -> Option<HeaderValue> {
         let mut queued = self.queued.as_slice();
-        let mut jar = CookieJar::new();
         loop {
             let mut cookie = if queued.is_empty() {
                 let mut removal = Cookie::from(COOKIE);
                 removal.make_removal();
                 removal
             } else {
-                Cookie::new(COOKIE, serde_json::to_string(queued).ok()?)
+                Cookie::new(
+                    COOKIE,
+                    self.signer.sign(&serde_json::to_string(queued).ok()?),
+                )
             };
             cookie.set_path("/");
             cookie.set_http_only(true);
             cookie.set_same_site(SameSite::Lax);
             cookie.set_secure(self.secure);
-            if queued.is_empty() {
-                jar.add(cookie);
-            } else {
-                jar.signed_mut(&self.key).add(cookie);
-            }
-            let value = jar.get(COOKIE)?.encoded().to_string();
+            let value = cookie.encoded().to_string();
             if value.len() <= MAX_COOKIE_BYTES || queued.is_empty() {
                 return HeaderValue::from_str(&value).ok();
             }

@@ -240,20 +240,23 @@ impl UrlRegistry {
         &self.routes
     }
 
-    /// Whether the route serving `method` on `path` is CSRF-exempt. Only
-    /// unsafe requests ask, so the scan over the routes is off the fast
-    /// path of reads.
-    pub(crate) fn csrf_exempt(&self, method: &axum::http::Method, path: &str) -> bool {
+    /// Whether a request with `method` for `path` reaches a route that
+    /// wants the CSRF check: one serves it and is not
+    /// [exempt](Endpoint::csrf_exempt). A request no route serves gets its
+    /// 404 or 405 unchecked, as in Django, where the check runs for a
+    /// resolved view only. Only unsafe requests ask, so the scan over the
+    /// routes is off the fast path of reads.
+    pub(crate) fn wants_csrf_check(&self, method: &axum::http::Method, path: &str) -> bool {
         self.routes
             .iter()
-            .filter(|route| route.csrf_exempt)
-            .any(|route| {
+            .find(|route| {
                 route
                     .methods
                     .iter()
                     .any(|m| *m == "*" || *m == method.as_str())
                     && route.pattern.matches(path)
             })
+            .is_some_and(|route| !route.csrf_exempt)
     }
 
     /// The route that would serve `path`, if any (used by error pages and APPEND_SLASH).

@@ -265,6 +265,8 @@ async fn exempt_routes_and_reads_are_not_checked() {
         200
     );
     assert_eq!(client.get("/form").send().await.status(), 200);
+    // No handler runs for a path no route serves: its 404 is not a 403.
+    assert_eq!(client.post("/nowhere").send().await.status(), 404);
     // The plain test client skips the check, as Django's.
     let lenient = TestClient::with_settings(project(), settings(true, ""));
     assert_eq!(lenient.post("/form").body("x").send().await.status(), 200);

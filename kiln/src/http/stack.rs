@@ -291,7 +291,7 @@ impl CoreService {
                     // Reads skip everything below: two comparisons.
                     let checked = crate::security::checks_csrf(&method)
                         && request.extensions().get::<SkipCsrfChecks>().is_none()
-                        && !context.site.urls().csrf_exempt(&method, uri.path());
+                        && context.site.urls().wants_csrf_check(&method, uri.path());
                     if checked {
                         csrf_checked(&security, https, body_limit, router, request)
                     } else {

@@ -293,7 +293,7 @@ impl CoreService {
                         && request.extensions().get::<SkipCsrfChecks>().is_none()
                         && context.site.urls().wants_csrf_check(&method, uri.path());
                     if checked {
-                        csrf_checked(&security, https, body_limit, router, request)
+                        Ok(csrf_checked(&security, https, body_limit, router, request))
                     } else {
                         Ok(route(router, body_limit, request))
                     }
@@ -371,31 +371,35 @@ fn route(mut router: Router, body_limit: usize, request: Request) -> BoxFuture {
 
 /// The CSRF check of an unsafe request: the header checks now; when the
 /// token must come from the body, a future that reads it (bounded) before
-/// the handler runs. `Err` is the 403 (or 413) to answer with.
+/// the handler runs. A refused request's future answers with the 403 (or
+/// 413) at once.
 fn csrf_checked(
     security: &Arc<Policy>,
     https: bool,
     body_limit: usize,
     router: Router,
     request: Request,
-) -> Result<BoxFuture, Response> {
+) -> BoxFuture {
     let check = crate::security::csrf::Check {
         config: &security.csrf,
         https,
     };
     match check.headers(request.uri(), request.headers()) {
-        Err(rejection) => Err(security.csrf_failure(&rejection)),
-        Ok(None) => Ok(route(router, body_limit, request)),
+        Err(rejection) => {
+            let refused = security.csrf_failure(&rejection);
+            Box::pin(async move { Ok(refused) })
+        }
+        Ok(None) => route(router, body_limit, request),
         Ok(Some(secret)) => {
             let security = Arc::clone(security);
-            Ok(Box::pin(async move {
+            Box::pin(async move {
                 match crate::security::csrf::check_body(request, secret, body_limit).await {
                     Ok(request) => route(router, body_limit, request).await,
                     Err(BodyFailure::Csrf(rejection)) => Ok(security.csrf_failure(&rejection)),
                     Err(BodyFailure::TooLarge) => Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
                     Err(BodyFailure::Unreadable) => Ok(StatusCode::BAD_REQUEST.into_response()),
                 }
-            }))
+            })
         }
     }
 }

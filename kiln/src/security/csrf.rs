@@ -124,7 +124,7 @@ impl CsrfConfig {
 
     fn trusts(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
-        self.trusted.iter().any(|trusted| *trusted == origin)
+        self.trusted.contains(&origin)
             || self.trusted_wildcards.iter().any(|(scheme, domain)| {
                 origin.strip_prefix(scheme.as_str()).is_some_and(|host| {
                     let host = crate::security::hosts::split_host(host).unwrap_or(host);

@@ -198,6 +198,13 @@ pub(crate) fn validate_settings(
             "use e.g. \"X-Forwarded-Proto: https\", the header your proxy sets on HTTPS requests (and strips from clients)",
         ));
     }
+    if settings.secure_ssl_redirect && settings.secure_proxy_ssl_header.is_none() {
+        return Err((
+            "secure_ssl_redirect",
+            "is on, but without secure_proxy_ssl_header no request counts as HTTPS (Kiln serves plain HTTP), so every request would be redirected, forever".to_owned(),
+            "set secure_proxy_ssl_header to the header your TLS proxy sets, e.g. \"X-Forwarded-Proto: https\"",
+        ));
+    }
     if !["", "DENY", "SAMEORIGIN"].contains(&settings.x_frame_options.as_str()) {
         return Err((
             "x_frame_options",

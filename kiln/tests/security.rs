@@ -375,7 +375,19 @@ async fn rejects_a_forged_host_header() {
         let response = client.get("/form").header("host", junk).send().await;
         assert_eq!(response.status(), 400, "{junk}");
     }
-    // The port does not matter; subdomains only where the entry says so.
+    // The URI's authority (HTTP/2, absolute-form requests) is checked too.
+    let absolute = client.get("http://evil.example/form").send().await;
+    assert_eq!(absolute.status(), 400);
+    // Case and port do not matter; subdomains only where the entry says so.
+    assert_eq!(
+        client
+            .get("/form")
+            .header("host", "TestServer")
+            .send()
+            .await
+            .status(),
+        200
+    );
     assert_eq!(
         client
             .get("/form")
@@ -406,7 +418,13 @@ async fn rejects_a_forged_host_header() {
 
 #[tokio::test]
 async fn absolute_urls_never_use_a_forged_host() {
-    let client = TestClient::with_settings(project(), settings(true, "secure_ssl_redirect = true"));
+    let client = TestClient::with_settings(
+        project(),
+        settings(
+            true,
+            "secure_ssl_redirect = true\nsecure_proxy_ssl_header = \"X-Forwarded-Proto: https\"",
+        ),
+    );
     let redirected = client
         .get("/form?x=1")
         .header("host", "www.example.com")
@@ -424,6 +442,16 @@ async fn absolute_urls_never_use_a_forged_host() {
         .await;
     assert_eq!(forged.status(), 400);
     assert!(forged.header("location").is_none());
+    let secure = client
+        .get("/form")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await;
+    assert_eq!(secure.status(), 200);
+    let error = Settings::from_toml("secure_ssl_redirect = true")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("secure_proxy_ssl_header"), "{error}");
 }
 
 #[test]

@@ -102,11 +102,16 @@ pub(crate) fn check(
         },
     };
     let host = split_host(raw).ok_or_else(|| HostProblem::Invalid(raw.to_owned()))?;
-    let host = host.to_ascii_lowercase();
+    // Hosts arrive in lower case almost always: no copy for those.
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    };
     if allowed.allows(&host) {
         Ok(())
     } else {
-        Err(HostProblem::NotAllowed(host))
+        Err(HostProblem::NotAllowed(host.into_owned()))
     }
 }
 

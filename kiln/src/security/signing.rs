@@ -88,9 +88,9 @@ impl Signer {
     /// A signer keyed from `secret` (which signs and verifies) and
     /// `fallbacks` (which only verify), for the use named by `salt`.
     #[must_use]
-    pub fn new(secret: &str, fallbacks: &[impl AsRef<str>], salt: &str) -> Self {
+    pub fn new(secret: &str, fallbacks: &[&str], salt: &str) -> Self {
         let keys = std::iter::once(secret)
-            .chain(fallbacks.iter().map(AsRef::as_ref))
+            .chain(fallbacks.iter().copied())
             .map(|secret| derive_key(salt, secret))
             .collect();
         Self { keys }

@@ -65,6 +65,15 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
     }
     messages.extend(check_migrations(project));
     messages.extend(at_boot(project, settings));
+    // `kiln.E007`: production without `allowed_hosts` (the site would not boot).
+    if let Err(error) = crate::security::boot_check(settings) {
+        messages.push(CheckMessage {
+            level: Level::Error,
+            id: "kiln.E007",
+            message: error.to_string(),
+            hint: None,
+        });
+    }
     if settings.debug && !cfg!(debug_assertions) {
         messages.push(CheckMessage {
             level: Level::Warning,

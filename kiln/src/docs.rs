@@ -49,6 +49,11 @@ pub struct TopicForms;
 #[derive(Debug)]
 pub struct TopicFileUploads;
 
+/// docs/topics/security.md
+#[doc = include_str!("../../docs/topics/security.md")]
+#[derive(Debug)]
+pub struct TopicSecurity;
+
 /// docs/topics/messages.md
 #[doc = include_str!("../../docs/topics/messages.md")]
 #[derive(Debug)]

@@ -45,6 +45,8 @@
 //!   reset tokens ([`auth::app`], [`auth::authenticate`]).
 //! - [`mail`]: email through a pluggable backend (console, file, memory).
 //! - [`sessions`]: [`sessions::Session`], with database, Redis and signed-cookie stores.
+//! - [`security`]: CSRF, allowed hosts, security headers, signing and
+//!   rate limits, on by default.
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
 pub mod app;
@@ -58,6 +60,7 @@ pub mod logging;
 pub mod mail;
 pub mod messages;
 pub mod project;
+pub mod security;
 pub mod server;
 pub mod sessions;
 pub mod settings;

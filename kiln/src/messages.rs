@@ -3,8 +3,9 @@
 //!
 //! [`Messages`] is an extractor and a response part. Messages added in one
 //! request travel to the next in a cookie signed with the `secret_key`
-//! (HMAC-SHA256), so a client can neither forge nor alter one; a cookie that
-//! fails the check is ignored. Signed is not encrypted: the browser can read
+//! (HMAC-SHA256, through a [`Signer`](crate::security::Signer), so keys in
+//! `secret_key_fallbacks` still verify after a rotation), so a client can
+//! neither forge nor alter one; a cookie that fails the check is ignored. Signed is not encrypted: the browser can read
 //! the text, so a message must never hold a secret. Returning `Messages` with the response writes
 //! the cookie; [`Messages::take`] reads them for display and, returned with
 //! that page, clears them.
@@ -48,11 +49,12 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponseParts, ResponseParts};
-use cookie::{Cookie, CookieJar, SameSite};
+use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
 use crate::http::Error;
 use crate::project::Site;
+use crate::security::Signer;
 use crate::sessions::Session;
 
 /// The cookie that carries messages between requests.
@@ -64,6 +66,9 @@ const SESSION_KEY: &str = "_kiln_messages";
 /// The value of the `kiln_messages` cookie that says the messages are in
 /// the session.
 pub(crate) const IN_SESSION: &str = "session";
+
+/// The signer's salt: a value signed for another use is no message.
+const SALT: &str = "kiln.messages";
 
 /// Browsers keep cookies up to about 4 KB; older messages give way first.
 const MAX_COOKIE_BYTES: usize = 3800;
@@ -110,7 +115,7 @@ pub struct Message {
 pub struct Messages {
     queued: Vec<Message>,
     changed: bool,
-    key: cookie::Key,
+    signer: Signer,
     keep_debug: bool,
     secure: bool,
     /// The session the messages are kept in, when sessions are on.
@@ -212,27 +217,23 @@ impl Messages {
 
     /// The messages of a request that carries `cookies`, for `site`.
     fn from_cookies<'a>(site: &Site, cookies: impl Iterator<Item = &'a str>) -> Self {
-        let key = site.signing_key().clone();
-        let mut jar = CookieJar::new();
-        for header in cookies {
-            for cookie in Cookie::split_parse_encoded(header.to_owned()).flatten() {
-                if cookie.name() == COOKIE {
-                    jar.add_original(cookie);
-                }
-            }
-        }
+        let settings = site.settings();
+        let signer = Signer::from_settings(settings, SALT);
+        let value = cookies
+            .flat_map(|header| Cookie::split_parse_encoded(header.to_owned()).flatten())
+            .find(|cookie| cookie.name() == COOKIE)
+            .map(|cookie| cookie.value().to_owned());
         // A cookie that fails the signature check, or does not parse, is
         // ignored: messages are a convenience, never worth an error page.
-        let queued = jar
-            .signed(&key)
-            .get(COOKIE)
-            .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
+        let queued = value
+            .as_deref()
+            .and_then(|value| signer.unsign(value).ok())
+            .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
-        let settings = site.settings();
         Self {
             queued,
             changed: false,
-            key,
+            signer,
             keep_debug: settings.debug,
             secure: !settings.debug,
             session: None,
@@ -252,16 +253,16 @@ impl Messages {
             return self.cookie_header(marker);
         }
         let mut queued = self.queued.as_slice();
-        let mut jar = CookieJar::new();
         loop {
-            let value = if queued.is_empty() {
+            if queued.is_empty() {
                 return self.cookie_header(None);
-            } else {
-                let mut cookie = Cookie::new(COOKIE, serde_json::to_string(queued).ok()?);
-                self.set_attributes(&mut cookie);
-                jar.signed_mut(&self.key).add(cookie);
-                jar.get(COOKIE)?.encoded().to_string()
-            };
+            }
+            let mut cookie = Cookie::new(
+                COOKIE,
+                self.signer.sign(&serde_json::to_string(queued).ok()?),
+            );
+            self.set_attributes(&mut cookie);
+            let value = cookie.encoded().to_string();
             if value.len() <= MAX_COOKIE_BYTES {
                 return HeaderValue::from_str(&value).ok();
             }

@@ -430,6 +430,7 @@ impl Project {
                         .collect::<Vec<_>>()
                         .join(", "),
                     app: app.label.clone(),
+                    csrf_exempt: endpoint.csrf_exempt,
                 });
                 patterns.push(pattern);
             }
@@ -464,6 +465,7 @@ impl Project {
     ///
     /// [`BootError`] for any mistake in apps or routes.
     pub fn build(self, settings: Settings) -> Result<(Site, SiteService), BootError> {
+        crate::security::boot_check(&settings)?;
         let models = self.model_entries()?;
         crate::auth::configure(&settings).map_err(BootError::Usage)?;
         let (infos, patterns) = self.resolve_routes()?;
@@ -518,9 +520,8 @@ impl Project {
             crate::db::DatabaseConfig::all(&settings, &self.root),
             self.router,
         );
-        let signing_key = signing_key(&settings);
         let sessions = if has_sessions {
-            let engine = crate::sessions::Engine::new(&settings, &databases, &signing_key)?;
+            let engine = crate::sessions::Engine::new(&settings, &databases)?;
             Some(Arc::new(engine))
         } else {
             None
@@ -532,7 +533,6 @@ impl Project {
             urls,
             databases,
             static_files,
-            signing_key,
             sessions,
             templates,
             models,
@@ -541,21 +541,6 @@ impl Project {
         let service = SiteService::new(router, &site);
         Ok((site, service))
     }
-}
-
-/// The cookie-signing key: HKDF-SHA256 of the secret key, so the secret
-/// itself is never the HMAC key. Settings guarantee the secret is there (a
-/// development key in debug mode) and 32 characters or more in production;
-/// a shorter one, possible only in debug mode, is padded to the 32 bytes
-/// key derivation needs.
-fn signing_key(settings: &Settings) -> cookie::Key {
-    let secret = settings
-        .secret_key
-        .as_ref()
-        .map_or("", crate::settings::Secret::expose);
-    let mut material = secret.as_bytes().to_vec();
-    material.resize(material.len().max(32), 0);
-    cookie::Key::derive_from(&material)
 }
 
 /// Records that `pattern` serves `methods`, refusing what axum's router could
@@ -638,7 +623,6 @@ struct SiteInner {
     urls: Arc<UrlRegistry>,
     databases: crate::db::Databases,
     static_files: crate::staticfiles::StaticFiles,
-    signing_key: cookie::Key,
     /// `Some` when the project mounts the sessions app.
     sessions: Option<Arc<crate::sessions::Engine>>,
     templates: Templates,
@@ -694,12 +678,6 @@ impl Site {
     #[must_use]
     pub fn static_files(&self) -> &crate::staticfiles::StaticFiles {
         &self.0.static_files
-    }
-
-    /// The key that signs cookies (messages now; sessions and CSRF tokens
-    /// later), derived from the `secret_key`.
-    pub(crate) fn signing_key(&self) -> &cookie::Key {
-        &self.0.signing_key
     }
 
     /// The site's sessions, when the project mounts the sessions app.

@@ -282,12 +282,11 @@ impl Engine {
     pub(crate) fn new(
         settings: &Settings,
         databases: &crate::db::Databases,
-        key: &cookie::Key,
     ) -> Result<Self, crate::project::BootError> {
         let store: Arc<dyn SessionStore> = match settings.session_engine {
             SessionEngine::Database => Arc::new(DatabaseStore::new(databases.clone())),
             SessionEngine::Cookie => {
-                Arc::new(CookieStore::new(key.clone(), &settings.session_cookie_name))
+                Arc::new(CookieStore::new(settings, &settings.session_cookie_name))
             }
             #[cfg(feature = "redis")]
             SessionEngine::Redis => Arc::new(
@@ -796,14 +795,12 @@ mod tests {
 
     #[test]
     fn signed_values_verify_only_unchanged_and_under_their_name() {
-        let key = cookie::Key::derive_from(&[7u8; 32]);
-        let signed = cookie_store::sign(&key, "s", "payload".to_owned()).unwrap();
-        assert_eq!(
-            cookie_store::verify(&key, "s", &signed).as_deref(),
-            Some("payload")
-        );
-        assert_eq!(cookie_store::verify(&key, "t", &signed), None);
+        let settings = Settings::defaults_for(true);
+        let store = CookieStore::new(&settings, "s");
+        let signed = store.sign("payload");
+        assert_eq!(store.verify(&signed), Some("payload"));
+        assert_eq!(CookieStore::new(&settings, "t").verify(&signed), None);
         let tampered = signed.replace("payload", "paylоad");
-        assert_eq!(cookie_store::verify(&key, "s", &tampered), None);
+        assert_eq!(store.verify(&tampered), None);
     }
 }

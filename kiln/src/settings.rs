@@ -61,6 +61,40 @@ pub struct Settings {
     pub debug: bool,
     /// Key for signing cookies and tokens. Required in production, 32+ characters.
     pub secret_key: Option<Secret>,
+    /// Former secret keys, for rotation: values they signed still verify,
+    /// but nothing new is signed with them. Remove an entry once what it
+    /// signed has expired.
+    pub secret_key_fallbacks: Vec<Secret>,
+    /// Host names the site serves (`www.example.com`, `.example.com` for a
+    /// domain and its subdomains, `*` for any); other `Host` headers get 400.
+    /// Empty in debug mode means `localhost`, `127.0.0.1` and `[::1]`;
+    /// production refuses to start with it empty.
+    pub allowed_hosts: Vec<String>,
+    /// The cookie that holds the CSRF secret.
+    pub csrf_cookie_name: String,
+    /// The request header JavaScript sends the CSRF token in.
+    pub csrf_header_name: String,
+    /// Origins besides the site's own that may send unsafe requests
+    /// (`https://app.example.com`, `https://*.example.com`).
+    pub csrf_trusted_origins: Vec<String>,
+    /// Send the CSRF cookie over HTTPS only (default: on in production).
+    pub csrf_cookie_secure: bool,
+    /// The header and value a trusted proxy sets on HTTPS requests
+    /// (`"X-Forwarded-Proto: https"`); unset, every request counts as HTTP.
+    pub secure_proxy_ssl_header: Option<String>,
+    /// Redirect plain-HTTP requests to HTTPS (301).
+    pub secure_ssl_redirect: bool,
+    /// `X-Frame-Options` sent with every response: `DENY`, `SAMEORIGIN`, or
+    /// empty for none.
+    pub x_frame_options: String,
+    /// `Strict-Transport-Security` max-age sent on HTTPS responses; 0 sends none.
+    pub secure_hsts_seconds: u64,
+    /// Add `includeSubDomains` to `Strict-Transport-Security`.
+    pub secure_hsts_include_subdomains: bool,
+    /// Add `preload` to `Strict-Transport-Security`.
+    pub secure_hsts_preload: bool,
+    /// `Content-Security-Policy` sent with every response; empty sends none.
+    pub content_security_policy: String,
     /// Address `runserver` listens on.
     pub host: String,
     /// Port `runserver` listens on; `0` picks a free port.
@@ -203,6 +237,9 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("debug", &self.debug)
             .field("secret_key", &self.secret_key)
+            .field("secret_key_fallbacks", &self.secret_key_fallbacks)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("csrf_trusted_origins", &self.csrf_trusted_origins)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("log_level", &self.log_level)
@@ -242,6 +279,19 @@ impl Settings {
         Self {
             debug,
             secret_key: None,
+            secret_key_fallbacks: Vec::new(),
+            allowed_hosts: Vec::new(),
+            csrf_cookie_name: "kiln_csrftoken".to_owned(),
+            csrf_header_name: "X-CSRFToken".to_owned(),
+            csrf_trusted_origins: Vec::new(),
+            csrf_cookie_secure: !debug,
+            secure_proxy_ssl_header: None,
+            secure_ssl_redirect: false,
+            x_frame_options: "DENY".to_owned(),
+            secure_hsts_seconds: 0,
+            secure_hsts_include_subdomains: false,
+            secure_hsts_preload: false,
+            content_security_policy: String::new(),
             host: "127.0.0.1".to_owned(),
             port: 8000,
             log_level: if debug { "info" } else { "warn,kiln=info" }.to_owned(),
@@ -478,6 +528,8 @@ impl Settings {
         }
         crate::sessions::check_settings(self)
             .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
+        crate::security::validate_settings(self)
+            .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
         match (&self.secret_key, self.debug) {
             (None, false) => return Err(SettingsError::MissingSecretKey),
             (Some(key), false) if key.0.chars().count() < MIN_SECRET_KEY_LEN => {
@@ -710,6 +762,11 @@ pub enum SettingsError {
         "`secret_key` is not set, and production mode (debug = false) refuses to start without one\n  fix: set KILN_SECRET_KEY to a random string of {MIN_SECRET_KEY_LEN}+ characters (e.g. `openssl rand -base64 48`), or set debug = true for local development"
     )]
     MissingSecretKey,
+    /// Production mode with an empty `allowed_hosts`.
+    #[error(
+        "`allowed_hosts` is empty, and production mode (debug = false) refuses to start without it: every request would be refused\n  fix: list the host names the site serves, e.g. allowed_hosts = [\"www.example.com\"] in kiln.toml or KILN_ALLOWED_HOSTS='[\"www.example.com\"]'"
+    )]
+    NoAllowedHosts,
     /// Production mode with a short `secret_key`.
     #[error(
         "`secret_key` is only {len} character(s); production mode needs at least {MIN_SECRET_KEY_LEN}\n  fix: set KILN_SECRET_KEY to a longer random string (e.g. `openssl rand -base64 48`)"
@@ -767,7 +824,15 @@ fn fix_for(key: &str) -> String {
         "port" => {
             "use a whole number from 1 to 65535 (or 0 for any free port), e.g. port = 8000".into()
         }
-        "debug" | "access_log" | "compression" | "migrate_on_start" | "templates_from_disk" => {
+        "debug"
+        | "access_log"
+        | "compression"
+        | "migrate_on_start"
+        | "templates_from_disk"
+        | "csrf_cookie_secure"
+        | "secure_ssl_redirect"
+        | "secure_hsts_include_subdomains"
+        | "secure_hsts_preload" => {
             format!("use true or false, e.g. {key} = true")
         }
         "request_body_limit" | "upload_max_file_size" => {
@@ -793,6 +858,10 @@ fn fix_for(key: &str) -> String {
         "database_connect_timeout" | "database_acquire_timeout" => {
             "use a duration such as \"5s\"".into()
         }
+        "allowed_hosts" | "csrf_trusted_origins" | "secret_key_fallbacks" => format!(
+            "use a list, e.g. {key} = [\"example.com\"] in kiln.toml or KILN_{}='[\"example.com\"]'",
+            key.to_uppercase()
+        ),
         _ => format!("see the `{key}` entry in docs/ref/settings.md"),
     }
 }

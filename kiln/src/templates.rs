@@ -123,6 +123,7 @@ impl Templates {
         );
         env.add_function("static", |path: &str| crate::staticfiles::url(path));
         env.add_function("csrf_input", csrf_input);
+        env.add_function("csrf_token", csrf_token);
         let loader_dirs = Arc::clone(&dirs);
         env.set_loader(move |name| loader::load(&loader_dirs, name, reload));
         let mut all = context::builtin();
@@ -384,12 +385,38 @@ pub fn render(
     site.templates().response(&view, name, context)
 }
 
-/// `csrf_input()`: the hidden form field with the CSRF token. CSRF
-/// protection is not built yet, so it is empty (and safe) for now; when it
-/// lands this returns `<input type="hidden" name="csrfmiddlewaretoken" ...>`
-/// and every form that calls it is protected without a change.
-fn csrf_input() -> Value {
-    Value::from_safe_string(String::new())
+/// `csrf_token()`: a CSRF token for the page's request (a new masked one
+/// on each call), for JavaScript's `X-CSRFToken` header; see
+/// [`crate::security::csrf`]. Empty when the template is rendered outside
+/// a request (an email), where no form can be posted back.
+fn csrf_token(state: &minijinja::State<'_, '_>) -> Result<String, minijinja::Error> {
+    let Some(value) = state.lookup(crate::security::csrf::TemplateCsrf::VARIABLE) else {
+        return Ok(String::new());
+    };
+    let Some(csrf) = value.downcast_object_ref::<crate::security::csrf::TemplateCsrf>() else {
+        return Ok(String::new());
+    };
+    csrf.token().map_err(|error| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("csrf_token(): {error}"),
+        )
+    })
+}
+
+/// `csrf_input()`: the hidden form field with the CSRF token,
+/// `<input type="hidden" name="csrfmiddlewaretoken" value="...">`, to put
+/// inside every `<form method="post">` (first, in a multipart form).
+fn csrf_input(state: &minijinja::State<'_, '_>) -> Result<Value, minijinja::Error> {
+    let token = csrf_token(state)?;
+    if token.is_empty() {
+        return Ok(Value::from_safe_string(String::new()));
+    }
+    // The token is base64url: nothing in it needs escaping.
+    Ok(Value::from_safe_string(format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{token}\">",
+        crate::security::csrf::FORM_FIELD
+    )))
 }
 
 /// Autoescaping by extension: HTML escaping for `.html`, `.htm` and `.xml`

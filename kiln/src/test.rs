@@ -3,6 +3,11 @@
 //! Requests go through the same router and middleware as in production, with
 //! no socket. Cookies are kept across requests; redirects are followed on request.
 //!
+//! As Django's client, it sends `Host: testserver` (which the client adds
+//! to `allowed_hosts`) and skips the CSRF check, so that tests can post
+//! forms without tokens; [`TestClient::enforce_csrf_checks`] turns the
+//! check on, for tests of the protection itself.
+//!
 //! # Examples
 //!
 //! ```
@@ -51,6 +56,7 @@ pub struct TestClient {
     cookies: Mutex<CookieJar>,
     migrations: crate::db::migrations::Graph,
     migrated: tokio::sync::OnceCell<()>,
+    enforce_csrf: bool,
     /// Holds the temporary database's folder until the client is dropped.
     _database_dir: Option<tempfile::TempDir>,
 }
@@ -79,6 +85,17 @@ impl TestClient {
     /// When the project does not boot.
     #[must_use]
     pub fn with_settings(project: Project, mut settings: Settings) -> Self {
+        // As Django's test runner: the test host is allowed, besides the
+        // hosts the settings allow (debug mode's defaults when none).
+        if settings.allowed_hosts.is_empty() && settings.debug {
+            settings.allowed_hosts = crate::security::hosts::DEBUG_DEFAULTS
+                .iter()
+                .map(|&host| host.to_owned())
+                .collect();
+        }
+        settings
+            .allowed_hosts
+            .push(crate::security::hosts::TEST_HOST.to_owned());
         let migrations = match project.migration_graph() {
             Ok(graph) => graph,
             Err(error) => panic!("the project's migrations do not load: {error}"),
@@ -99,6 +116,7 @@ impl TestClient {
                 cookies: Mutex::new(CookieJar::new()),
                 migrations,
                 migrated: tokio::sync::OnceCell::new(),
+                enforce_csrf: false,
                 _database_dir: database_dir,
             },
             Err(error) => panic!("the project does not boot: {error}"),
@@ -150,6 +168,15 @@ impl TestClient {
         }
     }
 
+    /// Checks CSRF tokens on this client's unsafe requests, as a browser's
+    /// would be: for tests of the protection. By default the client skips
+    /// the check, as Django's does.
+    #[must_use]
+    pub fn enforce_csrf_checks(mut self) -> Self {
+        self.enforce_csrf = true;
+        self
+    }
+
     /// The built site (settings, routes).
     #[must_use]
     pub fn site(&self) -> &Site {
@@ -178,6 +205,7 @@ impl TestClient {
             headers: HeaderMap::new(),
             body: Vec::new(),
             follow_redirects: false,
+            remote_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
         }
     }
 
@@ -231,9 +259,19 @@ impl TestClient {
         uri: &str,
         headers: &HeaderMap,
         body: Vec<u8>,
+        remote_addr: std::net::SocketAddr,
     ) -> TestResponse {
         self.migrate().await;
-        let mut request = Request::builder().method(method).uri(uri);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .extension(axum::extract::ConnectInfo(remote_addr));
+        if !self.enforce_csrf {
+            request = request.extension(crate::security::csrf::SkipCsrfChecks);
+        }
+        if !headers.contains_key(header::HOST) {
+            request = request.header(header::HOST, crate::security::hosts::TEST_HOST);
+        }
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -291,9 +329,17 @@ pub struct TestRequest<'a> {
     headers: HeaderMap,
     body: Vec<u8>,
     follow_redirects: bool,
+    remote_addr: std::net::SocketAddr,
 }
 
 impl TestRequest<'_> {
+    /// The client address the request comes from (`127.0.0.1` by default),
+    /// as the server records it (`ConnectInfo`): for per-IP rate limits.
+    pub fn remote_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.remote_addr = addr;
+        self
+    }
+
     /// Adds a header.
     ///
     /// # Panics
@@ -360,7 +406,13 @@ impl TestRequest<'_> {
         for _ in 0..=MAX_REDIRECTS {
             let response = self
                 .client
-                .dispatch(method.clone(), &uri, &headers, body.clone())
+                .dispatch(
+                    method.clone(),
+                    &uri,
+                    &headers,
+                    body.clone(),
+                    self.remote_addr,
+                )
                 .await;
             let location = response.header(header::LOCATION.as_str());
             match location {

@@ -46,6 +46,7 @@ pub use pattern::{Converter, Pattern, PatternError};
 pub struct Endpoint {
     pub(crate) router: MethodRouter,
     pub(crate) handlers: Vec<(&'static str, &'static str)>,
+    pub(crate) csrf_exempt: bool,
 }
 
 impl Endpoint {
@@ -65,6 +66,7 @@ impl Endpoint {
         Self {
             router: axum::routing::any_service(service),
             handlers: vec![("*", std::any::type_name::<S>())],
+            csrf_exempt: false,
         }
     }
 
@@ -85,7 +87,26 @@ impl Endpoint {
         Self {
             router: self.router.layer(layer),
             handlers: self.handlers,
+            csrf_exempt: self.csrf_exempt,
         }
+    }
+
+    /// Turns CSRF protection off for this route (Django's `csrf_exempt`):
+    /// for endpoints that other sites or machines post to (webhooks,
+    /// token-authenticated APIs), never for a form a browser submits with
+    /// its cookies.
+    ///
+    /// ```
+    /// use kiln::prelude::*;
+    ///
+    /// async fn webhook(body: String) -> String { body }
+    /// let app = App::new("hooks").route("/github", "github", post(webhook).csrf_exempt());
+    /// # let _ = app;
+    /// ```
+    #[must_use]
+    pub fn csrf_exempt(mut self) -> Self {
+        self.csrf_exempt = true;
+        self
     }
 
     /// The methods this endpoint answers, as shown by `routes`.
@@ -100,6 +121,7 @@ impl From<MethodRouter> for Endpoint {
         Self {
             router,
             handlers: vec![("*", "(axum MethodRouter)")],
+            csrf_exempt: false,
         }
     }
 }
@@ -117,6 +139,7 @@ macro_rules! method_handlers {
                 Endpoint {
                     router: axum::routing::$method(handler),
                     handlers: vec![($upper, std::any::type_name::<H>())],
+                    csrf_exempt: false,
                 }
             }
         )*
@@ -158,6 +181,7 @@ where
     Endpoint {
         router: axum::routing::any(handler),
         handlers: vec![("*", std::any::type_name::<H>())],
+        csrf_exempt: false,
     }
 }
 
@@ -174,6 +198,9 @@ pub struct RouteInfo {
     pub handler: String,
     /// The app the route belongs to (empty for project-level routes).
     pub app: String,
+    /// Whether the route opted out of CSRF protection
+    /// ([`Endpoint::csrf_exempt`]).
+    pub csrf_exempt: bool,
 }
 
 /// Every named route of a project: the table behind [`reverse`] and `routes`.
@@ -211,6 +238,25 @@ impl UrlRegistry {
     #[must_use]
     pub fn routes(&self) -> &[RouteInfo] {
         &self.routes
+    }
+
+    /// Whether a request with `method` for `path` reaches a route that
+    /// wants the CSRF check: one serves it and is not
+    /// [exempt](Endpoint::csrf_exempt). A request no route serves gets its
+    /// 404 or 405 unchecked, as in Django, where the check runs for a
+    /// resolved view only. Only unsafe requests ask, so the scan over the
+    /// routes is off the fast path of reads.
+    pub(crate) fn wants_csrf_check(&self, method: &axum::http::Method, path: &str) -> bool {
+        self.routes
+            .iter()
+            .find(|route| {
+                route
+                    .methods
+                    .iter()
+                    .any(|m| *m == "*" || *m == method.as_str())
+                    && route.pattern.matches(path)
+            })
+            .is_some_and(|route| !route.csrf_exempt)
     }
 
     /// The route that would serve `path`, if any (used by error pages and APPEND_SLASH).

@@ -97,9 +97,18 @@ async fn start(extra: &str) -> Running {
         .route("/name/{name}", "name", get(name))
         .route("/upgrade", "upgrade", get(echo_upgrade))
         .route("/trickle", "trickle", get(trickle))
-        .route("/echo", "echo", post(|body: String| async move { body }))
+        // A raw-socket client, not a browser: no CSRF cookie to send.
+        .route(
+            "/echo",
+            "echo",
+            post(|body: String| async move { body }).csrf_exempt(),
+        )
         .route("/ready-later", "ready_later", get(ready_later));
-    let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
+    // `t` is the Host the raw-socket tests send.
+    let settings = Settings::from_toml(&format!(
+        "debug = true\nallowed_hosts = [\"t\", \"127.0.0.1\", \"localhost\"]\n{extra}"
+    ))
+    .unwrap();
     let (site, router) = project.build(settings).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -4,7 +4,7 @@
 //! catching, timeouts, body limit).
 //!
 //! `benchmarks/run` starts the release build in production mode; by hand:
-//! `KILN_DEBUG=false KILN_SECRET_KEY=$(openssl rand -hex 32) cargo run --release -p kiln-bench`,
+//! `KILN_DEBUG=false KILN_SECRET_KEY=$(openssl rand -hex 32) KILN_ALLOWED_HOSTS='["127.0.0.1"]' cargo run --release -p kiln-bench`,
 //! then `curl -i http://127.0.0.1:8000/plaintext`.
 
 use kiln::deps::axum::http::HeaderValue;

@@ -82,7 +82,7 @@ pub fn rows_for_request(mut rows: Vec<Fortune>) -> Vec<Fortune> {
 #[must_use]
 pub fn site() -> Site {
     let settings = Settings::from_toml(
-        "debug = false\nsecret_key = \"benchmark-only-secret-key-0123456789abcdef\"\naccess_log = false",
+        "debug = false\nsecret_key = \"benchmark-only-secret-key-0123456789abcdef\"\naccess_log = false\nallowed_hosts = [\"localhost\"]",
     )
     .expect("benchmark settings are valid");
     let project = Project::new("fortunes").templates(kiln::templates_dir!("templates"));

@@ -30,6 +30,10 @@ fn http(port: u16, request: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A CSRF secret as a client holds it: the same value in the cookie and in
+/// the header, as JavaScript that reads the `kiln_csrftoken` cookie sends it.
+const CSRF_SECRET: &str = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Ytc2VjciE";
+
 #[test]
 fn single_file_app_serves_pages_json_and_forms() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hello"))
@@ -60,7 +64,7 @@ fn single_file_app_serves_pages_json_and_forms() {
     let get = |path: &str| {
         http(
             port,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
         )
     };
     let (status, body) = get("/");
@@ -75,7 +79,7 @@ fn single_file_app_serves_pages_json_and_forms() {
     let (status, body) = http(
         port,
         &format!(
-            "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: kiln_csrftoken={CSRF_SECRET}\r\nX-CSRFToken: {CSRF_SECRET}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
             form.len()
         ),
     );

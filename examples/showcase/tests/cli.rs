@@ -342,7 +342,8 @@ fn the_last_access_lines_are_written_at_shutdown() {
     let mut server = Server::start(
         showcase()
             .env("KILN_DEBUG", "false")
-            .env("KILN_SECRET_KEY", SECRET),
+            .env("KILN_SECRET_KEY", SECRET)
+            .env("KILN_ALLOWED_HOSTS", "[\"localhost\", \"127.0.0.1\"]"),
         &[],
     );
     let paths: Vec<String> = (0..20).map(|i| format!("/api/square/{i}")).collect();
@@ -376,7 +377,8 @@ fn production_logs_are_json_with_request_ids_and_errors_never_leak() {
     let server = Server::start(
         showcase()
             .env("KILN_DEBUG", "false")
-            .env("KILN_SECRET_KEY", SECRET),
+            .env("KILN_SECRET_KEY", SECRET)
+            .env("KILN_ALLOWED_HOSTS", "[\"localhost\", \"127.0.0.1\"]"),
         &[],
     );
     let (status, head, body) = server.get("/boom/");

@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use crate::urls::{RouteInfo, UrlRegistry};
 
 /// Headers whose values never appear on a debug page.
-const MASKED_HEADERS: [&str; 4] = [
+const MASKED_HEADERS: [&str; 5] = [
     "cookie",
     "authorization",
     "proxy-authorization",
     "x-csrf-token",
+    "x-csrftoken",
 ];
 
 /// Everything an error page may show.

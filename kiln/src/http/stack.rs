@@ -1,10 +1,11 @@
 //! Kiln's middleware stack around the project's router, outermost first:
 //!
 //! 1. compression (gzip, brotli, zstd), only for requests that accept it,
-//! 2. [`CoreService`]: the path guard, request id, the route table for
-//!    `reverse()`, the session (when the project mounts the sessions app),
-//!    panic catching (500), the request timeout (408), error pages and the
-//!    access log,
+//! 2. [`CoreService`]: the path guard, request id, the host check, the
+//!    HTTPS redirect and the CSRF check (see [`crate::security`]), the route
+//!    table for `reverse()`, the session (when the project mounts the
+//!    sessions app), panic catching (500), the request timeout (408), error
+//!    pages, the security headers and the access log,
 //! 3. the request body limit (413, for `Json`, `Form`, `Bytes` extractors),
 //! 4. the project's own layers, then each app's, then the handler.
 //!
@@ -39,6 +40,8 @@ use super::error::ErrorReport;
 use super::pages::{ErrorPage, wants_json};
 use super::request_id::RequestId;
 use crate::project::Site;
+use crate::security::csrf::{BodyFailure, CsrfState, SkipCsrfChecks};
+use crate::security::{Policy, Verdict};
 
 /// The body limit axum's extractors apply when none is set.
 const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -83,6 +86,7 @@ impl SiteService {
             // instead of on every request (what `axum::serve` does too).
             router: router.fallback(fallback).with_state(()),
             site: site.clone(),
+            security: Arc::new(Policy::new(site.settings())),
         };
         let compressed = site.settings().compression.then(|| {
             CompressionLayer::new()
@@ -211,6 +215,8 @@ fn suspicious_path(path: &str) -> Option<&'static str> {
 pub(crate) struct CoreService {
     router: Router,
     site: Site,
+    /// The security settings, read once at boot.
+    security: Arc<Policy>,
 }
 
 impl Service<Request> for CoreService {
@@ -242,7 +248,11 @@ impl CoreService {
     /// rustc 1.95, the error page's state boxed too).
     fn respond(self, mut request: Request) -> impl Future<Output = Response> + Send + use<> {
         let started = Instant::now();
-        let Self { mut router, site } = self;
+        let Self {
+            router,
+            site,
+            security,
+        } = self;
         let settings = site.settings();
         let timeout = settings.request_timeout.0;
         let body_limit = settings.request_body_limit.as_usize();
@@ -271,30 +281,32 @@ impl CoreService {
         let accept = accept.cloned();
         let method = request.method().clone();
         let uri = request.uri().clone();
+        let mut https = false;
+        let mut csrf = None;
         let handler = match suspicious_path(uri.path()) {
-            Some(problem) => Err(problem),
-            None => {
-                request.extensions_mut().insert(context.clone());
-                if let Some(session) = &session {
-                    request.extensions_mut().insert(session.clone());
+            Some(problem) => Err(crate::Error::bad_request(problem).into_response()),
+            None => match security.admit(&uri, request.headers()) {
+                Verdict::Refuse(response) => Err(response),
+                Verdict::Serve { https: secure } => {
+                    https = secure;
+                    request.extensions_mut().insert(context.clone());
+                    if let Some(session) = &session {
+                        request.extensions_mut().insert(session.clone());
+                    }
+                    let state = CsrfState::new(Arc::clone(&security.csrf));
+                    request.extensions_mut().insert(state.clone());
+                    csrf = Some(state);
+                    // Reads skip everything below: two comparisons.
+                    let checked = crate::security::checks_csrf(&method)
+                        && request.extensions().get::<SkipCsrfChecks>().is_none()
+                        && context.site.urls().wants_csrf_check(&method, uri.path());
+                    if checked {
+                        Ok(csrf_checked(&security, https, body_limit, router, request))
+                    } else {
+                        Ok(route(router, body_limit, request))
+                    }
                 }
-                // Boxed once here: the guards below wrap it by value, and
-                // moving a pointer is cheaper than moving the routed request
-                // with it. An axum `Router` is always ready, so it is called
-                // without `oneshot`. Its body extractors apply 2 MiB when no
-                // limit is set; the layer (a boxed request extension) is
-                // only needed for another size.
-                let handler: BoxFuture = if body_limit == AXUM_DEFAULT_BODY_LIMIT {
-                    Box::pin(router.call(request))
-                } else {
-                    Box::pin(
-                        DefaultBodyLimit::max(body_limit)
-                            .layer(router)
-                            .call(request),
-                    )
-                };
-                Ok(handler)
-            }
+            },
         };
         async move {
             // Flash messages waiting in the session are read by templates,
@@ -306,7 +318,7 @@ impl CoreService {
                 _ => Ok(()),
             };
             let (mut response, context) = match (handler, preloaded) {
-                (Err(problem), _) => (crate::Error::bad_request(problem).into_response(), context),
+                (Err(refused), _) => (refused, context),
                 (Ok(_), Err(error)) => (error.into_response(), context),
                 (Ok(handler), Ok(())) => {
                     // A panic while polling the handler is caught here (the
@@ -351,6 +363,10 @@ impl CoreService {
                 // request's future.
                 response = Box::pin(error_page(response, request, &site)).await;
             }
+            if let Some(cookie) = csrf.as_ref().and_then(CsrfState::set_cookie) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            security.finish(&mut response, https);
             response
                 .headers_mut()
                 .insert(RequestId::HEADER, id.header_value());
@@ -358,6 +374,58 @@ impl CoreService {
                 crate::logging::access(&method, uri.path(), status, started.elapsed(), &id);
             }
             response
+        }
+    }
+}
+
+/// Calls the router. Boxed once here: the guards of `respond` wrap it by
+/// value, and moving a pointer is cheaper than moving the routed request
+/// with it. An axum `Router` is always ready, so it is called without
+/// `oneshot`. Its body extractors apply 2 MiB when no limit is set; the
+/// layer (a boxed request extension) is only needed for another size.
+fn route(mut router: Router, body_limit: usize, request: Request) -> BoxFuture {
+    if body_limit == AXUM_DEFAULT_BODY_LIMIT {
+        Box::pin(router.call(request))
+    } else {
+        Box::pin(
+            DefaultBodyLimit::max(body_limit)
+                .layer(router)
+                .call(request),
+        )
+    }
+}
+
+/// The CSRF check of an unsafe request: the header checks now; when the
+/// token must come from the body, a future that reads it (bounded) before
+/// the handler runs. A refused request's future answers with the 403 (or
+/// 413) at once.
+fn csrf_checked(
+    security: &Arc<Policy>,
+    https: bool,
+    body_limit: usize,
+    router: Router,
+    request: Request,
+) -> BoxFuture {
+    let check = crate::security::csrf::Check {
+        config: &security.csrf,
+        https,
+    };
+    match check.headers(request.uri(), request.headers()) {
+        Err(rejection) => {
+            let refused = security.csrf_failure(&rejection);
+            Box::pin(async move { Ok(refused) })
+        }
+        Ok(None) => route(router, body_limit, request),
+        Ok(Some(secret)) => {
+            let security = Arc::clone(security);
+            Box::pin(async move {
+                match crate::security::csrf::check_body(request, secret, body_limit).await {
+                    Ok(request) => route(router, body_limit, request).await,
+                    Err(BodyFailure::Csrf(rejection)) => Ok(security.csrf_failure(&rejection)),
+                    Err(BodyFailure::TooLarge) => Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
+                    Err(BodyFailure::Unreadable) => Ok(StatusCode::BAD_REQUEST.into_response()),
+                }
+            })
         }
     }
 }

@@ -4,10 +4,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use cookie::{Cookie, CookieJar};
 use serde::{Deserialize, Serialize};
 
 use super::store::{BoxFuture, Data, SessionStore, StoreError};
+use crate::security::Signer;
+use crate::settings::Settings;
 
 /// Browsers keep cookies up to about 4 KB, name and attributes included.
 const MAX_COOKIE_VALUE: usize = 3800;
@@ -21,7 +22,7 @@ const MAX_COOKIE_VALUE: usize = 3800;
 /// database and Redis stores do not allow. Prefer them where that matters.
 #[derive(Clone)]
 pub struct CookieStore {
-    key: cookie::Key,
+    signer: Signer,
     cookie_name: String,
 }
 
@@ -43,41 +44,25 @@ struct Payload {
 }
 
 impl CookieStore {
-    /// A store that signs with `key` (the site's cookie-signing key) for the
-    /// cookie called `cookie_name`, whose name the signature covers.
+    /// A store for the cookie called `cookie_name`, signing with the
+    /// `secret_key` (and accepting `secret_key_fallbacks`, so a key
+    /// rotation does not log everyone out). The salt holds the cookie's
+    /// name: a value signed for another cookie (messages) is refused here.
     #[must_use]
-    pub fn new(key: cookie::Key, cookie_name: &str) -> Self {
+    pub fn new(settings: &Settings, cookie_name: &str) -> Self {
         Self {
-            key,
+            signer: Signer::from_settings(settings, &format!("kiln.sessions.{cookie_name}")),
             cookie_name: cookie_name.to_owned(),
         }
     }
-}
 
-/// Signs `value` as the content of cookie `name`.
-///
-/// This function and [`verify`] are the only places that sign session
-/// cookies, so that a signer with fallback keys (for rotating the
-/// `secret_key`) replaces them alone.
-///
-/// The signed text starts with the name (`name|value`) because the cookie
-/// crate's signature covers the value only: a value signed for another
-/// cookie (the messages cookie) is then refused here.
-pub(crate) fn sign(key: &cookie::Key, name: &str, value: String) -> Option<String> {
-    let mut jar = CookieJar::new();
-    jar.signed_mut(key)
-        .add(Cookie::new(name.to_owned(), format!("{name}|{value}")));
-    jar.get(name).map(|cookie| cookie.value().to_owned())
-}
+    pub(crate) fn sign(&self, value: &str) -> String {
+        self.signer.sign(value)
+    }
 
-/// The content of cookie `name` signed by [`sign`], or `None` when the
-/// signature does not match.
-pub(crate) fn verify(key: &cookie::Key, name: &str, signed: &str) -> Option<String> {
-    let mut jar = CookieJar::new();
-    jar.add_original(Cookie::new(name.to_owned(), signed.to_owned()));
-    let signed = jar.signed(key).get(name)?;
-    let value = signed.value().strip_prefix(name)?.strip_prefix('|')?;
-    Some(value.to_owned())
+    pub(crate) fn verify<'a>(&self, signed: &'a str) -> Option<&'a str> {
+        self.signer.unsign(signed).ok()
+    }
 }
 
 impl SessionStore for CookieStore {
@@ -86,7 +71,8 @@ impl SessionStore for CookieStore {
     }
 
     fn load<'a>(&'a self, cookie: &'a str) -> BoxFuture<'a, Option<Data>> {
-        let payload = verify(&self.key, &self.cookie_name, cookie)
+        let payload = self
+            .verify(cookie)
             .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
             .and_then(|json| serde_json::from_slice::<Payload>(&json).ok())
             .filter(|payload| payload.e > Utc::now().timestamp());
@@ -112,10 +98,7 @@ impl SessionStore for CookieStore {
             d: data.clone(),
         })
         .map_err(|error| failed(error.to_string()))
-        .and_then(|json| {
-            sign(&self.key, &self.cookie_name, URL_SAFE_NO_PAD.encode(json))
-                .ok_or_else(|| failed("the cookie could not be signed".to_owned()))
-        })
+        .map(|json| self.sign(&URL_SAFE_NO_PAD.encode(json)))
         .and_then(|value| {
             if value.len() > MAX_COOKIE_VALUE {
                 Err(failed(format!(

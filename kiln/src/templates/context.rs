@@ -84,9 +84,26 @@ impl ContextValues {
 /// A context processor: adds values for every template rendered for a request.
 pub type ContextProcessor = Arc<dyn Fn(RequestView<'_>, &mut ContextValues) + Send + Sync>;
 
-/// Kiln's processors, in the order they run: `request`, `user`, `messages`.
+/// Kiln's processors, in the order they run: `request`, `user`,
+/// `messages`, and the CSRF state that `csrf_input()` reads.
 pub(crate) fn builtin() -> Vec<ContextProcessor> {
-    vec![Arc::new(request), Arc::new(user), Arc::new(messages)]
+    vec![
+        Arc::new(request),
+        Arc::new(user),
+        Arc::new(messages),
+        Arc::new(csrf),
+    ]
+}
+
+/// Adds the request's CSRF state under a hidden name, for the
+/// `csrf_input()` and `csrf_token()` functions.
+fn csrf(request: RequestView<'_>, context: &mut ContextValues) {
+    if let Some(csrf) = crate::security::csrf::TemplateCsrf::for_view(request) {
+        context.insert(
+            crate::security::csrf::TemplateCsrf::VARIABLE,
+            Value::from_object(csrf),
+        );
+    }
 }
 
 /// Adds `request`: `request.method`, `request.path`, `request.full_path`,

@@ -78,14 +78,20 @@ impl PasswordResetTokens {
     }
 
     /// Tokens for the project's settings: its `secret_key` (the development
-    /// key in debug mode when none is set) and `password_reset_timeout`.
+    /// key in debug mode when none is set), `secret_key_fallbacks` (links
+    /// mailed before a key rotation still work) and `password_reset_timeout`.
     #[must_use]
     pub fn from_settings(settings: &Settings) -> Self {
         let secret = settings
             .secret_key
             .as_ref()
             .map_or("", crate::settings::Secret::expose);
-        Self::new(secret, settings.password_reset_timeout.0)
+        Self::new(secret, settings.password_reset_timeout.0).with_fallbacks(
+            settings
+                .secret_key_fallbacks
+                .iter()
+                .map(crate::settings::Secret::expose),
+        )
     }
 
     /// A token for `user`, valid from now.
@@ -308,5 +314,17 @@ mod tests {
         assert!(rotated.check_token(&jane, &token));
         // New tokens are signed with the new key only.
         assert!(!old.check_token(&jane, &rotated.make_token(&jane)));
+    }
+
+    #[test]
+    fn settings_fallback_keys_keep_mailed_links_working() {
+        let jane = user(1);
+        let mut settings = Settings::defaults_for(true);
+        settings.secret_key = Some(crate::settings::Secret::new("old key"));
+        let token = PasswordResetTokens::from_settings(&settings).make_token(&jane);
+        settings.secret_key = Some(crate::settings::Secret::new("new key"));
+        assert!(!PasswordResetTokens::from_settings(&settings).check_token(&jane, &token));
+        settings.secret_key_fallbacks = vec![crate::settings::Secret::new("old key")];
+        assert!(PasswordResetTokens::from_settings(&settings).check_token(&jane, &token));
     }
 }

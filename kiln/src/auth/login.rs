@@ -447,13 +447,23 @@ impl<P: Permission, S: Send + Sync> FromRequestParts<S> for RequirePermission<P>
                     "RequirePermission needs Kiln's middleware stack",
                 )))
             })?;
-        let db = users_db(&site, false).await.map_err(AuthRejection::Error)?;
-        match user.has_perm(db, P::NAME).await {
+        // Boxed: the permission query's future is deep, and inlined into
+        // every handler's future it overflows rustc's layout depth limit.
+        let allowed = Box::pin(has_perm(site, user.clone(), P::NAME)).await;
+        match allowed {
             Ok(true) => Ok(Self(user, PhantomData)),
             Ok(false) => Err(AuthRejection::PermissionDenied(P::NAME)),
-            Err(error) => Err(AuthRejection::Error(crate::Error::internal(error))),
+            Err(error) => Err(AuthRejection::Error(error)),
         }
     }
+}
+
+/// Whether `user` has `permission`, on the database of the users table.
+async fn has_perm(site: Site, user: user::Model, permission: &str) -> Result<bool, crate::Error> {
+    let db = users_db(&site, false).await?;
+    user.has_perm(db, permission)
+        .await
+        .map_err(crate::Error::internal)
 }
 
 /// `user` in templates: what a page may show of the request's user (never

@@ -121,14 +121,21 @@ pub(super) struct VoteForm {
 
 /// Counts a vote, then redirects to the results (Post/Redirect/Get). A
 /// missing, malformed or unknown choice shows the question again with the
-/// error (422).
+/// error (422). Only logged-in users vote: an anonymous vote goes to the
+/// login page, which comes back to the question.
 pub(super) async fn vote(
     parts: Parts,
     db: Db,
+    user: kiln::auth::CurrentUser,
     Path(id): Path<i64>,
     form: Form<VoteForm>,
 ) -> Result<Response, Error> {
     let question = question_or_404(&db, id).await?;
+    if !user.is_authenticated() {
+        let login = reverse("auth:login", ()).map_err(Error::internal)?;
+        let detail = reverse("polls:detail", [("id", id)]).map_err(Error::internal)?;
+        return Ok(Redirect::to(&format!("{login}?next={detail}")).into_response());
+    }
     let (vote, mut form) = form.into_parts();
     // The choice must belong to this question; the increment happens in
     // the database so that concurrent votes are all counted.

@@ -388,3 +388,32 @@ async fn an_anonymous_vote_goes_to_the_login_page_and_counts_nothing() {
     let page = client.get("/polls/").send().await.text();
     assert!(page.contains("Logged in as voter"), "{page}");
 }
+
+#[tokio::test]
+async fn the_vote_counts_page_is_for_staff_with_the_permission_only() {
+    let client = client();
+    let anonymous = client.get("/polls/votes/").send().await;
+    assert_eq!(anonymous.status(), 302);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/accounts/login/?next=%2Fpolls%2Fvotes%2F")
+    );
+    log_in(&client).await;
+    assert_eq!(client.get("/polls/votes/").send().await.status(), 403);
+    let db = client.db().await;
+    kiln::auth::create_superuser(&db, "boss", "", Some("a long passphrase"))
+        .await
+        .unwrap();
+    client
+        .post("/accounts/login/")
+        .form(&[("username", "boss"), ("password", "a long passphrase")])
+        .send()
+        .await;
+    let page = client.get("/polls/votes/").send().await;
+    assert_eq!(page.status(), 200);
+    let text = page.text();
+    assert!(
+        text.contains("<h1>Vote counts</h1>") && text.contains("Logged in as boss"),
+        "{text}"
+    );
+}

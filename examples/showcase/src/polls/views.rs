@@ -2,6 +2,7 @@
 //! are templates: `templates/base.html` (the project's) and
 //! `src/polls/templates/polls/*.html` (the app's).
 
+use kiln::auth::RequirePermission;
 use kiln::db::prelude::*;
 use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
 use kiln::forms::{BoundForm, FormInput, ModelForm, SaveError};
@@ -210,4 +211,34 @@ pub(super) async fn suggest_save(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+kiln::permission!(
+    /// Staff who may edit questions; they also see every vote count.
+    pub ChangeQuestion = "polls.change_question"
+);
+
+/// Every question with its total votes: staff only (the
+/// `polls.change_question` permission; 403 without it, the login page for
+/// anonymous visitors).
+pub(super) async fn votes(
+    parts: Parts,
+    db: Db,
+    _staff: RequirePermission<ChangeQuestion>,
+) -> Result<Response, Error> {
+    let questions = question::Entity::find()
+        .order_by_asc(question::Column::Id)
+        .all(&*db)
+        .await
+        .map_err(Error::internal)?;
+    let mut rows = Vec::with_capacity(questions.len());
+    for question in &questions {
+        let total: i64 = choices_of(&db, question)
+            .await?
+            .iter()
+            .map(|choice| i64::from(choice.votes))
+            .sum();
+        rows.push(context! { question_text => &question.question_text, total });
+    }
+    render(&parts, "polls/votes.html", context! { rows })
 }

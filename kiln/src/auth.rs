@@ -47,12 +47,18 @@ use crate::settings::Settings;
 
 pub(crate) mod commands;
 pub mod hashers;
+pub mod login;
 mod migrations;
 pub mod models;
 mod permissions;
 pub mod tokens;
 pub mod validators;
+pub mod views;
 
+pub use login::{
+    AuthRejection, CurrentUser, Permission, RequireLogin, RequirePermission, login, logout,
+    update_session_auth_hash,
+};
 pub use models::{group, group_permissions, permission, user, user_groups, user_permissions};
 pub use permissions::{create_permissions, default_permissions};
 
@@ -67,7 +73,7 @@ pub const USERNAME_MAX_LENGTH: usize = 150;
 /// views will live under that prefix.
 #[must_use]
 pub fn app() -> App {
-    App::new(LABEL)
+    let app = App::new(LABEL)
         .model_with::<user::Entity>(
             ModelOptions::new()
                 .ordering(&["username"])
@@ -87,6 +93,8 @@ pub fn app() -> App {
         .model::<user_permissions::Entity>()
         .model::<group_permissions::Entity>()
         .migrations(migrations::migrations())
+        .templates(crate::embed_templates!("src/auth/templates"));
+    views::routes(app)
 }
 
 /// Why an account operation failed.

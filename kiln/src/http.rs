@@ -7,7 +7,7 @@
 mod context;
 mod error;
 mod file;
-mod pages;
+pub(crate) mod pages;
 mod request_id;
 pub(crate) mod stack;
 

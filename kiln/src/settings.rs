@@ -220,6 +220,23 @@ pub struct Settings {
     pub email_file_path: PathBuf,
     /// The sender of mail that names none.
     pub default_from_email: String,
+    /// Where [`RequireLogin`](crate::auth::RequireLogin) sends anonymous
+    /// visitors (with `?next=`); unset: the auth app's `auth:login` route.
+    pub login_url: Option<String>,
+    /// Where the login view goes after a login without a safe `next`
+    /// (default `/`).
+    pub login_redirect_url: String,
+    /// Where the logout view goes after logging out; unset: it shows the
+    /// `registration/logged_out.html` page.
+    pub logout_redirect_url: Option<String>,
+    /// Failed logins per username within `login_throttle_window` before the
+    /// login view answers 429 (default 5).
+    pub login_throttle_failures: u32,
+    /// Failed logins per client IP within `login_throttle_window` before
+    /// the login view answers 429 (default 20).
+    pub login_throttle_ip_failures: u32,
+    /// The window the login throttles count failures in (default 15 minutes).
+    pub login_throttle_window: Seconds,
 
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
@@ -331,6 +348,12 @@ impl Settings {
             email_backend: crate::mail::EmailBackendName::Console,
             email_file_path: PathBuf::from("sent_mail"),
             default_from_email: "webmaster@localhost".to_owned(),
+            login_url: None,
+            login_redirect_url: "/".to_owned(),
+            logout_redirect_url: None,
+            login_throttle_failures: 5,
+            login_throttle_ip_failures: 20,
+            login_throttle_window: Seconds(Duration::from_secs(15 * 60)),
             session_engine: crate::sessions::SessionEngine::Database,
             session_redis_url: "redis://127.0.0.1:6379".to_owned(),
             session_cookie_name: "kiln_session".to_owned(),

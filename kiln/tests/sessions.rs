@@ -15,7 +15,6 @@
 #[path = "support/backends.rs"]
 pub mod backends;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kiln::db::sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -467,19 +466,9 @@ async fn kiln_redis_ttl(url: &str, key: &str) -> i64 {
 }
 
 /// Collects log lines, for tests that check what is logged.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "support/logs.rs"]
+mod logs;
+use logs::Logs;
 
 #[tokio::test]
 async fn an_unreachable_redis_is_a_500_that_names_the_url() {
@@ -500,7 +489,7 @@ async fn an_unreachable_redis_is_a_500_that_names_the_url() {
     );
     let body = response.text();
     assert!(body.contains("redis://127.0.0.1:9"), "{body}");
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("redis at redis://127.0.0.1:9") && logged.contains("fix:"),
         "{logged}"

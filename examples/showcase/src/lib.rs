@@ -13,6 +13,7 @@ pub mod videos;
 pub fn project() -> Project {
     kiln::project!()
         .templates(kiln::templates_dir!("templates"))
+        .mount("/", kiln::sessions::app())
         .mount("/", pages::app())
         .mount("/polls", polls::app())
         .mount("/api", api::app())

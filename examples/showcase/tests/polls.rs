@@ -14,6 +14,20 @@ fn client() -> TestClient {
     TestClient::new(showcase::project())
 }
 
+/// Logs `client` in as a new user: only logged-in users vote.
+async fn log_in(client: &TestClient) {
+    let db = client.db().await;
+    kiln::auth::create_user(&db, "voter", "", Some("a long passphrase"))
+        .await
+        .unwrap();
+    let response = client
+        .post("/accounts/login/")
+        .form(&[("username", "voter"), ("password", "a long passphrase")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 302, "{}", response.text());
+}
+
 async fn first_question(client: &TestClient) -> (question::Model, Vec<choice::Model>) {
     let db = client.db().await;
     let question = question::Entity::find()
@@ -47,6 +61,7 @@ async fn the_index_lists_the_seeded_questions_with_links_to_them() {
 #[tokio::test]
 async fn a_vote_is_counted_and_redirects_to_the_results() {
     let client = client();
+    log_in(&client).await;
     let (question, choices) = first_question(&client).await;
     let chosen = &choices[1];
     let response = client
@@ -73,6 +88,7 @@ async fn a_vote_is_counted_and_redirects_to_the_results() {
 #[tokio::test]
 async fn concurrent_votes_are_all_counted() {
     let client = client();
+    log_in(&client).await;
     let (question, choices) = first_question(&client).await;
     let url = client.reverse("polls:vote", [("id", question.id)]);
     let form = [("choice", choices[0].id.to_string())];
@@ -91,6 +107,7 @@ async fn concurrent_votes_are_all_counted() {
 #[tokio::test]
 async fn a_vote_without_a_valid_choice_redisplays_the_form_and_counts_nothing() {
     let client = client();
+    log_in(&client).await;
     let (question, _) = first_question(&client).await;
     let (other, other_choices) = {
         let db = client.db().await;
@@ -343,4 +360,60 @@ async fn a_suggested_question_is_saved_by_a_model_form() {
         .await
         .unwrap();
     assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn an_anonymous_vote_goes_to_the_login_page_and_counts_nothing() {
+    let client = client();
+    let (question, choices) = first_question(&client).await;
+    let response = client
+        .post(&client.reverse("polls:vote", [("id", question.id)]))
+        .form(&[("choice", choices[0].id.to_string())])
+        .send()
+        .await;
+    assert_eq!(response.status(), 303);
+    let detail = client.reverse("polls:detail", [("id", question.id)]);
+    assert_eq!(
+        response.header("location"),
+        Some(format!("/accounts/login/?next={detail}").as_str())
+    );
+    let stored = choice::Entity::find_by_id(choices[0].id)
+        .one(&client.db().await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.votes, choices[0].votes);
+    // Logged in, the navigation says so.
+    log_in(&client).await;
+    let page = client.get("/polls/").send().await.text();
+    assert!(page.contains("Logged in as voter"), "{page}");
+}
+
+#[tokio::test]
+async fn the_vote_counts_page_is_for_staff_with_the_permission_only() {
+    let client = client();
+    let anonymous = client.get("/polls/votes/").send().await;
+    assert_eq!(anonymous.status(), 302);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/accounts/login/?next=%2Fpolls%2Fvotes%2F")
+    );
+    log_in(&client).await;
+    assert_eq!(client.get("/polls/votes/").send().await.status(), 403);
+    let db = client.db().await;
+    kiln::auth::create_superuser(&db, "boss", "", Some("a long passphrase"))
+        .await
+        .unwrap();
+    client
+        .post("/accounts/login/")
+        .form(&[("username", "boss"), ("password", "a long passphrase")])
+        .send()
+        .await;
+    let page = client.get("/polls/votes/").send().await;
+    assert_eq!(page.status(), 200);
+    let text = page.text();
+    assert!(
+        text.contains("<h1>Vote counts</h1>") && text.contains("Logged in as boss"),
+        "{text}"
+    );
 }

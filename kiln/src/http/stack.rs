@@ -281,6 +281,12 @@ impl CoreService {
         let accept = accept.cloned();
         let method = request.method().clone();
         let uri = request.uri().clone();
+        // The user is loaded before the handler (templates read it without
+        // waiting), and only for requests with a session cookie.
+        let user_slot = session
+            .as_ref()
+            .filter(|session| crate::auth::login::wants_user(&context.site, session))
+            .map(|_| crate::auth::login::UserSlot::default());
         let mut https = false;
         let mut csrf = None;
         let handler = match suspicious_path(uri.path()) {
@@ -292,6 +298,9 @@ impl CoreService {
                     request.extensions_mut().insert(context.clone());
                     if let Some(session) = &session {
                         request.extensions_mut().insert(session.clone());
+                    }
+                    if let Some(slot) = &user_slot {
+                        request.extensions_mut().insert(slot.clone());
                     }
                     let state = CsrfState::new(Arc::clone(&security.csrf));
                     request.extensions_mut().insert(state.clone());
@@ -316,6 +325,12 @@ impl CoreService {
                     Box::pin(session.preload()).await
                 }
                 _ => Ok(()),
+            };
+            let preloaded = match (preloaded, &session, &user_slot) {
+                (Ok(()), Some(session), Some(slot)) if handler.is_ok() => {
+                    Box::pin(crate::auth::login::load_user(&context.site, session, slot)).await
+                }
+                (preloaded, ..) => preloaded,
             };
             let (mut response, context) = match (handler, preloaded) {
                 (Err(refused), _) => (refused, context),

@@ -124,15 +124,17 @@ pub fn request(request: RequestView<'_>, context: &mut ContextValues) {
     );
 }
 
-/// Adds `user`: until authentication exists, always the anonymous user
-/// (`user.is_authenticated` is false, `user.is_anonymous` true,
-/// `user.username` empty). The auth app will replace it with the
-/// request's user.
-pub fn user(_request: RequestView<'_>, context: &mut ContextValues) {
+/// Adds `user`: the request's logged-in user (`user.is_authenticated`,
+/// `user.username`, `user.email`, `user.is_staff`, `user.is_superuser`,
+/// `user.id`; never the password hash), loaded by Kiln's stack (see
+/// [`crate::auth::login`]), or the anonymous user (`user.is_authenticated`
+/// false, `user.is_anonymous` true, `user.username` empty).
+pub fn user(request: RequestView<'_>, context: &mut ContextValues) {
     static ANONYMOUS: LazyLock<Value> = LazyLock::new(|| {
-        minijinja::context! { is_authenticated => false, is_anonymous => true, username => "" }
+        minijinja::context! { is_authenticated => false, is_anonymous => true, username => "", is_staff => false, is_superuser => false }
     });
-    context.insert("user", ANONYMOUS.clone());
+    let user = crate::auth::login::template_user(request.extensions);
+    context.insert("user", user.unwrap_or_else(|| ANONYMOUS.clone()));
 }
 
 /// Adds `messages`: the request's flash messages (see

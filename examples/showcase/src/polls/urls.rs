@@ -10,6 +10,7 @@ pub(super) fn urls() -> Urls {
         .route("/{id:int}/", "detail", get(views::detail))
         .route("/{id:int}/results/", "results", get(views::results))
         .route("/{id:int}/vote/", "vote", post(views::vote))
+        .route("/votes/", "votes", get(views::votes))
         .route(
             "/suggest/",
             "suggest",

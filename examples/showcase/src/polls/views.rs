@@ -2,6 +2,7 @@
 //! are templates: `templates/base.html` (the project's) and
 //! `src/polls/templates/polls/*.html` (the app's).
 
+use kiln::auth::RequirePermission;
 use kiln::db::prelude::*;
 use kiln::db::{Db, PageLink, Paginator, get_object_or_404};
 use kiln::forms::{BoundForm, FormInput, ModelForm, SaveError};
@@ -121,14 +122,21 @@ pub(super) struct VoteForm {
 
 /// Counts a vote, then redirects to the results (Post/Redirect/Get). A
 /// missing, malformed or unknown choice shows the question again with the
-/// error (422).
+/// error (422). Only logged-in users vote: an anonymous vote goes to the
+/// login page, which comes back to the question.
 pub(super) async fn vote(
     parts: Parts,
     db: Db,
+    user: kiln::auth::CurrentUser,
     Path(id): Path<i64>,
     form: Form<VoteForm>,
 ) -> Result<Response, Error> {
     let question = question_or_404(&db, id).await?;
+    if !user.is_authenticated() {
+        let login = reverse("auth:login", ()).map_err(Error::internal)?;
+        let detail = reverse("polls:detail", [("id", id)]).map_err(Error::internal)?;
+        return Ok(Redirect::to(&format!("{login}?next={detail}")).into_response());
+    }
     let (vote, mut form) = form.into_parts();
     // The choice must belong to this question; the increment happens in
     // the database so that concurrent votes are all counted.
@@ -203,4 +211,34 @@ pub(super) async fn suggest_save(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+kiln::permission!(
+    /// Staff who may edit questions; they also see every vote count.
+    pub ChangeQuestion = "polls.change_question"
+);
+
+/// Every question with its total votes: staff only (the
+/// `polls.change_question` permission; 403 without it, the login page for
+/// anonymous visitors).
+pub(super) async fn votes(
+    parts: Parts,
+    db: Db,
+    _staff: RequirePermission<ChangeQuestion>,
+) -> Result<Response, Error> {
+    let questions = question::Entity::find()
+        .order_by_asc(question::Column::Id)
+        .all(&*db)
+        .await
+        .map_err(Error::internal)?;
+    let mut rows = Vec::with_capacity(questions.len());
+    for question in &questions {
+        let total: i64 = choices_of(&db, question)
+            .await?
+            .iter()
+            .map(|choice| i64::from(choice.votes))
+            .sum();
+        rows.push(context! { question_text => &question.question_text, total });
+    }
+    render(&parts, "polls/votes.html", context! { rows })
 }

@@ -44,6 +44,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -68,7 +69,7 @@ const SESSION_KEY: &str = "_kiln_messages";
 pub(crate) const IN_SESSION: &str = "session";
 
 /// The signer's salt: a value signed for another use is no message.
-const SALT: &str = "kiln.messages";
+pub(crate) const SALT: &str = "kiln.messages";
 
 /// Browsers keep cookies up to about 4 KB; older messages give way first.
 const MAX_COOKIE_BYTES: usize = 3800;
@@ -115,7 +116,7 @@ pub struct Message {
 pub struct Messages {
     queued: Vec<Message>,
     changed: bool,
-    signer: Signer,
+    signer: Arc<Signer>,
     keep_debug: bool,
     secure: bool,
     /// The session the messages are kept in, when sessions are on.
@@ -218,7 +219,7 @@ impl Messages {
     /// The messages of a request that carries `cookies`, for `site`.
     fn from_cookies<'a>(site: &Site, cookies: impl Iterator<Item = &'a str>) -> Self {
         let settings = site.settings();
-        let signer = Signer::from_settings(settings, SALT);
+        let signer = Arc::clone(site.messages_signer());
         let value = cookies
             .flat_map(|header| Cookie::split_parse_encoded(header.to_owned()).flatten())
             .find(|cookie| cookie.name() == COOKIE)

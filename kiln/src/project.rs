@@ -529,10 +529,14 @@ impl Project {
         let site = Site(Arc::new(SiteInner {
             name: self.name,
             root: self.root,
-            settings,
             urls,
             databases,
             static_files,
+            messages_signer: Arc::new(crate::security::Signer::from_settings(
+                &settings,
+                crate::messages::SALT,
+            )),
+            settings,
             sessions,
             templates,
             models,
@@ -625,6 +629,8 @@ struct SiteInner {
     static_files: crate::staticfiles::StaticFiles,
     /// `Some` when the project mounts the sessions app.
     sessions: Option<Arc<crate::sessions::Engine>>,
+    /// Derived once at boot: key derivation per request would be wasted.
+    messages_signer: Arc<crate::security::Signer>,
     templates: Templates,
     models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
@@ -678,6 +684,11 @@ impl Site {
     #[must_use]
     pub fn static_files(&self) -> &crate::staticfiles::StaticFiles {
         &self.0.static_files
+    }
+
+    /// The signer of the messages cookie.
+    pub(crate) fn messages_signer(&self) -> &Arc<crate::security::Signer> {
+        &self.0.messages_signer
     }
 
     /// The site's sessions, when the project mounts the sessions app.

@@ -60,6 +60,7 @@ pub mod logging;
 pub mod mail;
 pub mod messages;
 pub mod project;
+pub mod realtime;
 pub mod security;
 pub mod server;
 pub mod sessions;

@@ -113,3 +113,13 @@ pub struct InternalsDecisions;
 #[doc = include_str!("../../docs/topics/auth.md")]
 #[derive(Debug)]
 pub struct TopicAuth;
+
+/// docs/topics/channel-layers.md
+#[doc = include_str!("../../docs/topics/channel-layers.md")]
+#[derive(Debug)]
+pub struct TopicChannelLayers;
+
+/// docs/topics/sse.md
+#[doc = include_str!("../../docs/topics/sse.md")]
+#[derive(Debug)]
+pub struct TopicSse;

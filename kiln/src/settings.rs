@@ -238,6 +238,11 @@ pub struct Settings {
     /// The window the login throttles count failures in (default 15 minutes).
     pub login_throttle_window: Seconds,
 
+    /// The channel layer that carries room messages between the project's
+    /// processes: `memory://` (the default; one process), `redis://host:port`
+    /// or `nats://host:port`; see [`realtime::connect`](crate::realtime::connect).
+    pub channel_layer: String,
+
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -285,6 +290,10 @@ impl fmt::Debug for Settings {
             .field("session_engine", &self.session_engine)
             .field("session_cookie_name", &self.session_cookie_name)
             .field("session_cookie_age", &self.session_cookie_age)
+            .field(
+                "channel_layer",
+                &crate::db::mask_password(&self.channel_layer),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -356,6 +365,7 @@ impl Settings {
             login_throttle_window: Seconds(Duration::from_secs(15 * 60)),
             session_engine: crate::sessions::SessionEngine::Database,
             session_redis_url: "redis://127.0.0.1:6379".to_owned(),
+            channel_layer: "memory://".to_owned(),
             session_cookie_name: "kiln_session".to_owned(),
             session_cookie_age: Seconds(Duration::from_secs(14 * 24 * 3600)),
             session_expire_at_browser_close: false,
@@ -552,6 +562,8 @@ impl Settings {
         crate::sessions::check_settings(self)
             .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
         crate::security::validate_settings(self)
+            .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
+        crate::realtime::check_settings(self)
             .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
         match (&self.secret_key, self.debug) {
             (None, false) => return Err(SettingsError::MissingSecretKey),

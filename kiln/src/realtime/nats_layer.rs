@@ -1,0 +1,506 @@
+//! [`NatsLayer`]: the channel layer on a NATS server with JetStream.
+//!
+//! - **Ids and history**: each room has a JetStream stream of its own
+//!   (`<prefix>_room_<token>`, in memory, on subject
+//!   `<prefix>.history.<token>`). A message's id is its sequence in that
+//!   stream, so ids are strictly increasing per room whichever node
+//!   publishes, and the stream's first sequence says exactly what left the
+//!   window: every id below it is gone. One stream for all rooms was
+//!   rejected: its sequence is shared by every room, so nothing tells
+//!   "another room's message" from "one of ours that was trimmed" and
+//!   `history_after` could not answer [`History::Gone`] reliably.
+//! - **Live messages**: after JetStream acknowledges, the message goes out on
+//!   the core subject `<prefix>.room.<token>` with its id in a `Kiln-Id`
+//!   header; every node's subscription to a room is a plain core
+//!   subscription, all multiplexed on the layer's one connection.
+//! - **Presence**: a JetStream key/value bucket `<prefix>_presence`, key
+//!   `<room token>.<entry token>`, whose value carries its own expiry time
+//!   (the NATS 2.9 servers this targets have no per-key TTL; the bucket's
+//!   `max_age` of a day only reclaims the storage of abandoned entries).
+//!   Expiry is judged on each node's clock, so nodes should run NTP.
+//!
+//! Room names become subject tokens by keeping ASCII letters and digits and
+//! writing every other byte as `_XX` (hex), so dots, wildcards (`*`, `>`)
+//! and spaces are safe; a token longer than 64 characters is replaced by
+//! `-` and the SHA-256 of the name, which no escaped name can start with.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, kv, stream};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::Digest;
+
+use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId};
+
+/// The subject and stream prefix used when none is given.
+pub const DEFAULT_PREFIX: &str = "kiln";
+
+/// How many messages a slow local subscriber may lag behind before the
+/// client drops messages for it (and only for it).
+const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// Longest wait for the server to accept a connection or answer a request.
+const TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The header carrying a live message's id.
+const ID_HEADER: &str = "Kiln-Id";
+
+/// Escaped names longer than this are hashed instead (stream names become
+/// directory names on the server, and subjects travel with every message).
+const MAX_TOKEN: usize = 64;
+
+/// How long the presence bucket keeps an entry nobody refreshed or removed.
+const PRESENCE_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The channel layer on NATS; see the [module docs](self).
+pub struct NatsLayer {
+    url: String,
+    prefix: String,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    presence: kv::Store,
+    presence_stream: stream::Stream,
+    /// The streams of rooms this layer has published to, by token, so a
+    /// publish costs no stream lookup. A std mutex: never held across an
+    /// await.
+    streams: Mutex<HashMap<String, stream::Stream>>,
+}
+
+impl fmt::Debug for NatsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsLayer")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsLayer {
+    /// Connects to the NATS server at `url` (`nats://host:port`, JetStream
+    /// enabled) with subjects, streams and the presence bucket under
+    /// `prefix` (`kiln` in [`connect`]).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError`] naming the URL when the prefix is not letters, digits,
+    /// `-` or `_`, the server does not answer, or JetStream is not enabled.
+    ///
+    /// [`connect`]: super::connect
+    pub async fn connect(url: &str, prefix: &str) -> Result<Arc<Self>, LayerError> {
+        let masked = crate::db::mask_password(url);
+        if prefix.is_empty()
+            || !prefix
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        {
+            return Err(LayerError::new(
+                "nats",
+                format!("prefix {prefix:?} of {masked}: use letters, digits, `-` or `_`"),
+            ));
+        }
+        let fail = |action: &str, error: &dyn fmt::Display| {
+            LayerError::new(
+                "nats",
+                format!(
+                    "cannot {action} at {masked}: {error}; check that nats-server runs there \
+                     with JetStream (`nats-server -js`) or change channel_layer"
+                ),
+            )
+        };
+        let options = async_nats::ConnectOptions::new()
+            .connection_timeout(TIMEOUT)
+            .subscription_capacity(SUBSCRIBER_BUFFER);
+        let client = match tokio::time::timeout(TIMEOUT, options.connect(url)).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => return Err(fail("connect", &error)),
+            Err(_) => return Err(fail("connect", &"no answer within 4 s")),
+        };
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(TIMEOUT);
+        let bucket = format!("{prefix}_presence");
+        let presence = match jetstream.get_key_value(&bucket).await {
+            Ok(store) => store,
+            Err(_) => jetstream
+                .create_key_value(kv::Config {
+                    bucket: bucket.clone(),
+                    history: 1,
+                    max_age: PRESENCE_MAX_AGE,
+                    storage: stream::StorageType::Memory,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|error| fail("create the presence bucket", &error))?,
+        };
+        let presence_stream = jetstream
+            .get_stream(format!("KV_{bucket}"))
+            .await
+            .map_err(|error| fail("open the presence bucket", &error))?;
+        Ok(Arc::new(Self {
+            url: masked,
+            prefix: prefix.to_owned(),
+            client,
+            jetstream,
+            presence,
+            presence_stream,
+            streams: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn failed(&self, action: &str, error: impl fmt::Display) -> LayerError {
+        LayerError::new("nats", format!("cannot {action} at {}: {error}", self.url))
+    }
+
+    fn stream_name(&self, token: &str) -> String {
+        format!("{}_room_{token}", self.prefix)
+    }
+
+    /// The room's stream, created on first use.
+    async fn room_stream(&self, room: &str, token: &str) -> Result<stream::Stream, LayerError> {
+        let name = self.stream_name(token);
+        let subject = format!("{}.history.{token}", self.prefix);
+        self.jetstream
+            .get_or_create_stream(stream::Config {
+                name,
+                subjects: vec![subject],
+                storage: stream::StorageType::Memory,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| self.failed(&format!("open the stream of room {room:?}"), error))
+    }
+
+    /// The room's stream: cached, or created (or found) and cached; `fresh`
+    /// skips the cache, after a failure that may mean it was deleted.
+    async fn cached_stream(
+        &self,
+        room: &str,
+        token: &str,
+        fresh: bool,
+    ) -> Result<stream::Stream, LayerError> {
+        let lock = || {
+            self.streams
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if !fresh && let Some(stream) = lock().get(token) {
+            return Ok(stream.clone());
+        }
+        let stream = self.room_stream(room, token).await?;
+        lock().insert(token.to_owned(), stream.clone());
+        Ok(stream)
+    }
+
+    /// Appends to the room's stream and returns the sequence it got.
+    async fn append(&self, room: &str, token: &str, payload: Bytes) -> Result<u64, LayerError> {
+        let subject = format!("{}.history.{token}", self.prefix);
+        let action = format!("publish to room {room:?}");
+        let ack = self
+            .jetstream
+            .publish(subject, payload)
+            .await
+            .map_err(|error| self.failed(&action, error))?;
+        Ok(ack
+            .await
+            .map_err(|error| self.failed(&action, error))?
+            .sequence)
+    }
+
+    fn presence_key(room: &str, key: &str) -> String {
+        format!("{}.{}", token(room), token(key))
+    }
+}
+
+/// `name` as one subject token; see the [module docs](self).
+fn token(name: &str) -> String {
+    use std::fmt::Write as _;
+    if name.is_empty() {
+        return "_".to_owned();
+    }
+    let mut token = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() {
+            token.push(char::from(byte));
+        } else {
+            let _ = write!(token, "_{byte:02X}");
+        }
+    }
+    if token.len() > MAX_TOKEN {
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        token = String::from("-");
+        for byte in digest {
+            let _ = write!(token, "{byte:02x}");
+        }
+    }
+    token
+}
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A presence value: expiry (ms since the epoch), the entry's key (tokens
+/// cannot always be read back) and the value.
+fn encode_presence(expires: u64, key: &str, value: &[u8]) -> Bytes {
+    let mut buffer = BytesMut::with_capacity(12 + key.len() + value.len());
+    buffer.put_u64(expires);
+    buffer.put_u32(u32::try_from(key.len()).unwrap_or(u32::MAX));
+    buffer.put_slice(key.as_bytes());
+    buffer.put_slice(value);
+    buffer.freeze()
+}
+
+fn decode_presence(data: &Bytes) -> Option<(u64, String, Bytes)> {
+    let expires = u64::from_be_bytes(data.get(..8)?.try_into().ok()?);
+    let length = usize::try_from(u32::from_be_bytes(data.get(8..12)?.try_into().ok()?)).ok()?;
+    let key = std::str::from_utf8(data.get(12..12 + length)?).ok()?.to_owned();
+    Some((expires, key, data.slice(12 + length..)))
+}
+
+impl ChannelLayer for NatsLayer {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+
+    fn publish<'a>(
+        &'a self,
+        room: &'a str,
+        payload: Bytes,
+        keep: usize,
+    ) -> BoxFuture<'a, Result<MessageId, LayerError>> {
+        Box::pin(async move {
+            let token = token(room);
+            let mut stream = self.cached_stream(room, &token, false).await?;
+            let id = match self.append(room, &token, payload.clone()).await {
+                Ok(id) => id,
+                // The stream may have been deleted behind the cache's back.
+                Err(_) => {
+                    stream = self.cached_stream(room, &token, true).await?;
+                    self.append(room, &token, payload.clone()).await?
+                }
+            };
+            let keep = u64::try_from(keep).unwrap_or(u64::MAX);
+            // While fewer than `keep` messages were ever sent, none can be
+            // in excess, which spares the purge request.
+            if id > keep {
+                stream
+                    .purge()
+                    .keep(keep)
+                    .await
+                    .map_err(|error| self.failed(&format!("trim room {room:?}"), error))?;
+            }
+            let mut headers = HeaderMap::new();
+            headers.insert(ID_HEADER, id.to_string().as_str());
+            self.client
+                .publish_with_headers(format!("{}.room.{token}", self.prefix), headers, payload)
+                .await
+                .map_err(|error| self.failed(&format!("publish to room {room:?}"), error))?;
+            Ok(id)
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, Envelope>, LayerError>> {
+        Box::pin(async move {
+            let action = format!("subscribe to room {room:?}");
+            let subscriber = self
+                .client
+                .subscribe(format!("{}.room.{}", self.prefix, token(room)))
+                .await
+                .map_err(|error| self.failed(&action, error))?;
+            // The server has the subscription once it answers a ping sent
+            // after it, so nothing published from now on is missed.
+            self.client
+                .flush()
+                .await
+                .map_err(|error| self.failed(&action, error))?;
+            let room = room.to_owned();
+            let stream = subscriber.filter_map(move |message| {
+                let id = message
+                    .headers
+                    .as_ref()
+                    .and_then(|headers| headers.get(ID_HEADER))
+                    .and_then(|id| id.as_str().parse().ok());
+                let envelope = id.map(|id| Envelope {
+                    room: room.clone(),
+                    id,
+                    payload: message.payload,
+                });
+                std::future::ready(envelope)
+            });
+            Ok(Box::pin(stream) as BoxStream<'static, Envelope>)
+        })
+    }
+
+    fn history_after<'a>(
+        &'a self,
+        room: &'a str,
+        after: MessageId,
+    ) -> BoxFuture<'a, Result<History, LayerError>> {
+        Box::pin(async move {
+            let action = format!("read the history of room {room:?}");
+            let token = token(room);
+            let stream = match self.jetstream.get_stream(self.stream_name(&token)).await {
+                Ok(stream) => stream,
+                // Nothing was ever published to the room.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        jetstream::context::GetStreamErrorKind::JetStream(ref code)
+                            if code.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                    ) =>
+                {
+                    return Ok(History::Messages(Vec::new()));
+                }
+                Err(error) => return Err(self.failed(&action, error)),
+            };
+            let state = &stream.cached_info().state;
+            // Every id below the first kept one has left the window.
+            if after.saturating_add(1) < state.first_sequence {
+                return Ok(History::Gone);
+            }
+            let first = after.saturating_add(1);
+            let last = state.last_sequence;
+            if state.messages == 0 || first > last {
+                return Ok(History::Messages(Vec::new()));
+            }
+            let fetched: Result<Vec<_>, _> = futures_util::stream::iter(first..=last)
+                .map(|sequence| stream.get_raw_message(sequence))
+                .buffered(32)
+                .try_collect()
+                .await;
+            match fetched {
+                Ok(messages) => Ok(History::Messages(
+                    messages
+                        .into_iter()
+                        .map(|message| Envelope {
+                            room: room.to_owned(),
+                            id: message.sequence,
+                            payload: message.payload,
+                        })
+                        .collect(),
+                )),
+                // A message that was there a moment ago has been trimmed by
+                // a publish in between: the window moved past `after`.
+                Err(error)
+                    if matches!(error.kind(), stream::RawMessageErrorKind::NoMessageFound) =>
+                {
+                    Ok(History::Gone)
+                }
+                Err(error) => Err(self.failed(&action, error)),
+            }
+        })
+    }
+
+    fn presence_set<'a>(
+        &'a self,
+        room: &'a str,
+        key: &'a str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+            let data = encode_presence(now_ms().saturating_add(ttl), key, &value);
+            self.presence
+                .put(Self::presence_key(room, key), data)
+                .await
+                .map_err(|error| self.failed(&format!("set presence in room {room:?}"), error))?;
+            Ok(())
+        })
+    }
+
+    fn presence_remove<'a>(
+        &'a self,
+        room: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), LayerError>> {
+        Box::pin(async move {
+            self.presence
+                .purge(Self::presence_key(room, key))
+                .await
+                .map_err(|error| {
+                    self.failed(&format!("remove presence in room {room:?}"), error)
+                })
+        })
+    }
+
+    fn presence_list<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, Bytes)>, LayerError>> {
+        Box::pin(async move {
+            let action = format!("list presence in room {room:?}");
+            let filter = format!("$KV.{}.{}.*", self.presence.name, token(room));
+            let subjects: Vec<(String, usize)> = self
+                .presence_stream
+                .info_with_subjects(&filter)
+                .await
+                .map_err(|error| self.failed(&action, error))?
+                .try_collect()
+                .await
+                .map_err(|error| self.failed(&action, error))?;
+            let prefix = format!("$KV.{}.", self.presence.name);
+            let now = now_ms();
+            let mut entries = Vec::with_capacity(subjects.len());
+            for (subject, _) in subjects {
+                let Some(kv_key) = subject.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let data = self
+                    .presence
+                    .get(kv_key)
+                    .await
+                    .map_err(|error| self.failed(&action, error))?;
+                // Removed entries leave a tombstone, which reads as none.
+                let Some((expires, key, value)) = data.as_ref().and_then(decode_presence) else {
+                    continue;
+                };
+                if expires > now {
+                    entries.push((key, value));
+                } else {
+                    // Best effort: the next list prunes it otherwise.
+                    let _ = self.presence.purge(kv_key).await;
+                }
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(entries)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_become_safe_distinct_tokens() {
+        assert_eq!(token("lobby"), "lobby");
+        assert_eq!(token("a.b c*>"), "a_2Eb_20c_2A_3E");
+        assert_eq!(token(""), "_");
+        assert_ne!(token("a_2E"), token("a.")); // `_` itself is escaped
+        let long = token(&"x".repeat(100));
+        assert!(long.starts_with('-') && long.len() == 65, "{long}");
+    }
+
+    #[test]
+    fn presence_values_round_trip() {
+        let data = encode_presence(42, "node/1", b"alice");
+        assert_eq!(
+            decode_presence(&data),
+            Some((42, "node/1".to_owned(), Bytes::from_static(b"alice")))
+        );
+        assert_eq!(decode_presence(&Bytes::from_static(b"short")), None);
+    }
+}

@@ -353,6 +353,9 @@ async fn a_slow_subscriber_neither_blocks_others_nor_buffers_without_limit() {
         for n in 0..MESSAGES {
             let text = if n + 1 == MESSAGES { "last" } else { "m" };
             layer.publish("flood", payload(text), 5).await.expect("publish");
+            // The in-process layer never waits; on one test thread the
+            // reader would otherwise only run after the whole flood.
+            tokio::task::yield_now().await;
         }
         assert_eq!(reading.await.expect("reader"), MESSAGES, "{name}: the reader lost nothing");
         // The stalled subscriber still works, having skipped what it could

@@ -86,7 +86,7 @@ impl Client {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let text: String = self.buffer.drain(..end + 2).collect();
-                return text
+                return text[..end]
                     .lines()
                     .map(|line| {
                         let (field, value) = line.split_once(':').unwrap_or((line, ""));

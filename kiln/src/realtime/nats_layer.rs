@@ -125,21 +125,27 @@ impl NatsLayer {
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(TIMEOUT);
         let bucket = format!("{prefix}_presence");
-        let presence = match jetstream.get_key_value(&bucket).await {
-            Ok(store) => store,
-            Err(_) => jetstream
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    history: 1,
-                    max_age: PRESENCE_MAX_AGE,
-                    storage: stream::StorageType::Memory,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|error| fail("create the presence bucket", &error))?,
-        };
+        // The bucket's stream is made here rather than by
+        // `create_key_value`, whose account query fails on NATS 2.9; the
+        // settings are the ones that call would use for one value per key.
         let presence_stream = jetstream
-            .get_stream(format!("KV_{bucket}"))
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                max_age: PRESENCE_MAX_AGE,
+                storage: stream::StorageType::Memory,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                num_replicas: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| fail("create the presence bucket", &error))?;
+        let presence = jetstream
+            .get_key_value(&bucket)
             .await
             .map_err(|error| fail("open the presence bucket", &error))?;
         Ok(Arc::new(Self {

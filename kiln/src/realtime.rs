@@ -167,7 +167,10 @@ mod tests {
     fn prefix_is_taken_out_of_the_url() {
         assert_eq!(
             split_prefix("redis://h:1/0?prefix=shop%3A&protocol=resp3"),
-            ("redis://h:1/0?protocol=resp3".to_owned(), Some("shop:".to_owned()))
+            (
+                "redis://h:1/0?protocol=resp3".to_owned(),
+                Some("shop:".to_owned())
+            )
         );
         assert_eq!(split_prefix("nats://h:1"), ("nats://h:1".to_owned(), None));
         assert_eq!(
@@ -186,14 +189,20 @@ mod tests {
         assert!(error.contains("nats://host:port"), "{error}");
         let settings = crate::Settings::from_toml("channel_layer = \"nats://127.0.0.1:4222\"");
         assert_eq!(
-            settings.map(|settings| settings.channel_layer).ok().as_deref(),
+            settings
+                .map(|settings| settings.channel_layer)
+                .ok()
+                .as_deref(),
             Some("nats://127.0.0.1:4222").filter(|_| cfg!(feature = "nats"))
         );
     }
 
     #[tokio::test]
     async fn unknown_scheme_is_a_clear_error() {
-        let error = connect("kafka://127.0.0.1:9092").await.err().map(|e| e.to_string());
+        let error = connect("kafka://127.0.0.1:9092")
+            .await
+            .err()
+            .map(|e| e.to_string());
         let error = error.unwrap_or_default();
         assert!(error.contains("unknown channel layer URL"), "{error}");
         assert!(error.contains("memory://"), "{error}");

@@ -45,9 +45,11 @@ async fn reachable(name: &str, url: &str) -> bool {
         .next()
         .unwrap_or("")
         .to_owned();
-    let reached =
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&address))
-            .await;
+    let reached = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(&address),
+    )
+    .await;
     if matches!(reached, Ok(Ok(_))) {
         return true;
     }
@@ -56,7 +58,9 @@ async fn reachable(name: &str, url: &str) -> bool {
         std::env::var("KILN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
         "{message}; KILN_REQUIRE_BACKENDS=1 requires every backend"
     );
-    eprintln!("SKIPPED: the {name} channel layer tests: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail");
+    eprintln!(
+        "SKIPPED: the {name} channel layer tests: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail"
+    );
     false
 }
 
@@ -78,8 +82,8 @@ async fn backends() -> Vec<Backend> {
             cleanup: Cleanup::Redis { url: redis, prefix },
         });
     }
-    let nats = std::env::var("KILN_TEST_NATS_URL")
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let nats =
+        std::env::var("KILN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     if reachable("NATS", &nats).await {
         let prefix = format!("kt{}", fresh());
         let url = format!("{nats}?prefix={prefix}");
@@ -131,7 +135,9 @@ impl Backend {
                     .collect()
                     .await;
                 for name in names {
-                    if name.starts_with(&format!("{prefix}_")) || name == format!("KV_{prefix}_presence") {
+                    if name.starts_with(&format!("{prefix}_"))
+                        || name == format!("KV_{prefix}_presence")
+                    {
                         let _ = jetstream.delete_stream(&name).await;
                     }
                 }
@@ -168,19 +174,38 @@ async fn published_messages_reach_subscribers_with_increasing_ids() {
         let mut other_room = layer.subscribe("other").await.expect("subscribe");
         let mut ids = Vec::new();
         for text in ["one", "two", "three"] {
-            ids.push(layer.publish("lobby", payload(text), 10).await.expect("publish"));
+            ids.push(
+                layer
+                    .publish("lobby", payload(text), 10)
+                    .await
+                    .expect("publish"),
+            );
         }
-        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{name}: {ids:?}");
+        assert!(
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "{name}: {ids:?}"
+        );
         assert!(ids[0] > 0, "{name}: id 0 is never used");
         for subscriber in [&mut first, &mut second] {
             for (id, text) in ids.iter().zip(["one", "two", "three"]) {
                 let message = next(name, subscriber).await;
-                assert_eq!((message.id, &message.payload[..]), (*id, text.as_bytes()), "{name}");
+                assert_eq!(
+                    (message.id, &message.payload[..]),
+                    (*id, text.as_bytes()),
+                    "{name}"
+                );
                 assert_eq!(message.room, "lobby", "{name}");
             }
         }
-        let id = layer.publish("other", payload("x"), 10).await.expect("publish");
-        assert_eq!(next(name, &mut other_room).await.id, id, "{name}: only its own room");
+        let id = layer
+            .publish("other", payload("x"), 10)
+            .await
+            .expect("publish");
+        assert_eq!(
+            next(name, &mut other_room).await.id,
+            id,
+            "{name}: only its own room"
+        );
         backend.finish().await;
     }
 }
@@ -196,14 +221,25 @@ async fn room_names_with_dots_wildcards_and_spaces_stay_apart() {
             subscriptions.push(layer.subscribe(room).await.expect("subscribe"));
         }
         for room in rooms {
-            layer.publish(room, payload(room), 10).await.expect("publish");
+            layer
+                .publish(room, payload(room), 10)
+                .await
+                .expect("publish");
         }
         for (room, subscription) in rooms.iter().zip(&mut subscriptions) {
             let message = next(name, subscription).await;
-            assert_eq!(&message.payload[..], room.as_bytes(), "{name}: room {room:?}");
+            assert_eq!(
+                &message.payload[..],
+                room.as_bytes(),
+                "{name}: room {room:?}"
+            );
             assert_eq!(message.room, *room, "{name}");
             let history = layer.history_after(room, 0).await.expect("history");
-            assert_eq!(ids(&history).map(|ids| ids.len()), Some(1), "{name}: {room:?}");
+            assert_eq!(
+                ids(&history).map(|ids| ids.len()),
+                Some(1),
+                "{name}: {room:?}"
+            );
         }
         backend.finish().await;
     }
@@ -221,21 +257,35 @@ async fn history_keeps_a_window_and_says_gone_beyond_it() {
         );
         let mut sent = Vec::new();
         for n in 0..5 {
-            sent.push(layer.publish("window", payload(&n.to_string()), 3).await.expect("publish"));
+            sent.push(
+                layer
+                    .publish("window", payload(&n.to_string()), 3)
+                    .await
+                    .expect("publish"),
+            );
         }
         let kept = &sent[2..];
-        let history = layer.history_after("window", sent[1]).await.expect("history");
+        let history = layer
+            .history_after("window", sent[1])
+            .await
+            .expect("history");
         assert_eq!(ids(&history), Some(kept.to_vec()), "{name}");
         if let History::Messages(messages) = &history {
             assert_eq!(&messages[0].payload[..], b"2", "{name}");
         }
         assert_eq!(
-            ids(&layer.history_after("window", sent[3]).await.expect("history")),
+            ids(&layer
+                .history_after("window", sent[3])
+                .await
+                .expect("history")),
             Some(vec![sent[4]]),
             "{name}"
         );
         assert_eq!(
-            ids(&layer.history_after("window", sent[4]).await.expect("history")),
+            ids(&layer
+                .history_after("window", sent[4])
+                .await
+                .expect("history")),
             Some(vec![]),
             "{name}: after the newest id"
         );
@@ -247,15 +297,24 @@ async fn history_keeps_a_window_and_says_gone_beyond_it() {
             );
         }
         // keep = 0 keeps nothing, but still assigns a fresh id.
-        let unkept = layer.publish("window", payload("gone"), 0).await.expect("publish");
+        let unkept = layer
+            .publish("window", payload("gone"), 0)
+            .await
+            .expect("publish");
         assert!(unkept > sent[4], "{name}");
         assert_eq!(
-            layer.history_after("window", sent[4]).await.expect("history"),
+            layer
+                .history_after("window", sent[4])
+                .await
+                .expect("history"),
             History::Gone,
             "{name}: keep = 0"
         );
         assert_eq!(
-            ids(&layer.history_after("window", unkept).await.expect("history")),
+            ids(&layer
+                .history_after("window", unkept)
+                .await
+                .expect("history")),
             Some(vec![]),
             "{name}"
         );
@@ -269,10 +328,22 @@ async fn presence_is_set_listed_removed_and_expires() {
         let name = backend.name;
         let layer = &backend.nodes[0];
         let long = Duration::from_secs(60);
-        layer.presence_set("room", "n1/2", payload("bob"), long).await.expect("set");
-        layer.presence_set("room", "n1/1", payload("alice"), long).await.expect("set");
-        layer.presence_set("elsewhere", "n1/3", payload("carol"), long).await.expect("set");
-        layer.presence_set("room", "n1/2", payload("bob2"), long).await.expect("set again");
+        layer
+            .presence_set("room", "n1/2", payload("bob"), long)
+            .await
+            .expect("set");
+        layer
+            .presence_set("room", "n1/1", payload("alice"), long)
+            .await
+            .expect("set");
+        layer
+            .presence_set("elsewhere", "n1/3", payload("carol"), long)
+            .await
+            .expect("set");
+        layer
+            .presence_set("room", "n1/2", payload("bob2"), long)
+            .await
+            .expect("set again");
         assert_eq!(
             layer.presence_list("room").await.expect("list"),
             vec![
@@ -282,7 +353,10 @@ async fn presence_is_set_listed_removed_and_expires() {
             "{name}: sorted by key, latest value, own room only"
         );
         layer.presence_remove("room", "n1/1").await.expect("remove");
-        layer.presence_remove("room", "never-set").await.expect("remove an absent key");
+        layer
+            .presence_remove("room", "never-set")
+            .await
+            .expect("remove an absent key");
         layer
             .presence_set("room", "n2/9", payload("dying"), Duration::from_millis(200))
             .await
@@ -304,9 +378,18 @@ async fn two_nodes_see_each_others_messages_history_and_presence() {
         let [a, b] = &backend.nodes;
         let mut on_a = a.subscribe("shared").await.expect("subscribe");
         let mut on_b = b.subscribe("shared").await.expect("subscribe");
-        let from_a = a.publish("shared", payload("from a"), 10).await.expect("publish");
-        let from_b = b.publish("shared", payload("from b"), 10).await.expect("publish");
-        assert!(from_a < from_b, "{name}: one id sequence per room across nodes");
+        let from_a = a
+            .publish("shared", payload("from a"), 10)
+            .await
+            .expect("publish");
+        let from_b = b
+            .publish("shared", payload("from b"), 10)
+            .await
+            .expect("publish");
+        assert!(
+            from_a < from_b,
+            "{name}: one id sequence per room across nodes"
+        );
         for subscriber in [&mut on_a, &mut on_b] {
             assert_eq!(next(name, subscriber).await.id, from_a, "{name}");
             assert_eq!(next(name, subscriber).await.id, from_b, "{name}");
@@ -325,7 +408,11 @@ async fn two_nodes_see_each_others_messages_history_and_presence() {
             "{name}"
         );
         b.presence_remove("shared", "a/1").await.expect("remove");
-        assert_eq!(a.presence_list("shared").await.expect("list"), vec![], "{name}");
+        assert_eq!(
+            a.presence_list("shared").await.expect("list"),
+            vec![],
+            "{name}"
+        );
         backend.finish().await;
     }
 }
@@ -352,15 +439,25 @@ async fn a_slow_subscriber_neither_blocks_others_nor_buffers_without_limit() {
         });
         for n in 0..MESSAGES {
             let text = if n + 1 == MESSAGES { "last" } else { "m" };
-            layer.publish("flood", payload(text), 5).await.expect("publish");
+            layer
+                .publish("flood", payload(text), 5)
+                .await
+                .expect("publish");
             // The in-process layer never waits; on one test thread the
             // reader would otherwise only run after the whole flood.
             tokio::task::yield_now().await;
         }
-        assert_eq!(reading.await.expect("reader"), MESSAGES, "{name}: the reader lost nothing");
+        assert_eq!(
+            reading.await.expect("reader"),
+            MESSAGES,
+            "{name}: the reader lost nothing"
+        );
         // The stalled subscriber still works, having skipped what it could
         // not hold.
-        let marker = layer.publish("flood", payload("marker"), 5).await.expect("publish");
+        let marker = layer
+            .publish("flood", payload("marker"), 5)
+            .await
+            .expect("publish");
         let mut held = 0;
         loop {
             let message = next(name, &mut stalled).await;
@@ -369,7 +466,10 @@ async fn a_slow_subscriber_neither_blocks_others_nor_buffers_without_limit() {
                 break;
             }
         }
-        assert!(held <= BOUND, "{name}: the stalled subscriber held {held} messages");
+        assert!(
+            held <= BOUND,
+            "{name}: the stalled subscriber held {held} messages"
+        );
         backend.finish().await;
     }
 }
@@ -381,11 +481,24 @@ async fn unreachable_servers_and_bad_urls_are_clear_errors() {
         let error = error.unwrap_or_else(|| panic!("{url} connected"));
         assert!(error.contains(url), "{error}");
     }
-    let error = connect("redis://:secret@127.0.0.1:9").await.err().map(|e| e.to_string());
+    let error = connect("redis://:secret@127.0.0.1:9")
+        .await
+        .err()
+        .map(|e| e.to_string());
     let error = error.unwrap_or_default();
     assert!(!error.contains("secret"), "the password is masked: {error}");
-    let error = connect("zmq://127.0.0.1").await.err().map(|e| e.to_string());
-    assert!(error.unwrap_or_default().contains("unknown channel layer URL"));
-    let error = connect("nats://127.0.0.1:4222?prefix=bad.prefix").await.err().map(|e| e.to_string());
+    let error = connect("zmq://127.0.0.1")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        error
+            .unwrap_or_default()
+            .contains("unknown channel layer URL")
+    );
+    let error = connect("nats://127.0.0.1:4222?prefix=bad.prefix")
+        .await
+        .err()
+        .map(|e| e.to_string());
     assert!(error.unwrap_or_default().contains("prefix"));
 }

@@ -131,7 +131,10 @@ impl Client {
 async fn room_events_arrive_with_message_ids() {
     let (base, layer) = serve(Duration::from_secs(30)).await;
     let mut client = Client::open(&format!("{base}/rooms/lobby/events"), None).await;
-    let first = layer.publish("lobby", "hello".into(), 10).await.expect("publish");
+    let first = layer
+        .publish("lobby", "hello".into(), 10)
+        .await
+        .expect("publish");
     let second = layer
         .publish("lobby", "two\nlines".into(), 10)
         .await
@@ -160,7 +163,10 @@ async fn last_event_id_resumes_with_exactly_the_missed_messages() {
     }
     let seen = ids[1].to_string();
     let mut client = Client::open(&format!("{base}/rooms/chat/events"), Some(&seen)).await;
-    let live = layer.publish("chat", "6".into(), 100).await.expect("publish");
+    let live = layer
+        .publish("chat", "6".into(), 100)
+        .await
+        .expect("publish");
     let mut received = Vec::new();
     for _ in 0..4 {
         let (id, _, data) = client.event().await;
@@ -172,9 +178,15 @@ async fn last_event_id_resumes_with_exactly_the_missed_messages() {
         .zip(["3", "4", "5", "6"])
         .map(|(id, data)| (id.to_string(), data.to_owned()))
         .collect();
-    assert_eq!(received, expected, "missed ones once, then live, no duplicate");
+    assert_eq!(
+        received, expected,
+        "missed ones once, then live, no duplicate"
+    );
     // Nothing else is pending: the next event is the next live message.
-    let after = layer.publish("chat", "7".into(), 100).await.expect("publish");
+    let after = layer
+        .publish("chat", "7".into(), 100)
+        .await
+        .expect("publish");
     assert_eq!(client.event().await.0, Some(after.to_string()));
 }
 

@@ -268,7 +268,9 @@ fn encode_presence(expires: u64, key: &str, value: &[u8]) -> Bytes {
 fn decode_presence(data: &Bytes) -> Option<(u64, String, Bytes)> {
     let expires = u64::from_be_bytes(data.get(..8)?.try_into().ok()?);
     let length = usize::try_from(u32::from_be_bytes(data.get(8..12)?.try_into().ok()?)).ok()?;
-    let key = std::str::from_utf8(data.get(12..12 + length)?).ok()?.to_owned();
+    let key = std::str::from_utf8(data.get(12..12 + length)?)
+        .ok()?
+        .to_owned();
     Some((expires, key, data.slice(12 + length..)))
 }
 
@@ -436,9 +438,7 @@ impl ChannelLayer for NatsLayer {
             self.presence
                 .purge(Self::presence_key(room, key))
                 .await
-                .map_err(|error| {
-                    self.failed(&format!("remove presence in room {room:?}"), error)
-                })
+                .map_err(|error| self.failed(&format!("remove presence in room {room:?}"), error))
         })
     }
 

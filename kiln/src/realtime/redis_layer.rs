@@ -119,7 +119,13 @@ struct Live {
 /// The local subscribers of each subscribed channel. A std mutex: it is
 /// taken by Redis's push callback, which must not block, and never held
 /// across an await.
-type Registry = Mutex<HashMap<Vec<u8>, (String, broadcast::Sender<Envelope>)>>;
+type Registry = Mutex<Rooms>;
+
+/// Channel name -> (room name, the room's local fan-out).
+type Rooms = HashMap<Vec<u8>, (String, broadcast::Sender<Envelope>)>;
+
+/// A history stream entry: its id (`<message id>-0`) and fields (`p`, payload).
+type StreamEntry = (String, Vec<Vec<u8>>);
 
 struct Scripts {
     publish: Script,
@@ -161,9 +167,11 @@ impl RedisLayer {
         let client = redis::Client::open(url).map_err(|error| fail("open the URL", &error))?;
         // Push messages (pub/sub) need RESP3 on the subscribing connection.
         let info = client.get_connection_info().clone();
-        let resp3 = info
-            .clone()
-            .set_redis_settings(info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3));
+        let resp3 = info.clone().set_redis_settings(
+            info.redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3),
+        );
         let pubsub_client =
             redis::Client::open(resp3).map_err(|error| fail("open the URL", &error))?;
 
@@ -175,12 +183,13 @@ impl RedisLayer {
                 .set_response_timeout(Some(TIMEOUT))
                 .set_number_of_retries(1)
         };
-        let pubsub_config = config()
-            .set_automatic_resubscription()
-            .set_push_sender(move |push: PushInfo| {
-                deliver(&dispatch, push);
-                Ok::<(), redis::aio::SendError>(())
-            });
+        let pubsub_config =
+            config()
+                .set_automatic_resubscription()
+                .set_push_sender(move |push: PushInfo| {
+                    deliver(&dispatch, push);
+                    Ok::<(), redis::aio::SendError>(())
+                });
         let connect = async {
             let commands = ConnectionManager::new_with_config(client, config()).await?;
             let pubsub = ConnectionManager::new_with_config(pubsub_client, pubsub_config).await?;
@@ -219,10 +228,7 @@ impl RedisLayer {
     }
 
     fn failed(&self, action: &str, error: impl fmt::Display) -> LayerError {
-        LayerError::new(
-            "redis",
-            format!("cannot {action} at {}: {error}", self.url),
-        )
+        LayerError::new("redis", format!("cannot {action} at {}: {error}", self.url))
     }
 }
 
@@ -231,7 +237,11 @@ impl Live {
         LayerError::new("redis", format!("cannot {action} at {}: {error}", self.url))
     }
 
-    async fn subscribe(self: &Arc<Self>, room: &str, channel: String) -> Result<Subscription, LayerError> {
+    async fn subscribe(
+        self: &Arc<Self>,
+        room: &str,
+        channel: String,
+    ) -> Result<Subscription, LayerError> {
         let channel = channel.into_bytes();
         let _guard = self.subscribing.lock().await;
         let existing = lock(&self.rooms)
@@ -277,9 +287,11 @@ impl Live {
     }
 }
 
-fn lock(rooms: &Registry) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, (String, broadcast::Sender<Envelope>)>> {
+fn lock(rooms: &Registry) -> std::sync::MutexGuard<'_, Rooms> {
     // A poisoned lock only means a task panicked mid-update of a plain map.
-    rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    rooms
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Routes one push message (`[channel, "<id>:<payload>"]`) to the room's
@@ -384,7 +396,7 @@ impl ChannelLayer for RedisLayer {
         Box::pin(async move {
             let action = format!("read the history of room {room:?}");
             let start = format!("{}-0", after.saturating_add(1));
-            let (dropped, entries): (String, Vec<(String, Vec<Vec<u8>>)>) = self
+            let (dropped, entries): (String, Vec<StreamEntry>) = self
                 .scripts
                 .history
                 .key(self.key(room, "history"))

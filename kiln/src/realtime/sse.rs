@@ -50,7 +50,10 @@ pub const RESYNC_EVENT: &str = "resync";
 
 /// An SSE response of `events`, with a keep-alive comment after
 /// `keep_alive` of silence.
-pub fn stream<S>(events: S, keep_alive: Duration) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+pub fn stream<S>(
+    events: S,
+    keep_alive: Duration,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
 where
     S: Stream<Item = Event> + Send + 'static,
 {
@@ -86,7 +89,11 @@ pub async fn room(
     let live = layer.subscribe(room).await.map_err(unavailable)?;
     let (backlog, delivered_through) = match last_event_id {
         None => (Vec::new(), 0),
-        Some(after) => match layer.history_after(room, after).await.map_err(unavailable)? {
+        Some(after) => match layer
+            .history_after(room, after)
+            .await
+            .map_err(unavailable)?
+        {
             History::Messages(messages) => {
                 let through = messages.last().map_or(after, |message| message.id);
                 (messages.iter().map(message_event).collect(), through)
@@ -106,7 +113,9 @@ pub async fn room(
 
 fn message_event(message: &Envelope) -> Event {
     // SSE lines end at CR or LF; axum splits data on LF only.
-    let data = String::from_utf8_lossy(&message.payload).replace("\r\n", "\n").replace('\r', "\n");
+    let data = String::from_utf8_lossy(&message.payload)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
     Event::default().id(message.id.to_string()).data(data)
 }
 
@@ -146,6 +155,8 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
         if text.is_empty() {
             return Ok(Self(None));
         }
-        text.parse().map(|id| Self(Some(id))).map_err(|_| LastEventIdRejection)
+        text.parse()
+            .map(|id| Self(Some(id)))
+            .map_err(|_| LastEventIdRejection)
     }
 }

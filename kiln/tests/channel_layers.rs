@@ -502,3 +502,101 @@ async fn unreachable_servers_and_bad_urls_are_clear_errors() {
         .map(|e| e.to_string());
     assert!(error.unwrap_or_default().contains("prefix"));
 }
+
+/// Set in the environment of the child process that
+/// [`a_killed_nodes_presence_expires_and_its_messages_stay_in_history`]
+/// starts: the layer URL it connects to.
+const CHILD_URL: &str = "KILN_TEST_LAYER_CHILD_URL";
+
+/// Not a test on its own: the second node of the cross-process test, run as
+/// a child process of this test binary. Without its variable it returns.
+#[tokio::test]
+async fn child_node_of_the_cross_process_test() {
+    let Ok(url) = std::env::var(CHILD_URL) else {
+        return;
+    };
+    let layer = node(&url).await;
+    let ttl = Duration::from_millis(1500);
+    layer
+        .presence_set("nodes", "child/1", payload("child"), ttl)
+        .await
+        .expect("set");
+    let id = layer
+        .publish("nodes", payload("from the child"), 10)
+        .await
+        .expect("publish");
+    println!("READY {id}");
+    // A live node refreshes its presence well within the time to live,
+    // until it is killed.
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        layer
+            .presence_set("nodes", "child/1", payload("child"), ttl)
+            .await
+            .expect("refresh");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_nodes_presence_expires_and_its_messages_stay_in_history() {
+    use tokio::io::AsyncBufReadExt;
+
+    for backend in backends().await {
+        let name = backend.name;
+        let url = match &backend.cleanup {
+            Cleanup::None => continue, // one process is the whole in-process layer
+            Cleanup::Redis { url, prefix } => format!("{url}?prefix={prefix}"),
+            Cleanup::Nats { url, prefix } => format!("{url}?prefix={prefix}"),
+        };
+        let layer = &backend.nodes[0];
+        let mut live = layer.subscribe("nodes").await.expect("subscribe");
+        let mut child = tokio::process::Command::new(std::env::current_exe().expect("this test"))
+            .args([
+                "child_node_of_the_cross_process_test",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD_URL, &url)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the child node starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let id: u64 = loop {
+            let line = tokio::time::timeout(WAIT, lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: the child node did not get ready"))
+                .expect("the child's output")
+                .unwrap_or_else(|| panic!("{name}: the child node exited early"));
+            if let Some(id) = line.strip_prefix("READY ") {
+                break id.parse().expect("an id");
+            }
+        };
+        let message = next(name, &mut live).await;
+        assert_eq!(
+            (message.id, &message.payload[..]),
+            (id, &b"from the child"[..]),
+            "{name}"
+        );
+        assert_eq!(
+            layer.presence_list("nodes").await.expect("list"),
+            vec![("child/1".to_owned(), payload("child"))],
+            "{name}: the child's presence is seen here"
+        );
+        child.kill().await.expect("kill the child node");
+        // Past the time to live and the child's last refresh.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(
+            layer.presence_list("nodes").await.expect("list"),
+            vec![],
+            "{name}: a dead node's presence expires"
+        );
+        assert_eq!(
+            ids(&layer.history_after("nodes", 0).await.expect("history")),
+            Some(vec![id]),
+            "{name}: its message outlives it"
+        );
+        backend.finish().await;
+    }
+}

@@ -48,8 +48,11 @@ pub use axum::response::sse::{Event, KeepAlive, Sse};
 /// The event sent when the messages after `Last-Event-ID` are no longer kept.
 pub const RESYNC_EVENT: &str = "resync";
 
+/// The shortest keep-alive interval; shorter ones are raised to it.
+pub const MIN_KEEP_ALIVE: Duration = Duration::from_millis(100);
+
 /// An SSE response of `events`, with a keep-alive comment after
-/// `keep_alive` of silence.
+/// `keep_alive` of silence (at least [`MIN_KEEP_ALIVE`]).
 pub fn stream<S>(
     events: S,
     keep_alive: Duration,
@@ -57,8 +60,10 @@ pub fn stream<S>(
 where
     S: Stream<Item = Event> + Send + 'static,
 {
+    // A zero interval would send comments as fast as the socket takes them.
+    let interval = keep_alive.max(MIN_KEEP_ALIVE);
     Sse::new(events.map(Ok::<_, Infallible>))
-        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+        .keep_alive(KeepAlive::new().interval(interval).text("keep-alive"))
 }
 
 /// The live messages of `room` as SSE events (`id` = message id, `data` =

@@ -40,7 +40,8 @@ pub const SCHEMES: [&str; 4] = ["memory://", "redis://", "rediss://", "nats://"]
 
 /// Opens the channel layer at `url`:
 ///
-/// - `memory://`: an [`InProcessLayer`] (one process is the whole project);
+/// - `memory://`: a new [`InProcessLayer`] (one process is the whole
+///   project; each call gives a separate layer, so open it once);
 /// - `redis://host:port/db` (or `rediss://`): a `RedisLayer` (cargo feature
 ///   `redis`);
 /// - `nats://host:port`: a `NatsLayer` on JetStream (cargo feature `nats`).

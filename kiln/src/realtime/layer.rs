@@ -82,7 +82,11 @@ pub trait ChannelLayer: Send + Sync + fmt::Debug + 'static {
     /// The live messages of `room` from now on, from every node, in id order
     /// per publisher. Dropping the stream unsubscribes. A subscriber that
     /// falls too far behind loses messages rather than growing without limit
-    /// (the stream then simply skips them; the ids show the gap).
+    /// (the stream then simply skips them; the ids show the gap). When the
+    /// returned future resolves the subscription is in place on the
+    /// backend, so anything published afterwards, from any node, arrives:
+    /// subscribing and then reading [`ChannelLayer::history_after`] misses
+    /// nothing.
     fn subscribe<'a>(
         &'a self,
         room: &'a str,

@@ -97,7 +97,6 @@ return redis.call('HGETALL', KEYS[1])
 
 /// The channel layer on Redis; see the [module docs](self).
 pub struct RedisLayer {
-    url: String,
     prefix: String,
     commands: ConnectionManager,
     live: Arc<Live>,
@@ -137,7 +136,7 @@ struct Scripts {
 impl fmt::Debug for RedisLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisLayer")
-            .field("url", &self.url)
+            .field("url", &self.live.url)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
@@ -202,12 +201,11 @@ impl RedisLayer {
         };
         Ok(Arc::new(Self {
             live: Arc::new(Live {
-                url: masked.clone(),
+                url: masked,
                 pubsub,
                 subscribing: tokio::sync::Mutex::new(()),
                 rooms,
             }),
-            url: masked,
             prefix: prefix.to_owned(),
             commands,
             scripts: Scripts {
@@ -228,7 +226,7 @@ impl RedisLayer {
     }
 
     fn failed(&self, action: &str, error: impl fmt::Display) -> LayerError {
-        LayerError::new("redis", format!("cannot {action} at {}: {error}", self.url))
+        self.live.failed(action, error)
     }
 }
 

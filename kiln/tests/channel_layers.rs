@@ -600,3 +600,67 @@ async fn a_killed_nodes_presence_expires_and_its_messages_stay_in_history() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn projects_with_different_prefixes_share_a_server_without_mixing() {
+    for backend in backends().await {
+        let name = backend.name;
+        let (other_url, other_cleanup) = match &backend.cleanup {
+            Cleanup::None => continue, // nothing is shared in-process
+            Cleanup::Redis { url, .. } => {
+                let prefix = format!("kiln-test-{}:", fresh());
+                (
+                    format!("{url}?prefix={prefix}"),
+                    Cleanup::Redis {
+                        url: url.clone(),
+                        prefix,
+                    },
+                )
+            }
+            Cleanup::Nats { url, .. } => {
+                let prefix = format!("kt{}", fresh());
+                (
+                    format!("{url}?prefix={prefix}"),
+                    Cleanup::Nats {
+                        url: url.clone(),
+                        prefix,
+                    },
+                )
+            }
+        };
+        let ours = &backend.nodes[0];
+        let theirs = node(&other_url).await;
+        let mut their_live = theirs.subscribe("lobby").await.expect("subscribe");
+        ours.publish("lobby", payload("ours"), 10)
+            .await
+            .expect("publish");
+        ours.presence_set("lobby", "n/1", payload("ours"), Duration::from_secs(60))
+            .await
+            .expect("set");
+        let id = theirs
+            .publish("lobby", payload("theirs"), 10)
+            .await
+            .expect("publish");
+        assert_eq!(id, 1, "{name}: their room has its own ids");
+        let message = next(name, &mut their_live).await;
+        assert_eq!(&message.payload[..], b"theirs", "{name}: not our message");
+        assert_eq!(
+            ids(&theirs.history_after("lobby", 0).await.expect("history")),
+            Some(vec![1]),
+            "{name}"
+        );
+        assert_eq!(
+            theirs.presence_list("lobby").await.expect("list"),
+            vec![],
+            "{name}"
+        );
+        backend.finish().await;
+        Backend {
+            name,
+            nodes: [Arc::clone(&theirs), theirs],
+            cleanup: other_cleanup,
+        }
+        .finish()
+        .await;
+    }
+}

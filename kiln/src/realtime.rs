@@ -58,6 +58,9 @@ pub const SCHEMES: [&str; 4] = ["memory://", "redis://", "rediss://", "nats://"]
 /// URL, password masked).
 pub async fn connect(url: &str) -> Result<Arc<dyn ChannelLayer>, LayerError> {
     let (url, prefix) = split_prefix(url);
+    // Only the Redis and NATS layers take a prefix.
+    #[cfg(not(any(feature = "redis", feature = "nats")))]
+    drop(prefix);
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     match scheme {
         "memory" => Ok(InProcessLayer::new()),

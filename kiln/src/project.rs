@@ -43,6 +43,7 @@ pub struct Project {
     layers: Vec<RouterLayer>,
     router: Arc<dyn crate::db::DatabaseRouter>,
     templates: Option<TemplateDir>,
+    channel_layer: Option<Arc<dyn crate::realtime::ChannelLayer>>,
 }
 
 /// An app mounted under a URL prefix.
@@ -73,7 +74,17 @@ impl Project {
             layers: Vec::new(),
             router: Arc::new(crate::db::DefaultRouter),
             templates: None,
+            channel_layer: None,
         }
+    }
+
+    /// Sets the channel layer that carries room messages, presence and
+    /// history between the project's nodes (default: an
+    /// [`InProcessLayer`](crate::realtime::InProcessLayer), for one process).
+    #[must_use]
+    pub fn channel_layer(mut self, layer: Arc<dyn crate::realtime::ChannelLayer>) -> Self {
+        self.channel_layer = Some(layer);
+        self
     }
 
     /// Sets the database router, which picks the database for each model's
@@ -526,7 +537,12 @@ impl Project {
         } else {
             None
         };
+        let layer = self
+            .channel_layer
+            .unwrap_or_else(|| crate::realtime::InProcessLayer::new());
+        let channels = crate::realtime::Channels::new(layer, &settings);
         let site = Site(Arc::new(SiteInner {
+            channels,
             name: self.name,
             root: self.root,
             urls,
@@ -634,6 +650,7 @@ struct SiteInner {
     templates: Templates,
     models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
+    channels: crate::realtime::Channels,
 }
 
 impl Site {
@@ -701,6 +718,13 @@ impl Site {
     #[must_use]
     pub fn templates(&self) -> &Templates {
         &self.0.templates
+    }
+
+    /// The project's realtime channels: send to rooms and connections from
+    /// outside a request (a background task, a command).
+    #[must_use]
+    pub fn channels(&self) -> &crate::realtime::Channels {
+        &self.0.channels
     }
 
     /// Whether the site accepts traffic (false once shutdown has begun).

@@ -307,10 +307,14 @@ async fn connect_without_a_valid_token_is_refused_before_the_upgrade() {
 async fn typed_message_is_echoed_and_acknowledged() {
     let server = start("").await;
     let mut client = server.connect("alice").await;
-    let reply = client.request(json!({ "type": "echo", "text": "hi" })).await;
-    assert_eq!(reply, json!({ "echoed": "hi" }));
-    let echo = client.until(|f| f["event"] == "echo").await;
-    assert_eq!(echo["data"]["text"], "hi");
+    client
+        .send(json!({ "t": "msg", "data": { "type": "echo", "text": "hi" }, "ack": 1 }))
+        .await;
+    // What the consumer sent while handling the message, then the ack.
+    let echo = client.recv().await;
+    assert_eq!((&echo["event"], &echo["data"]["text"]), (&json!("echo"), &json!("hi")));
+    let reply = client.recv().await;
+    assert_eq!(reply, json!({ "t": "ack", "ack": 1, "data": { "echoed": "hi" } }));
     // A message without an ack id gets no ack frame, but is handled.
     client
         .send(json!({ "t": "msg", "data": { "type": "echo", "text": "quiet" } }))

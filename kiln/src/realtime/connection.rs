@@ -527,35 +527,71 @@ async fn read(
     acks: Arc<AckTable>,
     hub: Arc<Hub>,
 ) {
+    if read_frames(&mut stream, inbound, &mut close, &handle, &acks, &hub).await {
+        // The server is closing: read on until the client's close reply, so
+        // that the socket is not dropped with unread bytes (the kernel would
+        // answer them with a reset, which can destroy the close frame in the
+        // client's receive buffer before it reads it). Errors are skipped: a
+        // too-big frame's payload is still to be read past.
+        let drain = async {
+            let mut errors = 0;
+            loop {
+                match stream.next().await {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Err(_)) if errors >= 8 => break,
+                    Some(Err(_)) => errors += 1,
+                    Some(Ok(_)) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+    }
+}
+
+/// Reads client frames until the connection ends; true when it ends because
+/// the server closes it (rather than the client).
+async fn read_frames(
+    stream: &mut SplitStream<WebSocket>,
+    inbound: mpsc::Sender<Inbound>,
+    close: &mut watch::Receiver<CloseReason>,
+    handle: &ConnHandle,
+    acks: &AckTable,
+    hub: &Hub,
+) -> bool {
     let limits = &hub.limits;
     let mut rate = RateLimit::new(limits.rate_limit, limits.rate_burst);
     loop {
         let next = tokio::select! {
             biased;
-            _ = closed(&mut close) => return,
+            _ = closed(close) => return true,
             next = tokio::time::timeout(limits.idle_timeout, stream.next()) => next,
         };
         let message = match next {
-            Err(_) => return handle.close(close::IDLE_TIMEOUT, "idle timeout"),
-            Ok(None) => return,
+            Err(_) => {
+                handle.close(close::IDLE_TIMEOUT, "idle timeout");
+                return true;
+            }
+            Ok(None) => return false,
             Ok(Some(Err(error))) => {
                 if is_too_big(error) {
                     handle.close(close::TOO_BIG, "message too big");
+                    return true;
                 }
-                return;
+                return false;
             }
             Ok(Some(Ok(message))) => message,
         };
         let inbound_item = match message {
             Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => return,
+            Message::Close(_) => return false,
             Message::Text(_) | Message::Binary(_) if !rate.take() => {
-                return handle.close(close::RATE_LIMITED, "rate limit exceeded");
+                handle.close(close::RATE_LIMITED, "rate limit exceeded");
+                return true;
             }
             Message::Binary(data) => Inbound::Binary(data),
             Message::Text(text) => match parse_client(text.as_str()) {
                 Ok(ClientFrame::Ack { ack, data }) => {
-                    if let Some(waiter) = lock(&acks).1.remove(&ack) {
+                    if let Some(waiter) = lock(acks).1.remove(&ack) {
                         let _ = waiter.send(data);
                     }
                     continue;
@@ -565,7 +601,7 @@ async fn read(
             },
         };
         if inbound.send(inbound_item).await.is_err() {
-            return;
+            return true;
         }
     }
 }

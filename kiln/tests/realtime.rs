@@ -163,7 +163,9 @@ impl Server {
     }
 
     async fn connect(&self, user: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(self.url(user)).await.unwrap();
+        let (ws, _) = tokio_tungstenite::connect_async(self.url(user))
+            .await
+            .unwrap();
         Client { ws, next_ack: 0 }
     }
 }
@@ -195,8 +197,10 @@ impl Client {
 
     /// The next JSON frame (control frames are skipped).
     async fn recv(&mut self) -> Value {
+        // One deadline for the whole wait: skipped pings must not extend it.
+        let deadline = tokio::time::Instant::now() + GUARD;
         loop {
-            let message = tokio::time::timeout(GUARD, self.ws.next())
+            let message = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("no frame in time")
                 .expect("connection ended")
@@ -223,7 +227,8 @@ impl Client {
     async fn request(&mut self, data: Value) -> Value {
         self.next_ack += 1;
         let ack = self.next_ack;
-        self.send(json!({ "t": "msg", "data": data, "ack": ack })).await;
+        self.send(json!({ "t": "msg", "data": data, "ack": ack }))
+            .await;
         let reply = self
             .until(|f| f["ack"] == ack && (f["t"] == "ack" || f["t"] == "error"))
             .await;
@@ -283,7 +288,10 @@ async fn wait_until(condition: impl AsyncFn() -> bool) {
 async fn refused_status(url: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        other => panic!("expected a refusal, got {:?}", other.map(|(_, r)| r.status())),
+        other => panic!(
+            "expected a refusal, got {:?}",
+            other.map(|(_, r)| r.status())
+        ),
     }
 }
 
@@ -300,7 +308,10 @@ async fn connect_without_a_valid_token_is_refused_before_the_upgrade() {
         .unwrap();
     assert!(plain.status().is_client_error());
     let mut client = server.connect("alice").await;
-    assert_eq!(client.request(json!({ "type": "whoami" })).await["user"], "alice");
+    assert_eq!(
+        client.request(json!({ "type": "whoami" })).await["user"],
+        "alice"
+    );
 }
 
 #[tokio::test]
@@ -312,9 +323,15 @@ async fn typed_message_is_echoed_and_acknowledged() {
         .await;
     // What the consumer sent while handling the message, then the ack.
     let echo = client.recv().await;
-    assert_eq!((&echo["event"], &echo["data"]["text"]), (&json!("echo"), &json!("hi")));
+    assert_eq!(
+        (&echo["event"], &echo["data"]["text"]),
+        (&json!("echo"), &json!("hi"))
+    );
     let reply = client.recv().await;
-    assert_eq!(reply, json!({ "t": "ack", "ack": 1, "data": { "echoed": "hi" } }));
+    assert_eq!(
+        reply,
+        json!({ "t": "ack", "ack": 1, "data": { "echoed": "hi" } })
+    );
     // A message without an ack id gets no ack frame, but is handled.
     client
         .send(json!({ "t": "msg", "data": { "type": "echo", "text": "quiet" } }))
@@ -392,7 +409,10 @@ async fn direct_send_reaches_one_connection() {
     assert_eq!(direct["data"], json!({ "from": "bob", "text": "psst" }));
     assert!(direct.get("room").is_none());
     // Carol's next frame is her own reply: the direct message was not hers.
-    assert_eq!(carol.request(json!({ "type": "whoami" })).await["user"], "carol");
+    assert_eq!(
+        carol.request(json!({ "type": "whoami" })).await["user"],
+        "carol"
+    );
     // A connection of this node that does not exist: the sender is told.
     let gone = format!("{}/999999", server.channels.node_id());
     let sent = bob
@@ -483,7 +503,12 @@ async fn members_of_a_node_that_stopped_refreshing_expire_with_a_leave_diff() {
     // Another node's entry, which that node (dead) never refreshes.
     let ghost = serde_json::to_vec(&Presence::new("ghost")).unwrap();
     layer
-        .presence_set("room", "deadnode/1", ghost.into(), Duration::from_millis(300))
+        .presence_set(
+            "room",
+            "deadnode/1",
+            ghost.into(),
+            Duration::from_millis(300),
+        )
         .await
         .unwrap();
     let joined = bob
@@ -528,7 +553,9 @@ async fn server_emit_without_an_ack_reports_a_timeout() {
     let reply = client.until(|f| f["t"] == "ack" && f["ack"] == 1).await;
     assert_eq!(reply["data"], json!({ "error": "timeout" }));
     // A late ack for a request nobody waits for any more is ignored.
-    client.send(json!({ "t": "ack", "ack": 1, "data": 1 })).await;
+    client
+        .send(json!({ "t": "ack", "ack": 1, "data": 1 }))
+        .await;
     assert_eq!(client.whoami().await.split('/').count(), 2);
 }
 
@@ -591,10 +618,20 @@ async fn malformed_frames_get_error_frames_and_the_connection_stays() {
         .send(json!({ "t": "msg", "data": { "type": "nope" }, "ack": 9 }))
         .await;
     let error = client.recv().await;
-    assert_eq!((error["code"].as_str(), error["ack"].as_u64()), (Some("bad_message"), Some(9)));
-    client.send(json!({ "t": "join", "room": "__node.x" })).await;
+    assert_eq!(
+        (error["code"].as_str(), error["ack"].as_u64()),
+        (Some("bad_message"), Some(9))
+    );
+    client
+        .send(json!({ "t": "join", "room": "__node.x" }))
+        .await;
     assert_eq!(client.recv().await["code"], "bad_room");
-    assert_eq!(client.request(json!({ "type": "echo", "text": "ok" })).await["echoed"], "ok");
+    assert_eq!(
+        client
+            .request(json!({ "type": "echo", "text": "ok" }))
+            .await["echoed"],
+        "ok"
+    );
 }
 
 #[tokio::test]
@@ -615,7 +652,10 @@ async fn joining_a_room_without_permission_is_an_error_frame() {
         .await
         .unwrap();
     admin.room_msg("private-board").await;
-    assert_eq!(alice.request(json!({ "type": "whoami" })).await["user"], "alice");
+    assert_eq!(
+        alice.request(json!({ "type": "whoami" })).await["user"],
+        "alice"
+    );
 }
 
 #[tokio::test]
@@ -627,7 +667,12 @@ async fn oversized_message_closes_with_1009() {
     big.send(json!({ "t": "msg", "data": { "type": "echo", "text": text } }))
         .await;
     assert_eq!(big.close_code().await, Some(1009));
-    assert_eq!(other.request(json!({ "type": "echo", "text": "fine" })).await["echoed"], "fine");
+    assert_eq!(
+        other
+            .request(json!({ "type": "echo", "text": "fine" }))
+            .await["echoed"],
+        "fine"
+    );
 }
 
 #[tokio::test]
@@ -643,7 +688,11 @@ async fn a_flooding_client_is_closed_and_others_keep_receiving() {
         }
     }
     assert_eq!(flooder.close_code().await, Some(1008));
-    let id = server.channels.broadcast("lobby", "after", &1).await.unwrap();
+    let id = server
+        .channels
+        .broadcast("lobby", "after", &1)
+        .await
+        .unwrap();
     assert_eq!(alice.room_msg("lobby").await["id"], id);
 }
 
@@ -657,9 +706,11 @@ async fn a_client_that_stops_reading_is_closed_and_others_lose_nothing() {
     let (mut slow, _) = tokio_tungstenite::client_async(server.url("slow"), stream)
         .await
         .unwrap();
-    slow.send(Message::Text(json!({ "t": "join", "room": "feed" }).to_string().into()))
-        .await
-        .unwrap();
+    slow.send(Message::Text(
+        json!({ "t": "join", "room": "feed" }).to_string().into(),
+    ))
+    .await
+    .unwrap();
     let mut fast = server.connect("fast").await;
     fast.join("feed", None).await;
     // Wait until the slow client is in the room (its presence entry shows it).
@@ -698,7 +749,11 @@ async fn a_client_that_stops_reading_is_closed_and_others_lose_nothing() {
     if let Some(code) = ended {
         assert_eq!(code, CloseCode::from(4001));
     }
-    let id = server.channels.broadcast("feed", "after", &1).await.unwrap();
+    let id = server
+        .channels
+        .broadcast("feed", "after", &1)
+        .await
+        .unwrap();
     assert_eq!(fast.room_msg("feed").await["id"], id);
 }
 
@@ -720,4 +775,34 @@ async fn a_client_that_answers_no_ping_is_closed_for_idleness() {
     // so the client only reads once the server has let it go.
     wait_until(async || server.channels.connections() == 0).await;
     assert_eq!(idle.close_code().await, Some(4000));
+}
+
+#[tokio::test]
+async fn two_nodes_sharing_a_layer_reach_each_others_members() {
+    let layer = InProcessLayer::new();
+    let one = start_on("", layer.clone()).await;
+    let two = start_on("", layer).await;
+    assert_ne!(one.channels.node_id(), two.channels.node_id());
+    let mut alice = one.connect("alice").await;
+    let mut bob = two.connect("bob").await;
+    alice.join("lobby", None).await;
+    bob.join("lobby", None).await;
+    // Presence crosses nodes: alice sees bob's join.
+    alice
+        .until(|f| f["t"] == "presence" && has_entry(&f["joins"], "bob").is_some())
+        .await;
+    // A room message sent on node one reaches node two's member.
+    let id = alice
+        .request(json!({ "type": "say", "room": "lobby", "text": "hi" }))
+        .await["id"]
+        .clone();
+    assert_eq!(bob.room_msg("lobby").await["id"], id);
+    // A direct send to a connection of the other node goes through its node room.
+    let alice_id = alice.whoami().await;
+    let sent = bob
+        .request(json!({ "type": "direct", "to": alice_id, "text": "psst" }))
+        .await;
+    assert_eq!(sent["ok"], true);
+    let direct = alice.until(|f| f["event"] == "direct").await;
+    assert_eq!(direct["data"]["from"], "bob");
 }

@@ -28,9 +28,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use super::consumer::Consumer;
 use super::layer::{History, MessageId};
+use super::presence::Presence;
 use super::protocol::{ClientFrame, ErrorCode, ServerFrame, check_room, close, parse_client};
 use super::rooms::{Channels, CloseReason, ConnHandle, Hub, Outbound, SendError};
-use super::presence::Presence;
 
 /// How many parsed frames wait between the reader and the consumer; past
 /// that the reader stops reading, and TCP pushes back on the client.
@@ -248,9 +248,15 @@ impl Socket {
                 room: room_key,
                 frames: Vec::new(),
             });
-            return self.error(ErrorCode::Unavailable, "the room is unavailable", Some(&room), ack);
+            return self.error(
+                ErrorCode::Unavailable,
+                "the room is unavailable",
+                Some(&room),
+                ack,
+            );
         }
-        self.handle.push_frame(&ServerFrame::Joined { room: &room, ack });
+        self.handle
+            .push_frame(&ServerFrame::Joined { room: &room, ack });
         if let Some(after) = last_id {
             let frames = self.recovery(&room, after).await;
             self.handle.push(Outbound::Recovered {
@@ -424,7 +430,8 @@ async fn write(
     // overlap), and the live messages held while a room is recovered.
     let mut sent_through: HashMap<Arc<str>, MessageId> = HashMap::new();
     let mut held: HashMap<Arc<str>, Vec<(MessageId, Message)>> = HashMap::new();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reason = loop {
         let item = tokio::select! {

@@ -70,7 +70,8 @@ pub trait Consumer: Sized + Send + 'static {
     /// Accepts (the consumer's initial state) or refuses the connection,
     /// before the upgrade: an error is the HTTP answer (403 with
     /// [`kiln::Error::forbidden`](crate::Error::forbidden), ...).
-    fn connect(request: &ConnectRequest) -> impl Future<Output = Result<Self, crate::Error>> + Send;
+    fn connect(request: &ConnectRequest)
+    -> impl Future<Output = Result<Self, crate::Error>> + Send;
 
     /// Runs once the connection is open, before any client frame: join the
     /// rooms every connection belongs to, greet the client...

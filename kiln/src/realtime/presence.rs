@@ -100,14 +100,13 @@ impl Snapshot {
     pub(crate) fn apply(&mut self, nudge: Nudge) -> Diff {
         let mut diff = Diff::default();
         for (key, presence) in nudge.joins {
-            if !self.entries.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.entries.entry(key) {
                 let entry = PresenceEntry {
-                    key: key.clone(),
+                    key: slot.key().clone(),
                     user: presence.user,
                     meta: presence.meta,
                 };
-                self.entries.insert(key, entry.clone());
-                diff.joins.push(entry);
+                diff.joins.push(slot.insert(entry).clone());
             }
         }
         for key in nudge.leaves {

@@ -212,7 +212,10 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(parse_client("{nope").err().map(|e| e.0), Some(ErrorCode::BadJson));
+        assert_eq!(
+            parse_client("{nope").err().map(|e| e.0),
+            Some(ErrorCode::BadJson)
+        );
         assert_eq!(
             parse_client(r#"{"t":"dance"}"#).err().map(|e| e.0),
             Some(ErrorCode::UnknownType)
@@ -221,7 +224,10 @@ mod tests {
             parse_client(r#"{"t":"join"}"#).err().map(|e| e.0),
             Some(ErrorCode::BadJson)
         );
-        assert_eq!(parse_client("[1]").err().map(|e| e.0), Some(ErrorCode::BadJson));
+        assert_eq!(
+            parse_client("[1]").err().map(|e| e.0),
+            Some(ErrorCode::BadJson)
+        );
     }
 
     #[test]

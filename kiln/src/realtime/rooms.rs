@@ -189,10 +189,7 @@ impl Hub {
             next_connection: AtomicU64::new(1),
             permits: Arc::new(Semaphore::new(settings.realtime_max_connections)),
             node_room: std::sync::OnceLock::new(),
-            signer: crate::security::Signer::from_settings(
-                settings,
-                super::consumer::TOKEN_SALT,
-            ),
+            signer: crate::security::Signer::from_settings(settings, super::consumer::TOKEN_SALT),
             me: me.clone(),
         })
     }
@@ -253,7 +250,10 @@ impl Hub {
             );
             local.ready.clone()
         };
-        let subscribed = matches!(ready.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));
+        let subscribed = matches!(
+            ready.wait_for(Option::is_some).await.as_deref(),
+            Ok(Some(true))
+        );
         if !subscribed {
             self.remove_member(room, &handle.key);
             return Err(LayerError::new(
@@ -406,7 +406,9 @@ impl Hub {
         let text: Utf8Bytes = frame.encode().into();
         if let Some(local) = lock(&self.rooms).get(room) {
             for member in local.members.values() {
-                member.handle.push(Outbound::Frame(Message::Text(text.clone())));
+                member
+                    .handle
+                    .push(Outbound::Frame(Message::Text(text.clone())));
             }
         }
     }

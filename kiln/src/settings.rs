@@ -1004,6 +1004,24 @@ mod tests {
     }
 
     #[test]
+    fn realtime_limits_that_cannot_work_are_refused() {
+        for (toml, key) in [
+            ("realtime_send_queue = 0", "realtime_send_queue"),
+            ("realtime_max_connections = 0", "realtime_max_connections"),
+            ("realtime_presence_ttl = \"0s\"", "realtime_presence_ttl"),
+            (
+                "realtime_ping_interval = \"30s\"\nrealtime_idle_timeout = \"30s\"",
+                "realtime_idle_timeout",
+            ),
+        ] {
+            let error = Settings::from_toml(toml).unwrap_err().to_string();
+            assert!(error.contains(key), "{toml}: {error}");
+        }
+        let fine = Settings::from_toml("realtime_max_message_size = \"1 MiB\"").unwrap();
+        assert_eq!(fine.realtime_max_message_size.0, 1024 * 1024);
+    }
+
+    #[test]
     fn secret_key_length_counts_characters() {
         let key = "é".repeat(MIN_SECRET_KEY_LEN - 1);
         let error = Settings::from_toml(&format!("debug = false\nsecret_key = \"{key}\""))

@@ -31,11 +31,24 @@ const GUARD: Duration = Duration::from_secs(20);
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ChatIn {
-    Echo { text: String },
-    Say { room: String, text: String },
-    SayOthers { room: String, text: String },
-    Direct { to: String, text: String },
-    Ask { text: String, timeout_ms: u64 },
+    Echo {
+        text: String,
+    },
+    /// To the room; with `others`, to all but the sender.
+    Say {
+        room: String,
+        text: String,
+        #[serde(default)]
+        others: bool,
+    },
+    Direct {
+        to: String,
+        text: String,
+    },
+    Ask {
+        text: String,
+        timeout_ms: u64,
+    },
     Whoami,
 }
 
@@ -61,19 +74,14 @@ impl Consumer for Chat {
                 socket.send("echo", &json!({ "text": text })).unwrap();
                 json!({ "echoed": text })
             }
-            ChatIn::Say { room, text } => {
-                let id = socket
-                    .broadcast(&room, "said", &json!({ "user": self.user, "text": text }))
-                    .await
-                    .unwrap();
-                json!({ "id": id })
-            }
-            ChatIn::SayOthers { room, text } => {
-                let id = socket
-                    .broadcast_others(&room, "said", &json!({ "user": self.user, "text": text }))
-                    .await
-                    .unwrap();
-                json!({ "id": id })
+            ChatIn::Say { room, text, others } => {
+                let said = json!({ "user": self.user, "text": text });
+                let id = if others {
+                    socket.broadcast_others(&room, "said", &said).await
+                } else {
+                    socket.broadcast(&room, "said", &said).await
+                };
+                json!({ "id": id.unwrap() })
             }
             ChatIn::Direct { to, text } => {
                 let sent = socket
@@ -267,6 +275,12 @@ impl Client {
         }
     }
 
+    /// Fails unless the connection still answers requests (as `user`).
+    async fn assert_alive(&mut self, user: &str) {
+        let me = self.request(json!({ "type": "whoami" })).await;
+        assert_eq!(me["user"], user);
+    }
+
     async fn whoami(&mut self) -> String {
         let me = self.request(json!({ "type": "whoami" })).await;
         me["id"].as_str().unwrap().to_owned()
@@ -308,10 +322,7 @@ async fn connect_without_a_valid_token_is_refused_before_the_upgrade() {
         .unwrap();
     assert!(plain.status().is_client_error());
     let mut client = server.connect("alice").await;
-    assert_eq!(
-        client.request(json!({ "type": "whoami" })).await["user"],
-        "alice"
-    );
+    client.assert_alive("alice").await;
 }
 
 #[tokio::test]
@@ -380,7 +391,7 @@ async fn broadcast_to_others_skips_the_sender() {
     alice.join("lobby", None).await;
     bob.join("lobby", None).await;
     let first = alice
-        .request(json!({ "type": "say_others", "room": "lobby", "text": "one" }))
+        .request(json!({ "type": "say", "room": "lobby", "text": "one", "others": true }))
         .await["id"]
         .clone();
     assert_eq!(bob.room_msg("lobby").await["id"], first);
@@ -409,10 +420,7 @@ async fn direct_send_reaches_one_connection() {
     assert_eq!(direct["data"], json!({ "from": "bob", "text": "psst" }));
     assert!(direct.get("room").is_none());
     // Carol's next frame is her own reply: the direct message was not hers.
-    assert_eq!(
-        carol.request(json!({ "type": "whoami" })).await["user"],
-        "carol"
-    );
+    carol.assert_alive("carol").await;
     // A connection of this node that does not exist: the sender is told.
     let gone = format!("{}/999999", server.channels.node_id());
     let sent = bob
@@ -626,12 +634,7 @@ async fn malformed_frames_get_error_frames_and_the_connection_stays() {
         .send(json!({ "t": "join", "room": "__node.x" }))
         .await;
     assert_eq!(client.recv().await["code"], "bad_room");
-    assert_eq!(
-        client
-            .request(json!({ "type": "echo", "text": "ok" }))
-            .await["echoed"],
-        "ok"
-    );
+    client.assert_alive("alice").await;
 }
 
 #[tokio::test]
@@ -652,10 +655,7 @@ async fn joining_a_room_without_permission_is_an_error_frame() {
         .await
         .unwrap();
     admin.room_msg("private-board").await;
-    assert_eq!(
-        alice.request(json!({ "type": "whoami" })).await["user"],
-        "alice"
-    );
+    alice.assert_alive("alice").await;
 }
 
 #[tokio::test]
@@ -667,12 +667,7 @@ async fn oversized_message_closes_with_1009() {
     big.send(json!({ "t": "msg", "data": { "type": "echo", "text": text } }))
         .await;
     assert_eq!(big.close_code().await, Some(1009));
-    assert_eq!(
-        other
-            .request(json!({ "type": "echo", "text": "fine" }))
-            .await["echoed"],
-        "fine"
-    );
+    other.assert_alive("bob").await;
 }
 
 #[tokio::test]

@@ -164,6 +164,12 @@ async fn start_on(extra: &str, layer: Arc<dyn ChannelLayer>) -> Server {
 }
 
 impl Server {
+    /// Fails unless a message broadcast to `room` now reaches `member`.
+    async fn assert_room_reaches(&self, room: &str, member: &mut Client) {
+        let id = self.channels.broadcast(room, "check", &1).await.unwrap();
+        assert_eq!(member.room_msg(room).await["id"], id);
+    }
+
     fn url(&self, user: &str) -> String {
         let token = self.channels.sign_token(user);
         let token: String = percent_encode(&token);
@@ -275,10 +281,20 @@ impl Client {
         }
     }
 
-    /// Fails unless the connection still answers requests (as `user`).
+    /// Fails unless the connection still answers requests (as `user`) and
+    /// nothing else was sent to it before the answer.
     async fn assert_alive(&mut self, user: &str) {
-        let me = self.request(json!({ "type": "whoami" })).await;
-        assert_eq!(me["user"], user);
+        self.next_ack += 1;
+        let ack = self.next_ack;
+        self.send(json!({ "t": "msg", "data": { "type": "whoami" }, "ack": ack }))
+            .await;
+        let reply = self.recv().await;
+        assert_eq!(
+            (&reply["t"], &reply["ack"]),
+            (&json!("ack"), &json!(ack)),
+            "{reply}"
+        );
+        assert_eq!(reply["data"]["user"], user);
     }
 
     async fn whoami(&mut self) -> String {
@@ -379,8 +395,7 @@ async fn room_broadcast_reaches_every_member_once() {
         assert_eq!(msg["data"], json!({ "user": "a", "text": "hello" }));
     }
     // The outsider got nothing: its next frame is the answer to its own request.
-    let me = outsider.request(json!({ "type": "whoami" })).await;
-    assert_eq!(me["user"], "d");
+    outsider.assert_alive("d").await;
 }
 
 #[tokio::test]
@@ -650,11 +665,8 @@ async fn joining_a_room_without_permission_is_an_error_frame() {
     // Alice is not a member: a message to the room does not reach her, and
     // her connection still works.
     server
-        .channels
-        .broadcast("private-board", "secret", &1)
-        .await
-        .unwrap();
-    admin.room_msg("private-board").await;
+        .assert_room_reaches("private-board", &mut admin)
+        .await;
     alice.assert_alive("alice").await;
 }
 
@@ -683,12 +695,7 @@ async fn a_flooding_client_is_closed_and_others_keep_receiving() {
         }
     }
     assert_eq!(flooder.close_code().await, Some(1008));
-    let id = server
-        .channels
-        .broadcast("lobby", "after", &1)
-        .await
-        .unwrap();
-    assert_eq!(alice.room_msg("lobby").await["id"], id);
+    server.assert_room_reaches("lobby", &mut alice).await;
 }
 
 #[tokio::test]
@@ -744,12 +751,7 @@ async fn a_client_that_stops_reading_is_closed_and_others_lose_nothing() {
     if let Some(code) = ended {
         assert_eq!(code, CloseCode::from(4001));
     }
-    let id = server
-        .channels
-        .broadcast("feed", "after", &1)
-        .await
-        .unwrap();
-    assert_eq!(fast.room_msg("feed").await["id"], id);
+    server.assert_room_reaches("feed", &mut fast).await;
 }
 
 #[tokio::test]

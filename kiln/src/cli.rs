@@ -318,6 +318,7 @@ async fn runserver(
     let name = project.name().to_owned();
     let addr = args.addr.unwrap_or_else(|| settings.addr());
     let debug = settings.debug;
+    let project = project.connect_channel_layer(&settings).await?;
     let (site, service) = project.build(settings)?;
     site.urls().install();
     if uses_database {

@@ -79,6 +79,11 @@ pub struct TopicTemplates;
 #[derive(Debug)]
 pub struct TopicSettings;
 
+/// docs/topics/realtime.md
+#[doc = include_str!("../../docs/topics/realtime.md")]
+#[derive(Debug)]
+pub struct TopicRealtime;
+
 /// docs/topics/testing.md
 #[doc = include_str!("../../docs/topics/testing.md")]
 #[derive(Debug)]

@@ -43,6 +43,7 @@ pub struct Project {
     layers: Vec<RouterLayer>,
     router: Arc<dyn crate::db::DatabaseRouter>,
     templates: Option<TemplateDir>,
+    channel_layer: Option<Arc<dyn crate::realtime::ChannelLayer>>,
 }
 
 /// An app mounted under a URL prefix.
@@ -73,7 +74,32 @@ impl Project {
             layers: Vec::new(),
             router: Arc::new(crate::db::DefaultRouter),
             templates: None,
+            channel_layer: None,
         }
+    }
+
+    /// Sets the channel layer that carries room messages, presence and
+    /// history between the project's nodes (default: an
+    /// [`InProcessLayer`](crate::realtime::InProcessLayer), for one process).
+    #[must_use]
+    pub fn channel_layer(mut self, layer: Arc<dyn crate::realtime::ChannelLayer>) -> Self {
+        self.channel_layer = Some(layer);
+        self
+    }
+
+    /// Opens the layer the `channel_layer` setting names, unless one was
+    /// given with [`channel_layer`](Self::channel_layer) or the setting is
+    /// the in-process default (which [`build`](Self::build) creates itself).
+    ///
+    /// # Errors
+    ///
+    /// [`BootError::ChannelLayer`] when the server cannot be reached.
+    pub async fn connect_channel_layer(self, settings: &Settings) -> Result<Self, BootError> {
+        if self.channel_layer.is_some() || settings.channel_layer.starts_with("memory://") {
+            return Ok(self);
+        }
+        let layer = crate::realtime::connect(&settings.channel_layer).await?;
+        Ok(self.channel_layer(layer))
     }
 
     /// Sets the database router, which picks the database for each model's
@@ -526,7 +552,12 @@ impl Project {
         } else {
             None
         };
+        let layer = self
+            .channel_layer
+            .unwrap_or_else(|| crate::realtime::InProcessLayer::new());
+        let channels = crate::realtime::Channels::new(layer, &settings);
         let site = Site(Arc::new(SiteInner {
+            channels,
             name: self.name,
             root: self.root,
             urls,
@@ -634,6 +665,7 @@ struct SiteInner {
     templates: Templates,
     models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
+    channels: crate::realtime::Channels,
 }
 
 impl Site {
@@ -701,6 +733,13 @@ impl Site {
     #[must_use]
     pub fn templates(&self) -> &Templates {
         &self.0.templates
+    }
+
+    /// The project's realtime channels: send to rooms and connections from
+    /// outside a request (a background task, a command).
+    #[must_use]
+    pub fn channels(&self) -> &crate::realtime::Channels {
+        &self.0.channels
     }
 
     /// Whether the site accepts traffic (false once shutdown has begun).
@@ -795,6 +834,10 @@ pub enum BootError {
     /// A command was given arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// The channel layer that the `channel_layer` setting names could not be
+    /// opened.
+    #[error(transparent)]
+    ChannelLayer(#[from] crate::realtime::LayerError),
     /// The server could not start listening.
     #[error("cannot listen on {addr}: {source}\n  fix: {fix}")]
     Bind {

@@ -1,12 +1,50 @@
-//! Real-time: WebSocket consumers, rooms, presence, acks, recovery, SSE, and
-//! the channel layer that carries room messages between nodes.
+//! Real-time: WebSocket consumers, rooms, presence, acks, recovery, and the
+//! channel layer that carries room messages between nodes.
+//!
+//! - A [`Consumer`] is the app's code for one connection, served by
+//!   [`websocket`] as a named route of its app.
+//! - Rooms: a connection joins rooms ([`Socket::join`], or the client's
+//!   `join` frame); [`Channels`] (an extractor, [`Site::channels`](crate::Site::channels),
+//!   [`Socket::channels`]) sends to a room, to all but one connection, or to
+//!   one connection on any node.
+//! - Presence per room, acks both ways, and recovery of missed messages from
+//!   each room's bounded history.
 //!
 //! The [`layer`] module is the contract every cross-node backend implements
 //! (in-process by default; Redis and NATS behind features); everything
 //! above it (consumers, rooms, presence diffs, acks, SSE) is backend-neutral.
-//! [`connect`] opens the backend that the `channel_layer` setting names.
+//! [`connect`] opens the backend that the `channel_layer` setting names. The
+//! wire protocol, close codes and delivery semantics are in
+//! `docs/topics/realtime.md`.
 //!
 //! # Examples
+//!
+//! A consumer, served as a named route of its app:
+//!
+//! ```
+//! use kiln::prelude::*;
+//! use kiln::realtime::{ConnectRequest, Consumer, Socket};
+//!
+//! struct Echo;
+//!
+//! impl Consumer for Echo {
+//!     type Message = serde_json::Value;
+//!
+//!     async fn connect(_request: &ConnectRequest) -> Result<Self, kiln::Error> {
+//!         Ok(Echo)
+//!     }
+//!
+//!     async fn receive(&mut self, socket: &Socket, message: serde_json::Value) -> serde_json::Value {
+//!         let _ = socket.send("echo", &message);
+//!         serde_json::Value::Null
+//!     }
+//! }
+//!
+//! let app = App::new("echo").route("/ws/", "socket", kiln::realtime::websocket::<Echo>());
+//! # let _ = app;
+//! ```
+//!
+//! The layer underneath, used directly:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kiln::realtime::LayerError> {
@@ -22,18 +60,28 @@
 
 use std::sync::Arc;
 
+mod connection;
+mod consumer;
 pub mod layer;
 #[cfg(feature = "nats")]
 pub mod nats_layer;
 #[cfg(feature = "redis")]
 pub mod redis_layer;
 pub mod sse;
+mod presence;
+mod protocol;
+mod rooms;
 
+pub use connection::Socket;
+pub use consumer::{ConnectRequest, Consumer, websocket};
 pub use layer::{ChannelLayer, Envelope, History, InProcessLayer, LayerError, MessageId};
 #[cfg(feature = "nats")]
 pub use nats_layer::NatsLayer;
 #[cfg(feature = "redis")]
 pub use redis_layer::RedisLayer;
+pub use presence::{Presence, PresenceEntry};
+pub use protocol::close;
+pub use rooms::{Channels, SendError};
 
 /// The URL schemes [`connect`] understands, for settings validation.
 pub const SCHEMES: [&str; 4] = ["memory://", "redis://", "rediss://", "nats://"];

@@ -242,6 +242,30 @@ pub struct Settings {
     /// processes: `memory://` (the default; one process), `redis://host:port`
     /// or `nats://host:port`; see [`realtime::connect`](crate::realtime::connect).
     pub channel_layer: String,
+    /// Most WebSocket connections open at once in this process; past it an
+    /// upgrade request gets 503 with `Retry-After`.
+    pub realtime_max_connections: usize,
+    /// Frames that may wait to be sent on one WebSocket connection; a
+    /// connection whose queue is full is closed with code 4001.
+    pub realtime_send_queue: usize,
+    /// Largest WebSocket message accepted from a client; larger closes the
+    /// connection with code 1009.
+    pub realtime_max_message_size: ByteSize,
+    /// How often the server pings each WebSocket client.
+    pub realtime_ping_interval: Seconds,
+    /// How long a WebSocket client may send nothing (not even a pong)
+    /// before it is closed with code 4000.
+    pub realtime_idle_timeout: Seconds,
+    /// Messages per second a WebSocket client may send on average (0: no
+    /// limit); past it the connection is closed with code 1008.
+    pub realtime_rate_limit: u32,
+    /// Messages a WebSocket client may send at once above the average rate.
+    pub realtime_rate_burst: u32,
+    /// Messages each room keeps for clients that reconnect (0: none).
+    pub realtime_history: usize,
+    /// How long a presence entry lives unless its node refreshes it (every
+    /// third of it): how soon the members of a node that died leave.
+    pub realtime_presence_ttl: Seconds,
 
     /// Warnings found while loading (unknown keys and the like); logged at boot.
     #[serde(skip)]
@@ -363,6 +387,15 @@ impl Settings {
             login_throttle_failures: 5,
             login_throttle_ip_failures: 20,
             login_throttle_window: Seconds(Duration::from_secs(15 * 60)),
+            realtime_max_connections: 10_000,
+            realtime_send_queue: 256,
+            realtime_max_message_size: ByteSize(64 * 1024),
+            realtime_ping_interval: Seconds(Duration::from_secs(20)),
+            realtime_idle_timeout: Seconds(Duration::from_secs(60)),
+            realtime_rate_limit: 50,
+            realtime_rate_burst: 100,
+            realtime_history: 100,
+            realtime_presence_ttl: Seconds(Duration::from_secs(30)),
             session_engine: crate::sessions::SessionEngine::Database,
             session_redis_url: "redis://127.0.0.1:6379".to_owned(),
             channel_layer: "memory://".to_owned(),
@@ -492,6 +525,40 @@ impl Settings {
                 "password_validators",
                 error.0,
                 "name validators Kiln has, with a similarity between 0.1 and 1.0",
+            ));
+        }
+        for (key, value) in [
+            ("realtime_max_connections", self.realtime_max_connections),
+            ("realtime_send_queue", self.realtime_send_queue),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    key,
+                    "must be at least 1".to_owned(),
+                    "use the default (see docs/ref/settings.md) or a larger number",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("realtime_ping_interval", self.realtime_ping_interval),
+            ("realtime_presence_ttl", self.realtime_presence_ttl),
+        ] {
+            if value.0.is_zero() {
+                return Err(invalid(
+                    key,
+                    "must be longer than zero".to_owned(),
+                    "use a duration such as \"20s\"",
+                ));
+            }
+        }
+        if self.realtime_idle_timeout.0 <= self.realtime_ping_interval.0 {
+            return Err(invalid(
+                "realtime_idle_timeout",
+                format!(
+                    "{} is not longer than realtime_ping_interval ({}): every idle client would be closed before its pong",
+                    self.realtime_idle_timeout, self.realtime_ping_interval
+                ),
+                "make it at least twice realtime_ping_interval, e.g. 60s with 20s",
             ));
         }
         if self.max_connections == 0 {
@@ -945,6 +1012,24 @@ mod tests {
         let error = Settings::from_toml("port = [").unwrap_err();
         assert!(matches!(error, SettingsError::Syntax { .. }), "{error:?}");
         assert!(error.to_string().contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn realtime_limits_that_cannot_work_are_refused() {
+        for (toml, key) in [
+            ("realtime_send_queue = 0", "realtime_send_queue"),
+            ("realtime_max_connections = 0", "realtime_max_connections"),
+            ("realtime_presence_ttl = \"0s\"", "realtime_presence_ttl"),
+            (
+                "realtime_ping_interval = \"30s\"\nrealtime_idle_timeout = \"30s\"",
+                "realtime_idle_timeout",
+            ),
+        ] {
+            let error = Settings::from_toml(toml).unwrap_err().to_string();
+            assert!(error.contains(key), "{toml}: {error}");
+        }
+        let fine = Settings::from_toml("realtime_max_message_size = \"1 MiB\"").unwrap();
+        assert_eq!(fine.realtime_max_message_size.0, 1024 * 1024);
     }
 
     #[test]

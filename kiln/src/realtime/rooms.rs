@@ -1,0 +1,708 @@
+//! Rooms on one node: the local members of each room, the one layer
+//! subscription per room that fans messages out to them, and [`Channels`],
+//! the handle the rest of the app sends through.
+//!
+//! A room exists on a node while it has a local member. Its task reads the
+//! room's layer stream and pushes each message into every member's bounded
+//! send queue with `try_send`: a member whose queue is full is closed
+//! ([`close::SLOW_CONSUMER`]) rather than slowing the room or growing memory.
+//! The same task keeps the room's presence (see [`super::presence`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use super::layer::{ChannelLayer, Envelope, LayerError, MessageId};
+use super::presence::{Diff, Nudge, Presence, PresenceEntry, Snapshot};
+use super::protocol::{Published, ServerFrame, close};
+use crate::settings::Settings;
+
+/// The limits of connections, read from the `realtime_*` settings.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub(crate) send_queue: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) ping_interval: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) rate_limit: u32,
+    pub(crate) rate_burst: u32,
+    pub(crate) history: usize,
+    pub(crate) presence_ttl: Duration,
+}
+
+impl Limits {
+    fn from_settings(settings: &Settings) -> Self {
+        Self {
+            send_queue: settings.realtime_send_queue.max(1),
+            max_message_size: usize::try_from(settings.realtime_max_message_size.0)
+                .unwrap_or(usize::MAX),
+            ping_interval: settings.realtime_ping_interval.0,
+            idle_timeout: settings.realtime_idle_timeout.0,
+            rate_limit: settings.realtime_rate_limit,
+            rate_burst: settings.realtime_rate_burst.max(1),
+            history: settings.realtime_history,
+            presence_ttl: settings.realtime_presence_ttl.0,
+        }
+    }
+}
+
+/// What a connection's writer task is asked to do, in order.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// Send this frame.
+    Frame(Message),
+    /// A room message: skipped if recovery already sent it, held while the
+    /// room is being recovered.
+    Room {
+        room: Arc<str>,
+        id: MessageId,
+        frame: Message,
+    },
+    /// Recovery of `room` begins: hold its live messages until `Recovered`.
+    Hold(Arc<str>),
+    /// The missed messages of `room` (or a resync frame), then the held ones.
+    Recovered {
+        room: Arc<str>,
+        frames: Vec<(MessageId, Message)>,
+    },
+}
+
+/// Why a connection closes: a close code and a reason for the client.
+pub(crate) type CloseReason = Option<(u16, &'static str)>;
+
+/// How the rest of the node reaches one connection: its send queue and its
+/// close signal.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnHandle {
+    pub(crate) key: Arc<str>,
+    queue: mpsc::Sender<Outbound>,
+    closer: Arc<watch::Sender<CloseReason>>,
+}
+
+impl ConnHandle {
+    pub(crate) fn new(
+        key: Arc<str>,
+        queue: mpsc::Sender<Outbound>,
+        closer: Arc<watch::Sender<CloseReason>>,
+    ) -> Self {
+        Self { key, queue, closer }
+    }
+
+    /// Queues `item` without waiting; a full queue closes the connection
+    /// (it cannot keep up). False when the item was not queued.
+    pub(crate) fn push(&self, item: Outbound) -> bool {
+        match self.queue.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(close::SLOW_CONSUMER, "send queue full");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub(crate) fn push_frame(&self, frame: &ServerFrame<'_>) -> bool {
+        self.push(Outbound::Frame(Message::Text(frame.encode().into())))
+    }
+
+    /// Asks the connection to close with `code`; the first reason wins.
+    pub(crate) fn close(&self, code: u16, reason: &'static str) {
+        self.closer.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some((code, reason));
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// One local member of a room.
+#[derive(Debug)]
+struct Member {
+    handle: ConnHandle,
+    /// The encoded presence entry, refreshed by the room task.
+    presence: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct LocalRoom {
+    members: HashMap<Arc<str>, Member>,
+    /// `Some(true)` once the room's subscriptions are live.
+    ready: watch::Receiver<Option<bool>>,
+    task: tokio::task::AbortHandle,
+}
+
+/// A node's realtime state: its layer, its rooms and its connections.
+pub(crate) struct Hub {
+    pub(crate) layer: Arc<dyn ChannelLayer>,
+    pub(crate) node: String,
+    pub(crate) limits: Limits,
+    rooms: Mutex<HashMap<String, LocalRoom>>,
+    connections: Mutex<HashMap<Arc<str>, ConnHandle>>,
+    next_connection: AtomicU64,
+    permits: Arc<Semaphore>,
+    node_room: std::sync::OnceLock<()>,
+    /// Signs and checks realtime tokens; derived once.
+    signer: crate::security::Signer,
+    /// Lets tasks the hub spawns hold it weakly (a hub outlives none of them).
+    me: Weak<Hub>,
+}
+
+/// Locks a mutex of plain maps; a poisoned lock only means another task
+/// panicked mid-update, and the maps are still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn presence_room(room: &str) -> String {
+    format!("__presence.{room}")
+}
+
+fn node_room(node: &str) -> String {
+    format!("__node.{node}")
+}
+
+impl Hub {
+    fn new(layer: Arc<dyn ChannelLayer>, settings: &Settings) -> Arc<Self> {
+        // A random node id: connection ids and presence keys stay unique
+        // across every node (and restarts) sharing the layer.
+        let node = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        Arc::new_cyclic(|me| Self {
+            layer,
+            node,
+            limits: Limits::from_settings(settings),
+            rooms: Mutex::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+            permits: Arc::new(Semaphore::new(settings.realtime_max_connections)),
+            node_room: std::sync::OnceLock::new(),
+            signer: crate::security::Signer::from_settings(settings, super::consumer::TOKEN_SALT),
+            me: me.clone(),
+        })
+    }
+
+    pub(crate) fn signer(&self) -> &crate::security::Signer {
+        &self.signer
+    }
+
+    /// A connection slot, or `None` at `realtime_max_connections`.
+    pub(crate) fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.permits).try_acquire_owned().ok()
+    }
+
+    pub(crate) fn next_key(&self) -> Arc<str> {
+        let n = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        Arc::from(format!("{}/{n}", self.node))
+    }
+
+    pub(crate) fn register(&self, handle: ConnHandle) {
+        self.node_room.get_or_init(|| {
+            tokio::spawn(run_node_room(self.me.clone(), node_room(&self.node)));
+        });
+        lock(&self.connections).insert(Arc::clone(&handle.key), handle);
+    }
+
+    pub(crate) fn unregister(&self, key: &str) {
+        lock(&self.connections).remove(key);
+    }
+
+    /// Adds a local member to `room`, subscribing the node first if it is
+    /// the room's first local member, and records its presence.
+    pub(crate) async fn join(
+        &self,
+        room: &str,
+        handle: &ConnHandle,
+        presence: Option<Presence>,
+    ) -> Result<(), LayerError> {
+        let encoded = presence
+            .as_ref()
+            .map(|presence| Bytes::from(serde_json::to_vec(presence).unwrap_or_default()));
+        let mut ready = {
+            let mut rooms = lock(&self.rooms);
+            let local = rooms.entry(room.to_owned()).or_insert_with(|| {
+                let (ready_tx, ready) = watch::channel(None);
+                let task = tokio::spawn(run_room(self.me.clone(), room.to_owned(), ready_tx));
+                LocalRoom {
+                    members: HashMap::new(),
+                    ready,
+                    task: task.abort_handle(),
+                }
+            });
+            local.members.insert(
+                Arc::clone(&handle.key),
+                Member {
+                    handle: handle.clone(),
+                    presence: encoded.clone(),
+                },
+            );
+            local.ready.clone()
+        };
+        let subscribed = matches!(
+            ready.wait_for(Option::is_some).await.as_deref(),
+            Ok(Some(true))
+        );
+        if !subscribed {
+            self.remove_member(room, &handle.key);
+            return Err(LayerError::new(
+                self.layer.name(),
+                format!("could not subscribe to room `{room}`"),
+            ));
+        }
+        if let (Some(presence), Some(encoded)) = (presence, encoded) {
+            self.layer
+                .presence_set(room, &handle.key, encoded, self.limits.presence_ttl)
+                .await?;
+            let nudge = Nudge {
+                joins: vec![(handle.key.to_string(), presence)],
+                leaves: Vec::new(),
+            };
+            self.nudge(room, &nudge).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a local member from `room` (a no-op if it is not one) and its
+    /// presence entry.
+    pub(crate) async fn leave(&self, room: &str, key: &str) -> Result<(), LayerError> {
+        let Some(member) = self.remove_member(room, key) else {
+            return Ok(());
+        };
+        if member.presence.is_some() {
+            self.layer.presence_remove(room, key).await?;
+            let nudge = Nudge {
+                joins: Vec::new(),
+                leaves: vec![key.to_owned()],
+            };
+            self.nudge(room, &nudge).await?;
+        }
+        Ok(())
+    }
+
+    fn remove_member(&self, room: &str, key: &str) -> Option<Member> {
+        let mut rooms = lock(&self.rooms);
+        let local = rooms.get_mut(room)?;
+        let member = local.members.remove(key);
+        if local.members.is_empty() {
+            // Dropping the task drops its subscriptions: the node leaves the room.
+            local.task.abort();
+            rooms.remove(room);
+        }
+        member
+    }
+
+    async fn nudge(&self, room: &str, nudge: &Nudge) -> Result<(), LayerError> {
+        let payload = Bytes::from(serde_json::to_vec(nudge).unwrap_or_default());
+        self.layer
+            .publish(&presence_room(room), payload, 0)
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn publish(
+        &self,
+        room: &str,
+        event: &str,
+        data: Value,
+        except: Option<&str>,
+    ) -> Result<MessageId, LayerError> {
+        let published = Published {
+            event: event.to_owned(),
+            data,
+            except: except.map(str::to_owned),
+            to: None,
+        };
+        let payload = Bytes::from(serde_json::to_vec(&published).unwrap_or_default());
+        self.layer.publish(room, payload, self.limits.history).await
+    }
+
+    /// Sends to one connection of any node: at once when it is local, else
+    /// through its node's room. Returns false when a local connection is gone.
+    async fn send_to(&self, key: &str, event: &str, data: Value) -> Result<bool, LayerError> {
+        let Some((node, _)) = key.split_once('/') else {
+            return Ok(false);
+        };
+        if node == self.node {
+            let handle = lock(&self.connections).get(key).cloned();
+            return Ok(handle.is_some_and(|handle| {
+                handle.push_frame(&ServerFrame::Msg {
+                    room: None,
+                    id: None,
+                    event,
+                    data: &data,
+                    ack: None,
+                })
+            }));
+        }
+        let published = Published {
+            event: event.to_owned(),
+            data,
+            except: None,
+            to: Some(key.to_owned()),
+        };
+        let payload = Bytes::from(serde_json::to_vec(&published).unwrap_or_default());
+        self.layer.publish(&node_room(node), payload, 0).await?;
+        Ok(true)
+    }
+
+    /// Pushes one message of `room` to its local members.
+    fn fan_out(&self, room: &str, envelope: &Envelope) {
+        let Ok(published) = serde_json::from_slice::<Published>(&envelope.payload) else {
+            tracing::warn!(room, id = envelope.id, "undecodable room message skipped");
+            return;
+        };
+        // Encoded once for every member; the frame's bytes are shared.
+        let text: Utf8Bytes = ServerFrame::Msg {
+            room: Some(room),
+            id: Some(envelope.id),
+            event: &published.event,
+            data: &published.data,
+            ack: None,
+        }
+        .encode()
+        .into();
+        let room_key: Arc<str> = Arc::from(room);
+        let rooms = lock(&self.rooms);
+        let Some(local) = rooms.get(room) else {
+            return;
+        };
+        for (key, member) in &local.members {
+            if published.except.as_deref() == Some(&**key) {
+                continue;
+            }
+            member.handle.push(Outbound::Room {
+                room: Arc::clone(&room_key),
+                id: envelope.id,
+                frame: Message::Text(text.clone()),
+            });
+        }
+    }
+
+    fn push_diff(&self, room: &str, diff: &Diff) {
+        if diff.is_empty() {
+            return;
+        }
+        let frame = ServerFrame::Presence {
+            room,
+            joins: &diff.joins,
+            leaves: &diff.leaves,
+        };
+        self.push_to_members(room, &frame);
+    }
+
+    fn push_to_members(&self, room: &str, frame: &ServerFrame<'_>) {
+        let text: Utf8Bytes = frame.encode().into();
+        if let Some(local) = lock(&self.rooms).get(room) {
+            for member in local.members.values() {
+                member
+                    .handle
+                    .push(Outbound::Frame(Message::Text(text.clone())));
+            }
+        }
+    }
+
+    fn close_members(&self, room: &str, code: u16, reason: &'static str) {
+        if let Some(local) = lock(&self.rooms).get(room) {
+            for member in local.members.values() {
+                member.handle.close(code, reason);
+            }
+        }
+    }
+
+    fn local_presence(&self, room: &str) -> Vec<(Arc<str>, Bytes)> {
+        lock(&self.rooms).get(room).map_or_else(Vec::new, |local| {
+            local
+                .members
+                .iter()
+                .filter_map(|(key, member)| Some((Arc::clone(key), member.presence.clone()?)))
+                .collect()
+        })
+    }
+
+    /// Refreshes this node's presence entries of `room` and diffs the layer's list.
+    async fn presence_tick(&self, room: &str, snapshot: &mut Snapshot) -> Result<(), LayerError> {
+        for (key, value) in self.local_presence(room) {
+            self.layer
+                .presence_set(room, &key, value, self.limits.presence_ttl)
+                .await?;
+        }
+        let list = self.layer.presence_list(room).await?;
+        self.push_diff(room, &snapshot.replace(&list));
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("layer", &self.layer.name())
+            .field("node", &self.node)
+            .field("rooms", &lock(&self.rooms).len())
+            .field("connections", &lock(&self.connections).len())
+            .finish_non_exhaustive()
+    }
+}
+
+enum RoomEvent {
+    Message(Envelope),
+    Nudge(Envelope),
+}
+
+/// The task of one room on one node: fan-out and presence.
+async fn run_room(hub: Weak<Hub>, room: String, ready: watch::Sender<Option<bool>>) {
+    let Some(layer) = hub.upgrade().map(|hub| Arc::clone(&hub.layer)) else {
+        return;
+    };
+    let (messages, nudges) = match (
+        layer.subscribe(&room).await,
+        layer.subscribe(&presence_room(&room)).await,
+    ) {
+        (Ok(messages), Ok(nudges)) => (messages, nudges),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(room, %error, "room subscription failed");
+            let _ = ready.send(Some(false));
+            return;
+        }
+    };
+    let _ = ready.send(Some(true));
+    let mut events = futures_util::stream::select(
+        messages.map(RoomEvent::Message),
+        nudges.map(RoomEvent::Nudge),
+    );
+    let Some(ttl) = hub.upgrade().map(|hub| hub.limits.presence_ttl) else {
+        return;
+    };
+    // Well within the TTL, so that a live node's entries never expire.
+    let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut snapshot = Snapshot::default();
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let Some(hub) = hub.upgrade() else { return };
+                match event {
+                    Some(RoomEvent::Message(envelope)) => hub.fan_out(&room, &envelope),
+                    Some(RoomEvent::Nudge(envelope)) => {
+                        if let Ok(nudge) = serde_json::from_slice::<Nudge>(&envelope.payload) {
+                            hub.push_diff(&room, &snapshot.apply(nudge));
+                        }
+                    }
+                    None => {
+                        // The layer ended the stream (its backend went away):
+                        // clients reconnect and recover from the history.
+                        tracing::warn!(room, "room stream ended; closing its members");
+                        hub.close_members(&room, close::GOING_AWAY, "channel layer stream ended");
+                        return;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let Some(hub) = hub.upgrade() else { return };
+                if let Err(error) = hub.presence_tick(&room, &mut snapshot).await {
+                    tracing::warn!(room, %error, "presence refresh failed");
+                }
+            }
+        }
+    }
+}
+
+/// The task of this node's own room: messages sent to one of its connections
+/// from another node.
+async fn run_node_room(hub: Weak<Hub>, name: String) {
+    let Some(layer) = hub.upgrade().map(|hub| Arc::clone(&hub.layer)) else {
+        return;
+    };
+    let mut stream = match layer.subscribe(&name).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!(%error, "node room subscription failed: direct sends from other nodes are lost");
+            return;
+        }
+    };
+    drop(layer);
+    while let Some(envelope) = stream.next().await {
+        let Some(hub) = hub.upgrade() else { return };
+        let Ok(published) = serde_json::from_slice::<Published>(&envelope.payload) else {
+            continue;
+        };
+        if let Some(to) = published.to.as_deref() {
+            let handle = lock(&hub.connections).get(to).cloned();
+            if let Some(handle) = handle {
+                handle.push_frame(&ServerFrame::Msg {
+                    room: None,
+                    id: None,
+                    event: &published.event,
+                    data: &published.data,
+                    ack: None,
+                });
+            }
+        }
+    }
+}
+
+/// Why a realtime send failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The channel layer failed.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// The data could not be encoded as JSON.
+    #[error("realtime message data is not JSON-encodable: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The connection is closed (or its send queue is full and it is closing).
+    #[error("the connection is closed")]
+    Closed,
+    /// The client did not acknowledge within the timeout.
+    #[error("the client did not acknowledge within {0:?}")]
+    AckTimeout(Duration),
+}
+
+/// Sends to rooms and connections from anywhere in the app: an extractor in
+/// views (`channels: Channels`), [`Site::channels`](crate::Site::channels)
+/// elsewhere, and [`Socket::channels`](super::Socket::channels) in consumers.
+///
+/// ```
+/// use kiln::prelude::*;
+/// use kiln::realtime::Channels;
+///
+/// async fn post_message(channels: Channels, Json(text): Json<String>) -> Result<&'static str, kiln::Error> {
+///     // ... save the message, then tell everyone in the room:
+///     channels.broadcast("lobby", "chat", &serde_json::json!({ "text": text })).await?;
+///     Ok("sent")
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Channels(pub(crate) Arc<Hub>);
+
+impl Channels {
+    /// The channels of a node using `layer`, limited by `settings`.
+    #[must_use]
+    pub fn new(layer: Arc<dyn ChannelLayer>, settings: &Settings) -> Self {
+        Self(Hub::new(layer, settings))
+    }
+
+    /// Sends `event` with `data` to every member of `room` on every node,
+    /// and keeps it in the room's history. Returns the message's id.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] when `data` is not JSON or the layer fails.
+    pub async fn broadcast(
+        &self,
+        room: &str,
+        event: &str,
+        data: &impl Serialize,
+    ) -> Result<MessageId, SendError> {
+        let data = serde_json::to_value(data)?;
+        Ok(self.0.publish(room, event, data, None).await?)
+    }
+
+    /// As [`broadcast`](Self::broadcast), except to connection `except`
+    /// (usually the sender, see [`Socket::id`](super::Socket::id)).
+    ///
+    /// # Errors
+    ///
+    /// As [`broadcast`](Self::broadcast).
+    pub async fn broadcast_except(
+        &self,
+        room: &str,
+        except: &str,
+        event: &str,
+        data: &impl Serialize,
+    ) -> Result<MessageId, SendError> {
+        let data = serde_json::to_value(data)?;
+        Ok(self.0.publish(room, event, data, Some(except)).await?)
+    }
+
+    /// Sends to one connection (by [`Socket::id`](super::Socket::id)),
+    /// whichever node holds it. Not kept in any history.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the connection is on this node and gone;
+    /// a connection on another node that is gone loses the message silently.
+    pub async fn send_to(
+        &self,
+        connection: &str,
+        event: &str,
+        data: &impl Serialize,
+    ) -> Result<(), SendError> {
+        let data = serde_json::to_value(data)?;
+        if self.0.send_to(connection, event, data).await? {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
+        }
+    }
+
+    /// Who is in `room`, on every node: one entry per connection.
+    ///
+    /// # Errors
+    ///
+    /// When the layer fails.
+    pub async fn presence(&self, room: &str) -> Result<Vec<PresenceEntry>, LayerError> {
+        let list = self.0.layer.presence_list(room).await?;
+        Ok(list
+            .iter()
+            .filter_map(|(key, value)| PresenceEntry::decode(key, value))
+            .collect())
+    }
+
+    /// How many WebSocket connections this node holds.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        lock(&self.0.connections).len()
+    }
+
+    /// This node's id, the prefix of its connections' ids.
+    #[must_use]
+    pub fn node_id(&self) -> &str {
+        &self.0.node
+    }
+
+    /// A token naming `value` (a user id, say) that
+    /// [`ConnectRequest::token`](super::ConnectRequest::token) accepts until
+    /// it is older than the `max_age` given there: render it into the page
+    /// and have the client connect to `...?token=<token>`.
+    #[must_use]
+    pub fn sign_token(&self, value: &str) -> String {
+        self.0.signer.sign_timestamped(value)
+    }
+
+    /// The channel layer.
+    #[must_use]
+    pub fn layer(&self) -> &Arc<dyn ChannelLayer> {
+        &self.0.layer
+    }
+}
+
+impl fmt::Debug for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Channels {
+    type Rejection = crate::Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let site = crate::Site::from_request_parts(parts, state).await?;
+        Ok(site.channels().clone())
+    }
+}

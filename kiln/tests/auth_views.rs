@@ -711,7 +711,7 @@ async fn signup_answers_hostile_input_with_field_errors_not_500() {
     let long_name = "a".repeat(10_000);
     let long_email = format!("{}@example.com", "e".repeat(300));
     let long_password = "Zq9#".repeat(2_000);
-    let cases: [(Vec<(&str, &str)>, &str, &str); 5] = [
+    let cases = [
         (
             signup_fields(&long_name, PASSWORD),
             "username",

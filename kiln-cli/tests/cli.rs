@@ -165,6 +165,12 @@ fn new_writes_the_template_against_this_checkout() {
         main.contains("// kiln:mount\n        .mount(\"/\", pages::app())"),
         "{main}"
     );
+    // Sessions and accounts are on from the start, as in Django.
+    assert!(
+        main.contains(".mount(\"/\", kiln::sessions::app())")
+            && main.contains(".mount(\"/accounts\", kiln::auth::app())"),
+        "{main}"
+    );
     if let Ok(lock) = fs::read_to_string(checkout().join("Cargo.lock")) {
         assert_eq!(
             fs::read_to_string(project.join("Cargo.lock")).unwrap(),
@@ -388,10 +394,13 @@ fn new_project_with_an_app_builds_tests_and_serves() {
         cargo(&project, &target).args(["run", "--offline", "-q", "--", "migrate"]),
         "migrate in the generated project",
     );
-    assert!(
-        migrated.contains("Applying blog.0001_initial... OK"),
-        "{migrated}"
-    );
+    for applied in [
+        "Applying sessions.0001_initial... OK",
+        "Applying auth.0001_initial... OK",
+        "Applying blog.0001_initial... OK",
+    ] {
+        assert!(migrated.contains(applied), "{applied}: {migrated}");
+    }
     let checked = succeeds(
         cargo(&project, &target).args([
             "run",
@@ -475,7 +484,13 @@ fn new_project_with_an_app_builds_tests_and_serves() {
     let routes = run(&mut binary(&["routes"]));
     let table = String::from_utf8_lossy(&routes.stdout);
     assert!(routes.status.success(), "{}", stderr(&routes));
-    for expected in ["pages:home", "blog:index", "/blog/"] {
+    for expected in [
+        "pages:home",
+        "blog:index",
+        "/blog/",
+        "auth:login",
+        "/accounts/login/",
+    ] {
         assert!(table.contains(expected), "missing {expected} in\n{table}");
     }
     let check = run(&mut binary(&["check"]));

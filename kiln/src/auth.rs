@@ -46,6 +46,7 @@ use crate::db::{DbErr, ModelOptions};
 use crate::settings::Settings;
 
 pub(crate) mod commands;
+pub mod forms;
 pub mod hashers;
 pub mod login;
 mod migrations;
@@ -55,6 +56,7 @@ pub mod tokens;
 pub mod validators;
 pub mod views;
 
+pub use forms::UserCreationForm;
 pub use login::{
     AuthRejection, CurrentUser, Permission, RequireLogin, RequirePermission, login, logout,
     update_session_auth_hash,
@@ -304,6 +306,26 @@ async fn new_user<C: ConnectionTrait>(
 }
 
 impl user::Model {
+    /// A user not saved yet (id 0, an unusable password, active, not
+    /// staff): the candidate the password validators compare a new
+    /// password with, and a fixture for tests.
+    #[must_use]
+    pub fn unsaved(username: &str, email: &str) -> Self {
+        Self {
+            id: 0,
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password: hashers::make_unusable_password(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            last_login: None,
+            date_joined: chrono::Utc::now(),
+        }
+    }
+
     /// Whether the user has `permission`, written `app_label.codename`
     /// (`polls.change_question`). Active superusers have every permission;
     /// inactive users none; others have their own grants and their
@@ -500,17 +522,8 @@ mod tests {
     #[test]
     fn the_session_auth_hash_changes_with_the_password_and_key() {
         let mut user = user::Model {
-            id: 1,
-            username: "jane".to_owned(),
-            email: String::new(),
             password: "$argon2id$one".to_owned(),
-            first_name: String::new(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            last_login: None,
-            date_joined: chrono::Utc::now(),
+            ..user::Model::unsaved("jane", "")
         };
         let hash = user.session_auth_hash("key");
         assert!(user.verify_session_auth_hash("key", &hash));

@@ -97,7 +97,24 @@ pub fn run(project: &Project, settings: &Settings) -> Vec<CheckMessage> {
         });
     }
     messages.extend(uncollected_static_files(project, settings));
+    messages.extend(auth_without_sessions(project));
     messages
+}
+
+/// `kiln.W005`: the auth app is mounted but the sessions app is not, so
+/// nobody can stay logged in (`login` fails and every visitor is anonymous).
+fn auth_without_sessions(project: &Project) -> Option<CheckMessage> {
+    let labels = project.app_labels();
+    let has = |label: &str| labels.iter().any(|mounted| mounted == label);
+    (has(crate::auth::LABEL) && !has(crate::sessions::LABEL)).then(|| CheckMessage {
+        level: Level::Warning,
+        id: "kiln.W005",
+        message: "the auth app is mounted without the sessions app: logins cannot be kept, and the login view fails".to_owned(),
+        hint: Some(
+            "mount the sessions app before it, `.mount(\"/\", kiln::sessions::app())`, and run `migrate`"
+                .to_owned(),
+        ),
+    })
 }
 
 /// The checks `runserver` stops on, which nothing else at start-up finds:
@@ -328,6 +345,37 @@ mod tests {
             error.message.contains("notes.0001_gone"),
             "{}",
             error.message
+        );
+    }
+
+    #[test]
+    fn warns_when_auth_is_mounted_without_sessions() {
+        let settings = Settings::defaults_for(true);
+        let alone = Project::new("t").mount("/accounts", crate::auth::app());
+        let messages = run(&alone, &settings);
+        let warning = messages.iter().find(|m| m.id == "kiln.W005").unwrap();
+        assert_eq!(warning.level, Level::Warning);
+        assert!(
+            warning
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("kiln::sessions::app()"),
+            "{warning}"
+        );
+        let together = Project::new("t")
+            .mount("/", crate::sessions::app())
+            .mount("/accounts", crate::auth::app());
+        assert!(
+            run(&together, &settings)
+                .iter()
+                .all(|m| m.id != "kiln.W005")
+        );
+        let sessions_only = Project::new("t").mount("/", crate::sessions::app());
+        assert!(
+            run(&sessions_only, &settings)
+                .iter()
+                .all(|m| m.id != "kiln.W005")
         );
     }
 

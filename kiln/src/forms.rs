@@ -79,6 +79,7 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRequest, Request};
 
+pub(crate) use field::REQUIRED;
 pub use field::{
     Choices, Email, FieldKind, FieldSpec, FormValue, Slug, Url, Widget, choice_from_text,
     choice_spec, label_from_name,

@@ -271,7 +271,7 @@ impl Project {
         Ok(self)
     }
 
-    fn app_labels(&self) -> Vec<String> {
+    pub(crate) fn app_labels(&self) -> Vec<String> {
         self.mounts
             .iter()
             .map(|m| m.app.label.clone())

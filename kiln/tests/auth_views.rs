@@ -54,12 +54,23 @@ fn project() -> Project {
     Project::new("t")
         .templates(kiln::templates_dir!("tests/templates/auth_views"))
         .mount("/", kiln::sessions::app())
-        .mount("/accounts", auth::app())
+        .mount(
+            "/accounts",
+            auth::app().route(
+                "/signup/",
+                "signup",
+                get(auth::views::signup).post(auth::views::signup),
+            ),
+        )
         .mount("/", site)
 }
 
 fn client(extra: &str) -> TestClient {
-    let key = "test-only-secret-key-0123456789abcdef0123456789";
+    client_keyed("test-only-secret-key-0123456789abcdef0123456789", extra)
+}
+
+/// A client whose `secret_key` is `key`, with `extra` settings.
+fn client_keyed(key: &str, extra: &str) -> TestClient {
     let settings = Settings::from_toml(&format!(
         "debug = true\nsecret_key = \"{key}\"\nemail_backend = \"memory\"\npassword_hash_memory_kib = 256\npassword_hash_iterations = 1\n{extra}"
     ))
@@ -296,6 +307,56 @@ async fn a_user_deleted_or_deactivated_while_logged_in_is_anonymous_not_a_500() 
     assert_eq!(whoami_of(&client).await, "anonymous");
 }
 
+/// A client on the SQLite file `database` with `secret_key = key` and
+/// `fallbacks`, as a site is after a key rotation.
+fn client_with_keys(database: &str, key: &str, fallbacks: &[&str]) -> TestClient {
+    let fallbacks = fallbacks
+        .iter()
+        .map(|key| format!("\"{key}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    client_keyed(
+        key,
+        &format!("database_url = \"{database}\"\nsecret_key_fallbacks = [{fallbacks}]\n"),
+    )
+}
+
+#[tokio::test]
+async fn rotating_the_secret_key_with_a_fallback_keeps_users_logged_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/db.sqlite3?mode=rwc", dir.path().display());
+    let old = "the-old-secret-key-0123456789abcdef0123456789";
+    let new = "the-new-secret-key-0123456789abcdef0123456789";
+    let before = client_with_keys(&database, old, &[]);
+    let db = before.db().await;
+    auth::create_user(&db, "jane", "", Some(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(log_in(&before, "jane", PASSWORD).await.status(), 302);
+    let cookie = before.cookie(SESSION).unwrap();
+
+    // Without the old key among the fallbacks, the session's hash is void.
+    let forgotten = client_with_keys(&database, new, &[]);
+    forgotten.set_cookie(SESSION, &cookie);
+    assert_eq!(whoami_of(&forgotten).await, "anonymous");
+
+    // Log in again under the old key: the previous request flushed that session.
+    assert_eq!(log_in(&before, "jane", PASSWORD).await.status(), 302);
+    let cookie = before.cookie(SESSION).unwrap();
+    let rotated = client_with_keys(&database, new, &[old]);
+    rotated.set_cookie(SESSION, &cookie);
+    assert_eq!(
+        whoami_of(&rotated).await,
+        "jane",
+        "logged out by the rotation"
+    );
+    // That request re-made the hash with the new key: the fallback can go.
+    let cookie = rotated.cookie(SESSION).unwrap();
+    let after = client_with_keys(&database, new, &[]);
+    after.set_cookie(SESSION, &cookie);
+    assert_eq!(whoami_of(&after).await, "jane", "the hash was not upgraded");
+}
+
 #[tokio::test]
 async fn a_password_change_logs_out_other_sessions_but_not_this_one() {
     let (client, _) = with_jane("").await;
@@ -483,4 +544,261 @@ async fn passwords_and_session_ids_never_reach_the_logs() {
     assert!(!logged.contains(PASSWORD), "{logged}");
     assert!(!logged.contains("a wrong secret guess"), "{logged}");
     assert!(!logged.contains(&session_id), "{logged}");
+}
+
+// Sign-up (`auth::views::signup` with `UserCreationForm`).
+
+const SIGNUP: &str = "/accounts/signup/";
+
+/// Posts the sign-up form with the CSRF token of its page.
+async fn sign_up(client: &TestClient, fields: &[(&str, &str)]) -> TestResponse {
+    submit(client, SIGNUP, fields).await
+}
+
+/// The sign-up fields for `username` with `password` typed twice.
+fn signup_fields<'a>(username: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("username", username),
+        ("email", "new@example.com"),
+        ("password1", password),
+        ("password2", password),
+    ]
+}
+
+/// The error list the form shows under field `name` (empty when none).
+fn field_errors(page: &str, name: &str) -> String {
+    let marker = format!("<ul class=\"errorlist\" id=\"id_{name}_error\">");
+    page.find(&marker).map_or_else(String::new, |start| {
+        let rest = &page[start + marker.len()..];
+        rest[..rest.find("</ul>").unwrap()].to_owned()
+    })
+}
+
+async fn usernames(client: &TestClient) -> Vec<String> {
+    let db = client.db().await;
+    auth::user::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|user| user.username)
+        .collect()
+}
+
+#[tokio::test]
+async fn signup_creates_the_user_logs_in_on_a_new_session_key_and_follows_next() {
+    let client = client("");
+    client.get("/visit").send().await;
+    let planted = client.cookie(SESSION).expect("the visit started a session");
+    let page = client.get(&format!("{SIGNUP}?next=/private/")).send().await;
+    assert_eq!(page.status(), 200);
+    for field in ["username", "email", "password1", "password2"] {
+        assert!(
+            page.text().contains(&format!("name=\"{field}\"")),
+            "{field}"
+        );
+    }
+    let mut fields = signup_fields("newbie", PASSWORD);
+    fields.push(("next", "/private/"));
+    let response = sign_up(&client, &fields).await;
+    assert_eq!(response.status(), 302, "{}", response.text());
+    assert_eq!(response.header("location"), Some("/private/"));
+    assert_ne!(client.cookie(SESSION).unwrap(), planted, "session fixation");
+    // The next request sees the new user.
+    assert_eq!(
+        client.get("/private/").send().await.text(),
+        "private page of newbie"
+    );
+    let db = client.db().await;
+    let saved = auth::user::Entity::find()
+        .filter(auth::user::Column::Username.eq("newbie"))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.email, "new@example.com");
+    assert!(
+        saved.password.starts_with("$argon2id$"),
+        "{}",
+        saved.password
+    );
+    assert!(saved.is_active && !saved.is_staff && !saved.is_superuser);
+    assert!(saved.check_password(PASSWORD).await);
+}
+
+#[tokio::test]
+async fn signup_redirects_home_when_next_leaves_the_site() {
+    let client = client("");
+    let mut fields = signup_fields("newbie", PASSWORD);
+    fields.push(("next", "https://evil.example/"));
+    let response = sign_up(&client, &fields).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.header("location"), Some("/"));
+    assert_eq!(whoami_of(&client).await, "newbie");
+}
+
+#[tokio::test]
+async fn signup_refuses_a_taken_username_in_any_case() {
+    let (client, _) = with_jane("").await;
+    for taken in ["jane", "JANE"] {
+        let response = sign_up(&client, &signup_fields(taken, PASSWORD)).await;
+        assert_eq!(response.status(), 422);
+        let page = response.text();
+        assert!(
+            field_errors(&page, "username").contains("already exists"),
+            "{page}"
+        );
+        // The username and email are kept for the next try.
+        assert!(page.contains(&format!("value=\"{taken}\"")), "{page}");
+        assert!(page.contains("value=\"new@example.com\""), "{page}");
+    }
+    assert_eq!(usernames(&client).await, ["jane"]);
+    assert_eq!(whoami_of(&client).await, "anonymous");
+}
+
+#[tokio::test]
+async fn signup_runs_the_password_validators_and_never_shows_the_password_again() {
+    let client = client("");
+    for (password, says) in [
+        ("Xy7!", "too short"),
+        ("password123", "too common"),
+        ("8472918374652", "entirely numeric"),
+        ("newbie-account1", "too similar"),
+    ] {
+        let response = sign_up(&client, &signup_fields("newbie-account", password)).await;
+        assert_eq!(response.status(), 422, "{password}");
+        let page = response.text();
+        assert!(
+            field_errors(&page, "password1").contains(says),
+            "{password}: {page}"
+        );
+        assert!(page.contains("value=\"newbie-account\""), "{page}");
+        assert!(
+            !page.contains(&format!("value=\"{password}\"")),
+            "the password was sent back: {page}"
+        );
+    }
+    assert!(usernames(&client).await.is_empty());
+    assert_eq!(whoami_of(&client).await, "anonymous");
+}
+
+#[tokio::test]
+async fn signup_with_a_different_confirmation_says_so_on_that_field() {
+    let client = client("");
+    let response = sign_up(
+        &client,
+        &[
+            ("username", "newbie"),
+            ("email", "new@example.com"),
+            ("password1", PASSWORD),
+            ("password2", "correct horse battery stapler"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let page = response.text();
+    assert!(
+        field_errors(&page, "password2").contains("didn’t match"),
+        "{page}"
+    );
+    assert!(field_errors(&page, "password1").is_empty(), "{page}");
+    assert!(usernames(&client).await.is_empty());
+}
+
+#[tokio::test]
+async fn signup_answers_hostile_input_with_field_errors_not_500() {
+    let client = client("");
+    let long_name = "a".repeat(10_000);
+    let long_email = format!("{}@example.com", "e".repeat(300));
+    let long_password = "Zq9#".repeat(2_000);
+    let cases = [
+        (
+            signup_fields(&long_name, PASSWORD),
+            "username",
+            "at most 150",
+        ),
+        (
+            vec![
+                ("username", "newbie"),
+                ("email", &long_email),
+                ("password1", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+            "email",
+            "at most 254",
+        ),
+        (
+            signup_fields("newbie", &long_password),
+            "password1",
+            "at most 4096",
+        ),
+        (
+            vec![
+                ("username", "newbie"),
+                ("email", "not an address"),
+                ("password1", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+            "email",
+            "valid email",
+        ),
+        (signup_fields("", ""), "username", "required"),
+    ];
+    for (fields, field, says) in cases {
+        let response = sign_up(&client, &fields).await;
+        assert_eq!(response.status(), 422, "{field}");
+        let page = response.text();
+        assert!(field_errors(&page, field).contains(says), "{field}: {page}");
+    }
+    // HTML in the username is refused and shown back escaped.
+    let xss = "<script>alert(1)</script>";
+    let response = sign_up(&client, &signup_fields(xss, PASSWORD)).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text();
+    assert!(!page.contains(xss), "unescaped: {page}");
+    assert!(
+        page.contains("value=\"&lt;script&gt;alert(1)&lt;&#x2f;script&gt;\"")
+            || page.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\""),
+        "{page}"
+    );
+    assert!(
+        field_errors(&page, "username").contains("letters, digits"),
+        "{page}"
+    );
+    assert!(usernames(&client).await.is_empty());
+}
+
+#[tokio::test]
+async fn signup_without_a_csrf_token_is_refused_and_creates_nobody() {
+    let client = client("");
+    let response = client
+        .post(SIGNUP)
+        .form(&signup_fields("newbie", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(response.status(), 403);
+    assert!(usernames(&client).await.is_empty());
+    assert_eq!(whoami_of(&client).await, "anonymous");
+}
+
+#[tokio::test]
+async fn the_login_page_links_to_signup_when_the_project_has_it() {
+    let client = client("");
+    let page = client
+        .get("/accounts/login/?next=/private/")
+        .send()
+        .await
+        .text();
+    assert!(
+        page.contains("href=\"/accounts/signup/?next=/private/\""),
+        "{page}"
+    );
+    let without = TestClient::with_settings(
+        Project::new("t")
+            .mount("/", kiln::sessions::app())
+            .mount("/accounts", auth::app()),
+        Settings::from_toml("debug = true").unwrap(),
+    );
+    let page = without.get("/accounts/login/").send().await.text();
+    assert!(!page.contains("Sign up"), "{page}");
 }

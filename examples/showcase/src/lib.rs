@@ -18,5 +18,12 @@ pub fn project() -> Project {
         .mount("/polls", polls::app())
         .mount("/api", api::app())
         .mount("/videos", videos::app())
-        .mount("/accounts", kiln::auth::app())
+        .mount("/accounts", accounts())
+}
+
+/// The auth app with the sign-up page, which Kiln leaves to each project
+/// (open registration is a choice).
+fn accounts() -> App {
+    use kiln::auth::views::signup;
+    kiln::auth::app().route("/signup/", "signup", get(signup).post(signup))
 }

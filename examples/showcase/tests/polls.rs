@@ -417,3 +417,46 @@ async fn the_vote_counts_page_is_for_staff_with_the_permission_only() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_visitor_signs_up_from_the_navigation_and_then_votes() {
+    let client = client();
+    let (question, choices) = first_question(&client).await;
+    let detail = client.reverse("polls:detail", [("id", question.id)]);
+    let page = client.get(&detail).send().await.text();
+    let signup = format!("/accounts/signup/?next={detail}");
+    assert!(page.contains(&format!("href=\"{signup}\"")), "{page}");
+    assert!(client.get(&signup).send().await.text().contains("Sign up"));
+    let response = client
+        .post(&signup)
+        .form(&[
+            ("username", "newcomer"),
+            ("email", "newcomer@example.com"),
+            ("password1", "a long passphrase"),
+            ("password2", "a long passphrase"),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.status(), 302, "{}", response.text());
+    assert_eq!(response.header("location"), Some(detail.as_str()));
+    assert!(
+        client
+            .get(&detail)
+            .send()
+            .await
+            .text()
+            .contains("Logged in as newcomer")
+    );
+    let vote = client
+        .post(&client.reverse("polls:vote", [("id", question.id)]))
+        .form(&[("choice", choices[0].id.to_string())])
+        .send()
+        .await;
+    assert_eq!(vote.status(), 303);
+    let stored = choice::Entity::find_by_id(choices[0].id)
+        .one(&client.db().await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.votes, choices[0].votes + 1);
+}

@@ -196,19 +196,7 @@ async fn check_available(db: &DatabaseConnection, username: &str) -> Result<(), 
 
 /// The user being created, for the similarity validator.
 fn candidate(username: &str, email: &str) -> user::Model {
-    user::Model {
-        id: 0,
-        username: username.to_owned(),
-        email: email.to_owned(),
-        password: String::new(),
-        first_name: String::new(),
-        last_name: String::new(),
-        is_active: true,
-        is_staff: true,
-        is_superuser: true,
-        last_login: None,
-        date_joined: chrono::Utc::now(),
-    }
+    user::Model::unsaved(username, email)
 }
 
 fn io_error(error: &std::io::Error) -> BootError {

@@ -95,6 +95,34 @@ fn secret_key(site: &Site) -> &str {
         .map_or("", crate::settings::Secret::expose)
 }
 
+/// How a session's stored auth hash compares with the user's.
+#[derive(Debug, PartialEq, Eq)]
+enum HashCheck {
+    /// Made with the current `secret_key`.
+    Current,
+    /// Made with a key of `secret_key_fallbacks`: still valid, as signed
+    /// cookies are, so that rotating the key logs no one out.
+    Fallback,
+    /// Made for another password (or forged).
+    Stale,
+}
+
+fn check_session_auth_hash(site: &Site, user: &user::Model, stored: &str) -> HashCheck {
+    if user.verify_session_auth_hash(secret_key(site), stored) {
+        return HashCheck::Current;
+    }
+    let fallback = site
+        .settings()
+        .secret_key_fallbacks
+        .iter()
+        .any(|key| user.verify_session_auth_hash(key.expose(), stored));
+    if fallback {
+        HashCheck::Fallback
+    } else {
+        HashCheck::Stale
+    }
+}
+
 /// The database the router picks for the `auth_user` table.
 ///
 /// # Errors
@@ -141,10 +169,20 @@ pub(crate) async fn load_user(
         .one(db)
         .await
         .map_err(crate::Error::internal)?;
-    match found {
-        Some(user)
-            if user.is_active && user.verify_session_auth_hash(secret_key(site), &stored) =>
-        {
+    let check = found
+        .as_ref()
+        .filter(|user| user.is_active)
+        .map_or(HashCheck::Stale, |user| {
+            check_session_auth_hash(site, user, &stored)
+        });
+    match (found, check) {
+        (Some(user), HashCheck::Current) => slot.set(Some(user)),
+        (Some(user), HashCheck::Fallback) => {
+            // Re-made with the current key, so that the fallback key can
+            // be dropped once every session has been seen again.
+            session
+                .insert(HASH_SESSION_KEY, user.session_auth_hash(secret_key(site)))
+                .await?;
             slot.set(Some(user));
         }
         _ => {

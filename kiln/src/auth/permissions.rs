@@ -60,12 +60,7 @@ pub async fn create_permissions<C: ConnectionTrait>(
     db: &C,
     models: &[ModelEntry],
 ) -> Result<usize, DbErr> {
-    let existing: HashSet<(String, String)> = permission::Entity::find()
-        .select_only()
-        .column(permission::Column::AppLabel)
-        .column(permission::Column::Codename)
-        .into_tuple::<(String, String)>()
-        .all(db)
+    let existing: HashSet<(String, String)> = label_and_codename(permission::Entity::find(), db)
         .await?
         .into_iter()
         .collect();
@@ -121,16 +116,25 @@ pub(super) async fn of_user<C: ConnectionTrait>(
     } else {
         granted(user_id)
     };
-    Ok(query
+    Ok(label_and_codename(query, db)
+        .await?
+        .into_iter()
+        .map(|(app, codename)| format!("{app}.{codename}"))
+        .collect())
+}
+
+/// The `(app_label, codename)` of each permission `query` selects.
+async fn label_and_codename<C: ConnectionTrait>(
+    query: sea_orm::Select<permission::Entity>,
+    db: &C,
+) -> Result<Vec<(String, String)>, DbErr> {
+    query
         .select_only()
         .column(permission::Column::AppLabel)
         .column(permission::Column::Codename)
         .into_tuple::<(String, String)>()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|(app, codename)| format!("{app}.{codename}"))
-        .collect())
+        .await
 }
 
 /// The permissions granted to `user_id` directly or through its groups.

@@ -17,10 +17,9 @@
 //! ```
 //! use kiln::auth::tokens::PasswordResetTokens;
 //! # let user = kiln::auth::user::Model {
-//! #     id: 7, username: "jane".into(), email: "jane@example.com".into(),
-//! #     password: "$argon2id$...".into(), first_name: String::new(), last_name: String::new(),
-//! #     is_active: true, is_staff: false, is_superuser: false, last_login: None,
-//! #     date_joined: chrono::Utc::now(),
+//! #     id: 7,
+//! #     password: "$argon2id$...".into(),
+//! #     ..kiln::auth::user::Model::unsaved("jane", "jane@example.com")
 //! # };
 //! let tokens = PasswordResetTokens::new("a secret key of 32 characters or more", std::time::Duration::from_secs(3600));
 //! let token = tokens.make_token(&user);
@@ -219,16 +218,8 @@ mod tests {
     fn user(id: i64) -> user::Model {
         user::Model {
             id,
-            username: format!("user{id}"),
-            email: format!("user{id}@example.com"),
             password: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
-            first_name: String::new(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            last_login: None,
-            date_joined: chrono::Utc::now(),
+            ..user::Model::unsaved(&format!("user{id}"), &format!("user{id}@example.com"))
         }
     }
 

@@ -305,17 +305,9 @@ mod tests {
 
     fn user(username: &str, email: &str) -> user::Model {
         user::Model {
-            id: 1,
-            username: username.to_owned(),
-            email: email.to_owned(),
-            password: String::new(),
             first_name: "Jane".to_owned(),
             last_name: "Doe".to_owned(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            last_login: None,
-            date_joined: chrono::Utc::now(),
+            ..user::Model::unsaved(username, email)
         }
     }
 

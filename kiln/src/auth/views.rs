@@ -11,6 +11,7 @@
 //! | `auth:password_reset_done` | `password_reset/done/` | `registration/password_reset_done.html` |
 //! | `auth:password_reset_confirm` | `reset/{uid}/{token}/` | `registration/password_reset_confirm.html` |
 //! | `auth:password_reset_complete` | `reset/done/` | `registration/password_reset_complete.html` |
+//! | `auth:signup` (when the project adds it, see [`signup`]) | `signup/` | `registration/signup.html` |
 //!
 //! The built-in templates extend `registration/base.html`; a project
 //! overrides any of them (or only that base, to put them in its layout)
@@ -33,9 +34,11 @@ use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use crate::auth::forms::UserCreationForm;
 use crate::auth::login::{RequireLogin, login, logout, update_session_auth_hash, users_db};
 use crate::auth::tokens::PasswordResetTokens;
 use crate::auth::{authenticate, user, validators};
+use crate::forms::{BoundForm, FormInput};
 use crate::project::Site;
 use crate::security::Throttle;
 use crate::templates::render;
@@ -162,7 +165,18 @@ fn next_param(parts: &Parts, form: Option<&Fields>) -> String {
 
 /// The fields of a POSTed form; `None` for other methods (and for a body
 /// that is not a form, which then shows the empty form again).
-pub(crate) struct Posted(Option<Fields>);
+pub struct Posted(Option<Fields>);
+
+impl std::fmt::Debug for Posted {
+    /// The field names only: the values hold passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = self
+            .0
+            .as_ref()
+            .map(|fields| fields.keys().collect::<Vec<_>>());
+        f.debug_tuple("Posted").field(&names).finish()
+    }
+}
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for Posted {
     type Rejection = std::convert::Infallible;
@@ -198,11 +212,13 @@ async fn login_view(
     Posted(form): Posted,
 ) -> Result<Response, crate::Error> {
     let next = next_param(&parts, form.as_ref());
+    // The login page links to sign-up when the project has it.
+    let signup_url = crate::urls::reverse("auth:signup", ()).ok();
     let Some(form) = form else {
         return render(
             &parts,
             "registration/login.html",
-            context! { next, username => "" },
+            context! { next, signup_url, username => "" },
         );
     };
     let username = form.get("username").map_or("", |u| u.trim());
@@ -227,6 +243,7 @@ async fn login_view(
             "registration/login.html",
             context! {
                 next,
+                signup_url,
                 username,
                 error => "Please enter a correct username and password. Note that both fields may be case-sensitive.",
             },
@@ -236,12 +253,80 @@ async fn login_view(
     };
     per_user.reset(&user_key);
     login(&parts, user).await?;
-    let target = if is_safe_redirect(&next, host(&parts)) {
+    Ok(redirect_after_login(&parts, &site, next))
+}
+
+/// A redirect to `next` when it stays on this site, else to
+/// `login_redirect_url`.
+fn redirect_after_login(parts: &Parts, site: &Site, next: String) -> Response {
+    let target = if is_safe_redirect(&next, host(parts)) {
         next
     } else {
         site.settings().login_redirect_url.clone()
     };
-    Ok(redirect(&target))
+    redirect(&target)
+}
+
+/// The sign-up page (Django's `UserCreationForm` in a view): a `GET`
+/// shows the empty form, a `POST` creates the account with
+/// [`UserCreationForm::create`], logs the new user in (a fresh session
+/// key) and redirects to a safe `next`, else to `login_redirect_url`. A
+/// rejected form is shown again with 422, each error on its field, the
+/// username and email kept and the passwords not.
+///
+/// The auth app does not route it: open registration is a project's
+/// choice. Add it to the app where it is mounted; its template,
+/// `registration/signup.html`, can be overridden like the others:
+///
+/// ```
+/// use kiln::prelude::*;
+/// use kiln::auth::views::signup;
+///
+/// let project = Project::new("site")
+///     .mount("/", kiln::sessions::app())
+///     .mount("/accounts", kiln::auth::app().route("/signup/", "signup", get(signup).post(signup)));
+/// # let _ = project;
+/// ```
+///
+/// # Errors
+///
+/// A database or hashing failure (500).
+pub async fn signup(parts: Parts, site: Site, posted: Posted) -> Result<Response, crate::Error> {
+    let Posted(fields) = posted;
+    let next = next_param(&parts, fields.as_ref());
+    let Some(fields) = fields else {
+        return signup_page(&parts, &BoundForm::new(), next, StatusCode::OK);
+    };
+    let form = BoundForm::<UserCreationForm>::bind(FormInput::from_pairs(fields));
+    let db = users_db(&site, true).await?;
+    let validators = validators::PasswordValidators::current();
+    match UserCreationForm::create(form, db, &validators)
+        .await
+        .map_err(crate::Error::internal)?
+    {
+        Ok(user) => {
+            tracing::info!(target: "kiln::auth", user_id = user.id, "new account");
+            login(&parts, user).await?;
+            Ok(redirect_after_login(&parts, &site, next))
+        }
+        Err(form) => signup_page(&parts, &form, next, StatusCode::UNPROCESSABLE_ENTITY),
+    }
+}
+
+fn signup_page(
+    parts: &Parts,
+    form: &BoundForm<UserCreationForm>,
+    next: String,
+    status: StatusCode,
+) -> Result<Response, crate::Error> {
+    let password_help = validators::PasswordValidators::current().help_texts();
+    let mut page = render(
+        parts,
+        "registration/signup.html",
+        context! { form => minijinja::value::Serde(form), next, password_help },
+    )?;
+    *page.status_mut() = status;
+    Ok(page)
 }
 
 async fn logout_view(parts: Parts, site: Site) -> Result<Response, crate::Error> {

@@ -247,7 +247,7 @@ impl FieldSpec {
 
     /// Checks `text`, already known to be non-empty, against the length,
     /// pattern and choice constraints.
-    fn check_text(&self, text: &str) -> Result<(), ValidationError> {
+    pub(crate) fn check_text(&self, text: &str) -> Result<(), ValidationError> {
         let length = text.chars().count();
         if let Some(max) = self.max_length.filter(|&max| length > max) {
             return Err(ValidationError::new(format!(

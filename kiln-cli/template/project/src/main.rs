@@ -16,6 +16,11 @@ mod pages;
 /// The project: each app under its URL prefix. Tests build it too.
 fn project() -> Project {
     kiln::project!()
+        // Sessions and accounts, as Django's contrib.sessions and
+        // contrib.auth: `migrate` creates their tables; log in at
+        // /accounts/login/, `cargo run -- createsuperuser` makes an admin.
+        .mount("/", kiln::sessions::app())
+        .mount("/accounts", kiln::auth::app())
         // kiln:mount
         .mount("/", pages::app())
 }

@@ -1,15 +1,25 @@
-//! Kiln's side of the benchmark: TechEmpower's plaintext and json tests,
-//! written the way the tutorial teaches and served through Kiln's full
+//! Kiln's side of the benchmark: TechEmpower's plaintext, json, db,
+//! queries, fortunes and updates tests, written the way Kiln's docs teach
+//! (an app with SeaORM models, the `Db` extractor, a template for the
+//! fortunes page, settings in `kiln.toml`) and served through Kiln's full
 //! default middleware stack (request id, access log, compression, panic
 //! catching, timeouts, body limit).
 //!
-//! `benchmarks/run` starts the release build in production mode; by hand:
+//! `benchmarks/run` starts the release build in production mode; by hand,
+//! after `benchmarks/db/setup`:
 //! `KILN_DEBUG=false KILN_SECRET_KEY=$(openssl rand -hex 32) KILN_ALLOWED_HOSTS='["127.0.0.1"]' cargo run --release -p kiln-bench`,
-//! then `curl -i http://127.0.0.1:8000/plaintext`.
+//! then `curl -i http://127.0.0.1:8000/queries?queries=5`.
 
+use kiln::db::Db;
+use kiln::db::prelude::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
 use kiln::deps::axum::http::HeaderValue;
 use kiln::deps::tower_http::set_header::SetResponseHeaderLayer;
 use kiln::prelude::*;
+use kiln::templates::render;
+
+mod models;
+
+use models::{fortune, world};
 
 async fn plaintext() -> &'static str {
     "Hello, World!"
@@ -27,13 +37,131 @@ async fn json() -> Json<Message> {
     })
 }
 
+/// A random row of `world`, by its own query.
+async fn random_world(db: &Db) -> Result<world::Model, Error> {
+    let id = rand::random_range(1..=world::ROWS);
+    world::Entity::find_by_id(id)
+        .one(&**db)
+        .await
+        .map_err(Error::internal)?
+        .ok_or_else(|| Error::not_found(format!("world {id} does not exist")))
+}
+
+/// `?queries=N` for the queries and updates tests.
+#[derive(Deserialize)]
+struct Count {
+    queries: Option<String>,
+}
+
+impl Count {
+    /// TechEmpower's rule: clamped to 1..=500; missing, empty or not a
+    /// number means 1.
+    fn clamped(&self) -> usize {
+        let n = self
+            .queries
+            .as_deref()
+            .and_then(|raw| raw.parse::<i64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 500);
+        usize::try_from(n).unwrap_or(1)
+    }
+}
+
+/// N random rows, one query each (TechEmpower counts the queries: no
+/// `IN (...)`). They run one after the other, as a view would write it.
+async fn random_worlds(db: &Db, count: usize) -> Result<Vec<world::Model>, Error> {
+    let mut worlds = Vec::with_capacity(count);
+    for _ in 0..count {
+        worlds.push(random_world(db).await?);
+    }
+    Ok(worlds)
+}
+
+async fn single_query(db: Db) -> Result<Json<world::Model>, Error> {
+    Ok(Json(random_world(&db).await?))
+}
+
+async fn queries(db: Db, Query(count): Query<Count>) -> Result<Json<Vec<world::Model>>, Error> {
+    Ok(Json(random_worlds(&db, count.clamped()).await?))
+}
+
+/// The fortunes page's context.
+#[derive(Serialize)]
+struct FortunesPage {
+    fortunes: Vec<fortune::Model>,
+}
+
+/// Every fortune plus one added at request time, sorted by message, through
+/// `templates/fortunes.html` (autoescaped).
+async fn fortunes(parts: Parts, db: Db) -> Result<Response, Error> {
+    let mut fortunes = fortune::Entity::find()
+        .all(&*db)
+        .await
+        .map_err(Error::internal)?;
+    fortunes.push(fortune::Model {
+        id: 0,
+        message: "Additional fortune added at request time.".to_owned(),
+    });
+    fortunes.sort_unstable_by(|a, b| a.message.cmp(&b.message));
+    render(&parts, "fortunes.html", FortunesPage { fortunes })
+}
+
+/// N random rows, each given a new random number and saved with its own
+/// `UPDATE` (the ORM's `ActiveModel::update`).
+async fn updates(db: Db, Query(count): Query<Count>) -> Result<Json<Vec<world::Model>>, Error> {
+    let worlds = random_worlds(&db, count.clamped()).await?;
+    let mut updated = Vec::with_capacity(worlds.len());
+    for world in worlds {
+        let mut row = world.into_active_model();
+        row.randomnumber = Set(rand::random_range(1..=world::ROWS));
+        updated.push(row.update(&*db).await.map_err(Error::internal)?);
+    }
+    Ok(Json(updated))
+}
+
+/// The app holding TechEmpower's two tables.
+fn hello_world() -> App {
+    App::new("hello_world")
+        .model::<world::Entity>()
+        .model::<fortune::Entity>()
+        .route("/db", "db", get(single_query))
+        .route("/queries", "queries", get(queries))
+        .route("/fortunes", "fortunes", get(fortunes))
+        .route("/updates", "updates", get(updates))
+}
+
 #[kiln::main]
 fn main() -> Project {
     kiln::project!()
+        .templates(kiln::templates_dir!("templates"))
         .route("/plaintext", "plaintext", get(plaintext))
         .route("/json", "json", get(json))
+        .mount("/", hello_world())
         .layer(SetResponseHeaderLayer::overriding(
             header::SERVER,
             HeaderValue::from_static("kiln"),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Count;
+
+    #[test]
+    fn the_query_count_is_clamped_as_techempower_requires() {
+        let count = |raw: Option<&str>| {
+            Count {
+                queries: raw.map(str::to_owned),
+            }
+            .clamped()
+        };
+        assert_eq!(count(Some("2")), 2);
+        assert_eq!(count(Some("0")), 1);
+        assert_eq!(count(Some("-3")), 1);
+        assert_eq!(count(Some("501")), 500);
+        assert_eq!(count(Some("99999999999999999999")), 1);
+        assert_eq!(count(Some("foo")), 1);
+        assert_eq!(count(Some("")), 1);
+        assert_eq!(count(None), 1);
+    }
 }

@@ -65,22 +65,22 @@ mod consumer;
 pub mod layer;
 #[cfg(feature = "nats")]
 pub mod nats_layer;
-#[cfg(feature = "redis")]
-pub mod redis_layer;
-pub mod sse;
 mod presence;
 mod protocol;
+#[cfg(feature = "redis")]
+pub mod redis_layer;
 mod rooms;
+pub mod sse;
 
 pub use connection::Socket;
 pub use consumer::{ConnectRequest, Consumer, websocket};
 pub use layer::{ChannelLayer, Envelope, History, InProcessLayer, LayerError, MessageId};
 #[cfg(feature = "nats")]
 pub use nats_layer::NatsLayer;
-#[cfg(feature = "redis")]
-pub use redis_layer::RedisLayer;
 pub use presence::{Presence, PresenceEntry};
 pub use protocol::close;
+#[cfg(feature = "redis")]
+pub use redis_layer::RedisLayer;
 pub use rooms::{Channels, SendError};
 
 /// The URL schemes [`connect`] understands, for settings validation.

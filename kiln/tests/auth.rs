@@ -61,10 +61,13 @@ fn project() -> Project {
         .mount("/polls", polls())
 }
 
-/// Applies every migration of [`project`] to `db`.
-async fn migrate(db: &DatabaseConnection) {
+/// Applies every migration of [`project`] to `test`'s database, through a
+/// pool of one connection as `kiln migrate` does (SQLite's foreign-key
+/// switch is per connection).
+async fn migrate(test: &backends::TestDatabase) {
+    let db = test.connect_alone().await;
     let graph = project().migration_graph().unwrap();
-    let executor = Executor::new(db, &graph);
+    let executor = Executor::new(&db, &graph);
     let applied = executor.applied().await.unwrap();
     let steps = executor.plan(&applied, &Target::Latest).unwrap();
     executor.run(&steps, |_| {}).await.unwrap();
@@ -74,7 +77,7 @@ async fn migrate(db: &DatabaseConnection) {
 async fn migrated() -> Vec<backends::TestDatabase> {
     let all = backends::all().await;
     for test in &all {
-        migrate(&test.db).await;
+        migrate(test).await;
         let models = project().model_entries().unwrap();
         auth::create_permissions(&test.db, &models).await.unwrap();
     }

@@ -568,6 +568,29 @@ async fn constraint_violations_name_the_constraint(h: Harness) {
     assert_eq!(h.count(RECORDER_TABLE).await, 2);
 }
 
+/// On SQLite, `PRAGMA foreign_keys` is per connection: an executor given a
+/// pool of several connections could switch foreign keys off on one and
+/// back on on another, leaving the first without them. It refuses, before
+/// it runs anything.
+#[tokio::test]
+async fn sqlite_migrations_refuse_a_pool_of_several_connections() {
+    let database = backends::connect_with(DbBackend::Sqlite, backends::Pool::Several)
+        .await
+        .unwrap();
+    let graph = graph(vec![initial()]);
+    let executor = Executor::new(&database.db, &graph);
+    let steps = executor.plan(&BTreeSet::new(), &Target::Latest).unwrap();
+    let error = executor.run(&steps, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(error, MigrateError::SqlitePoolTooLarge(5)),
+        "{error:?}"
+    );
+    assert_mentions(&error.to_string(), &["pool of one connection", "fix:"]);
+    let h = Harness { database };
+    assert!(!h.has_table(RECORDER_TABLE).await, "nothing ran");
+    assert!(!h.has_table("polls_question").await);
+}
+
 /// Runs `scenario` on a fresh database of `backend`, or skips it.
 async fn run_on<F, Fut>(backend: DbBackend, scenario: F)
 where

@@ -160,7 +160,21 @@ impl TestDatabase {
     ///
     /// When the database no longer accepts connections.
     pub async fn connect_again(&self) -> DatabaseConnection {
-        pool(&self.url, self.search_path.as_deref(), self.pool)
+        self.reconnect(self.pool).await
+    }
+
+    /// A pool of one connection on the same database, for the migration
+    /// executor, which needs one on SQLite.
+    ///
+    /// # Panics
+    ///
+    /// When the database no longer accepts connections.
+    pub async fn connect_alone(&self) -> DatabaseConnection {
+        self.reconnect(Pool::One).await
+    }
+
+    async fn reconnect(&self, size: Pool) -> DatabaseConnection {
+        pool(&self.url, self.search_path.as_deref(), size)
             .await
             .unwrap_or_else(|error| panic!("cannot connect again to {}: {error}", self.url))
     }

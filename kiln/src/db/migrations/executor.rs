@@ -79,6 +79,10 @@ pub enum MigrateError {
     Statement(Box<StatementFailure>),
     #[error("cannot read or write the {RECORDER_TABLE} table: {0}")]
     Recorder(DbErr),
+    #[error(
+        "migrations on SQLite need a pool of one connection, and this one may open {0}: `PRAGMA foreign_keys` is per connection, so a table rebuild could leave another connection without foreign keys\n  fix: give the executor a pool opened with max_connections(1), as `kiln migrate` does"
+    )]
+    SqlitePoolTooLarge(u32),
 }
 
 /// A statement of a migration that the database refused.
@@ -337,6 +341,7 @@ impl<'a> Executor<'a> {
         steps: &[Step],
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<(), MigrateError> {
+        self.refuse_a_shared_sqlite_pool()?;
         self.ensure_recorder().await?;
         // Refuse before touching anything if a step cannot complete: a
         // rollback past an irreversible operation, or a migration that does
@@ -394,6 +399,21 @@ impl<'a> Executor<'a> {
             self.pragma(SQLITE_AFTER_MIGRATION).await?;
         }
         result
+    }
+
+    fn refuse_a_shared_sqlite_pool(&self) -> Result<(), MigrateError> {
+        if self.backend() != DbBackend::Sqlite {
+            return Ok(());
+        }
+        match self
+            .db
+            .get_sqlite_connection_pool()
+            .options()
+            .get_max_connections()
+        {
+            1 => Ok(()),
+            connections => Err(MigrateError::SqlitePoolTooLarge(connections)),
+        }
     }
 
     async fn pragma(&self, sql: &str) -> Result<(), MigrateError> {

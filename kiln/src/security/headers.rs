@@ -66,16 +66,17 @@ impl SecurityHeaders {
     /// request came over HTTPS: browsers ignore it over HTTP, and sending it
     /// there would say nothing true).
     pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool) {
+        // `entry` hashes and probes once per header where `contains_key`
+        // then `insert` would do it twice: this runs on every response.
         for (name, value) in &self.always {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
-            }
+            headers
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
         }
-        if https
-            && let Some(hsts) = &self.hsts
-            && !headers.contains_key(header::STRICT_TRANSPORT_SECURITY)
-        {
-            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        if https && let Some(hsts) = &self.hsts {
+            headers
+                .entry(header::STRICT_TRANSPORT_SECURITY)
+                .or_insert_with(|| hsts.clone());
         }
     }
 }

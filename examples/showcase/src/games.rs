@@ -31,5 +31,7 @@ pub fn app() -> App {
     App::new("games")
         .templates(kiln::templates_dir!("src/games/templates"))
         .urls(urls::urls())
-        .layer(kiln::deps::axum::Extension(Arc::new(tictactoe::Games::default())))
+        .layer(kiln::deps::axum::Extension(Arc::new(
+            tictactoe::Games::default(),
+        )))
 }

@@ -46,7 +46,11 @@ async fn a_message_is_stored_then_reaches_the_other_member() {
     assert_eq!(rows.len(), 1);
     assert_eq!(Some(rows[0].id), reply["id"].as_i64());
     assert_eq!(
-        (rows[0].room.as_str(), rows[0].user_id, rows[0].text.as_str()),
+        (
+            rows[0].room.as_str(),
+            rows[0].user_id,
+            rows[0].text.as_str()
+        ),
         ("lobby", alice_id, "hello")
     );
 }
@@ -96,8 +100,10 @@ async fn the_room_page_shows_the_last_messages_escaped_and_the_socket() {
     assert_eq!(page.status(), 200);
     let page = page.text();
     assert!(
-        page.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;&lt;b&gt;bold&lt;&#x2f;b&gt;")
-            || page.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"),
+        page.contains(
+            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;&lt;b&gt;bold&lt;&#x2f;b&gt;"
+        ) || page
+            .contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"),
         "{page}"
     );
     assert!(!page.contains("<b>bold</b>"), "{page}");
@@ -107,14 +113,24 @@ async fn the_room_page_shows_the_last_messages_escaped_and_the_socket() {
     let last = page.find("message number 51.").unwrap();
     assert!(third < last, "oldest first");
     let socket = client.reverse("chat:socket", ());
-    assert!(page.contains(&format!("data-socket=\"{socket}\"")), "{page}");
+    assert!(
+        page.contains(&format!("data-socket=\"{socket}\"")),
+        "{page}"
+    );
     assert!(page.contains("/static/kiln/kiln.js"), "{page}");
     assert!(
         page.contains(&format!("data-last-id=\"{}\"", reply["id"])),
         "{page}"
     );
     // A name that is not a room name is a 404.
-    assert_eq!(client.get("/chat/rooms/Not%20a%20room/").send().await.status(), 404);
+    assert_eq!(
+        client
+            .get("/chat/rooms/Not%20a%20room/")
+            .send()
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -201,7 +217,10 @@ async fn typing_reaches_the_others_but_not_the_typist() {
     let (_, between) = alice
         .exchange(json!({ "type": "since", "room": "lobby", "after": 0 }))
         .await;
-    assert!(between.iter().all(|f| f["event"] != "typing"), "{between:?}");
+    assert!(
+        between.iter().all(|f| f["event"] != "typing"),
+        "{between:?}"
+    );
 }
 
 #[tokio::test]
@@ -217,7 +236,10 @@ async fn empty_oversized_and_unjoined_messages_are_refused_and_not_stored() {
     for (text, detail) in [
         ("", "the message is empty"),
         ("  \n ", "the message is empty"),
-        (long.as_str(), "the message has 501 characters; the limit is 500"),
+        (
+            long.as_str(),
+            "the message has 501 characters; the limit is 500",
+        ),
     ] {
         let (reply, _) = alice
             .exchange(json!({ "type": "say", "room": "lobby", "text": text }))
@@ -274,10 +296,11 @@ async fn anonymous_visitors_are_refused_and_a_session_is_enough() {
         .await;
     assert_eq!(login.status(), 302);
     let session = server.client.cookie("kiln_session").unwrap();
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        server.ws_url(SOCKET, None),
-    )
-    .unwrap();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            server.ws_url(SOCKET, None),
+        )
+        .unwrap();
     request
         .headers_mut()
         .insert("cookie", format!("kiln_session={session}").parse().unwrap());

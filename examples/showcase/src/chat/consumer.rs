@@ -58,7 +58,9 @@ impl<'de> Deserialize<'de> for ChatText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         if text.trim().is_empty() {
-            return Err(D::Error::custom("the message is empty: write something first"));
+            return Err(D::Error::custom(
+                "the message is empty: write something first",
+            ));
         }
         let length = text.chars().count();
         if length > super::MAX_LENGTH {

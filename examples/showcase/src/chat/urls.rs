@@ -8,5 +8,9 @@ pub(super) fn urls() -> Urls {
     Urls::new()
         .route("/", "index", get(views::index))
         .route("/rooms/{room}/", "room", get(views::room))
-        .route("/ws/", "socket", kiln::realtime::websocket::<consumer::Chat>())
+        .route(
+            "/ws/",
+            "socket",
+            kiln::realtime::websocket::<consumer::Chat>(),
+        )
 }

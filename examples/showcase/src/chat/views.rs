@@ -129,7 +129,11 @@ pub(super) async fn room(
         .map_err(|_| Error::not_found("no such chat room"))?
         .to_owned();
     let Some(user) = user.user() else {
-        return render(&parts, "chat/room.html", context! { room, anonymous => true });
+        return render(
+            &parts,
+            "chat/room.html",
+            context! { room, anonymous => true },
+        );
     };
     let history = messages(&db, &room, None, super::HISTORY)
         .await

@@ -49,7 +49,9 @@ async fn stored(site: &Site) -> serde_json::Value {
             .await
             .map_err(|error| DbErr::Custom(error.to_string()))?;
         let messages = message::Entity::find().count(db).await?;
-        let votes: Option<i64> = choice::Entity::find().sum(choice::Column::Votes, db).await?;
+        let votes: Option<i64> = choice::Entity::find()
+            .sum(choice::Column::Votes, db)
+            .await?;
         Ok::<_, DbErr>(json!({ "chat_messages": messages, "votes": votes.unwrap_or(0) }))
     };
     match counts.await {

@@ -5,7 +5,9 @@ use kiln::prelude::*;
 use super::views;
 
 pub(super) fn urls() -> Urls {
-    Urls::new()
-        .route("/", "index", get(views::index))
-        .route("/events/", "events", get(views::events))
+    Urls::new().route("/", "index", get(views::index)).route(
+        "/events/",
+        "events",
+        get(views::events),
+    )
 }

@@ -31,8 +31,11 @@ pub(super) async fn index(
         let after = newest.saturating_sub(super::KEEP as u64);
         // Gone only when ids have gaps (NATS may skip some): the chart then
         // starts empty and fills live.
-        if let Ok(History::Messages(kept)) =
-            site.channels().layer().history_after(super::ROOM, after).await
+        if let Ok(History::Messages(kept)) = site
+            .channels()
+            .layer()
+            .history_after(super::ROOM, after)
+            .await
         {
             for envelope in kept {
                 if let Ok(sample) = serde_json::from_slice(&envelope.payload) {

@@ -44,7 +44,10 @@ pub enum Status {
     Waiting,
     Playing,
     /// Three in a row: the winner and the line.
-    Won { winner: Mark, line: [usize; 3] },
+    Won {
+        winner: Mark,
+        line: [usize; 3],
+    },
     Draw,
 }
 
@@ -212,7 +215,13 @@ impl Games {
     /// The newest games first, at most `limit`.
     #[must_use]
     pub fn latest(&self, limit: usize) -> Vec<Game> {
-        self.lock().games.values().rev().take(limit).cloned().collect()
+        self.lock()
+            .games
+            .values()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// A game for `user`: the one they already wait in, else the oldest
@@ -233,7 +242,11 @@ impl Games {
         {
             return Ok((mine.clone(), false));
         }
-        if let Some(game) = inner.games.values_mut().find(|game| game.status == Status::Waiting) {
+        if let Some(game) = inner
+            .games
+            .values_mut()
+            .find(|game| game.status == Status::Waiting)
+        {
             game.o = Some(user.to_owned());
             game.status = Status::Playing;
             game.seq += 1;
@@ -277,7 +290,10 @@ mod tests {
     fn started() -> Game {
         let games = Games::default();
         games.find("x").ok();
-        games.find("o").map(|(game, _)| game).unwrap_or_else(|_| Game::new(0, ""))
+        games
+            .find("o")
+            .map(|(game, _)| game)
+            .unwrap_or_else(|_| Game::new(0, ""))
     }
 
     #[test]
@@ -323,8 +339,14 @@ mod tests {
         let (game, started) = games.find("o").unwrap_or_else(|_| unreachable!());
         assert!(started);
         assert_eq!(game.id, waiting.id);
-        assert_eq!(games.play(game.id, "eve", 0).err(), Some(Refusal::Spectator));
-        assert_eq!(games.play(game.id, "o", 0).err(), Some(Refusal::NotYourTurn));
+        assert_eq!(
+            games.play(game.id, "eve", 0).err(),
+            Some(Refusal::Spectator)
+        );
+        assert_eq!(
+            games.play(game.id, "o", 0).err(),
+            Some(Refusal::NotYourTurn)
+        );
         assert_eq!(games.play(game.id, "x", 9).err(), Some(Refusal::BadCell));
         assert!(games.play(game.id, "x", 4).is_ok());
         assert_eq!(games.play(game.id, "o", 4).err(), Some(Refusal::CellTaken));

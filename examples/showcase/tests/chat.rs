@@ -312,3 +312,28 @@ async fn anonymous_visitors_are_refused_and_a_session_is_enough() {
         .await;
     assert_eq!(reply["ok"], true, "{reply}");
 }
+
+#[tokio::test]
+async fn the_index_lists_rooms_and_opens_one_by_name() {
+    let server = Server::start().await;
+    let client = &server.client;
+    let index = client.get("/chat/").send().await;
+    assert_eq!(index.status(), 200);
+    let lobby = client.reverse("chat:room", [("room", "lobby")]);
+    assert!(
+        index.text().contains(&format!("href=\"{lobby}\"")),
+        "{}",
+        index.text()
+    );
+    let open = client.get("/chat/?room=%20Rust-Fans%20").send().await;
+    assert_eq!(open.status(), 303);
+    assert_eq!(open.header("location"), Some("/chat/rooms/rust-fans/"));
+    let bad = client.get("/chat/?room=no%20spaces%21").send().await;
+    assert_eq!(bad.status(), 422);
+    assert!(
+        bad.text()
+            .contains("a room name has 1 to 40 lowercase letters, digits or dashes"),
+        "{}",
+        bad.text()
+    );
+}

@@ -28,7 +28,7 @@ pub(super) async fn index(
     let mut samples: Vec<serde_json::Value> = Vec::new();
     let mut last_id = 0;
     if newest > 0 {
-        let after = newest.saturating_sub(super::KEEP as u64);
+        let after = newest.saturating_sub(u64::try_from(super::KEEP).unwrap_or(u64::MAX));
         // Gone only when ids have gaps (NATS may skip some): the chart then
         // starts empty and fills live.
         if let Ok(History::Messages(kept)) = site
@@ -51,7 +51,7 @@ pub(super) async fn index(
     render(
         &parts,
         "dashboard/index.html",
-        context! { samples, last_id, interval_ms => super::INTERVAL.as_millis() as u64 },
+        context! { samples, last_id },
     )
 }
 

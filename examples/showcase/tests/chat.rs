@@ -118,6 +118,11 @@ async fn the_room_page_shows_the_last_messages_escaped_and_the_socket() {
         "{page}"
     );
     assert!(page.contains("/static/kiln/kiln.js"), "{page}");
+    // The page's own script, served as a static file (no inline script).
+    assert!(page.contains("src=\"/static/chat/room.js\""), "{page}");
+    let script = client.get("/static/chat/room.js").send().await;
+    assert_eq!(script.status(), 200);
+    assert!(script.text().contains("Kiln.connect("), "{}", script.text());
     assert!(
         page.contains(&format!("data-last-id=\"{}\"", reply["id"])),
         "{page}"

@@ -70,8 +70,17 @@ async fn the_page_renders_with_its_stream_url() {
         "{page}"
     );
     assert!(page.contains("<canvas id=\"chart\""), "{page}");
-    // No script from elsewhere: the chart is drawn by the page itself.
+    // No script from elsewhere: the chart is drawn by the app's own script.
     assert!(!page.contains("<script src=\"http"), "{page}");
+    assert!(
+        page.contains("src=\"/static/dashboard/chart.js\""),
+        "{page}"
+    );
+    let script = reqwest::get(server.http("/static/dashboard/chart.js"))
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.text().await.unwrap().contains("new EventSource("));
     // Once samples exist, the page draws them and resumes after the newest.
     let mut events = Events::open(&server.http(&events), None).await;
     let (id, _) = events.next().await;

@@ -201,6 +201,7 @@ async fn the_pages_render_with_the_socket_url_and_the_client() {
         "{index}"
     );
     assert!(index.contains("/static/kiln/kiln.js"), "{index}");
+    assert!(index.contains("src=\"/static/games/play.js\""), "{index}");
     // A game made over the socket is listed and has its page (for anyone),
     // on the served site, whose process holds the games.
     let mut alice = server.connect(SOCKET, Some("alice")).await;
@@ -224,5 +225,9 @@ async fn the_pages_render_with_the_socket_url_and_the_client() {
         "{page}"
     );
     assert!(page.contains("/static/kiln/kiln.js"), "{page}");
+    assert!(page.contains("src=\"/static/games/game.js\""), "{page}");
+    let (status, script) = get("/static/games/game.js").await;
+    assert_eq!(status, 200);
+    assert!(script.contains("socket.join(config.room)"), "{script}");
     assert_eq!(get("/games/tictactoe/999/").await.0, 404);
 }

@@ -1,0 +1,19 @@
+// The script of games/tictactoe.html: a file rather than an inline
+// script, so that a Content-Security-Policy of `script-src 'self'` allows it.
+(() => {
+  const play = document.getElementById("play"), config = play.dataset;
+  play.addEventListener("click", async () => {
+    play.disabled = true;
+    const socket = Kiln.connect(config.socket, { token: config.token });
+    try {
+      const reply = await socket.request({ type: "find" });
+      if (!reply.ok) throw new Error(reply.error);
+      location.href = config.gameUrl + reply.game.id + "/";
+    } catch (error) {
+      document.getElementById("error").textContent = error.message;
+      play.disabled = false;
+    } finally {
+      socket.close();
+    }
+  });
+})();

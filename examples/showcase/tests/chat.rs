@@ -90,12 +90,7 @@ async fn the_room_page_shows_the_last_messages_escaped_and_the_socket() {
     assert!(!page.contains("message number"), "{page}");
     assert!(!page.contains("kiln.js"), "{page}");
 
-    let login = client
-        .post("/accounts/login/")
-        .form(&[("username", "alice"), ("password", "a long passphrase")])
-        .send()
-        .await;
-    assert_eq!(login.status(), 302, "{}", login.text());
+    server.log_in("alice").await;
     let page = client.get("/chat/rooms/lobby/").send().await;
     assert_eq!(page.status(), 200);
     let page = page.text();
@@ -181,14 +176,9 @@ async fn presence_shows_who_is_in_the_room() {
     bob.join("chat.lobby").await;
     let state = bob.until(|f| f["t"] == "presence_state").await;
     assert_eq!(users(&state["entries"]), ["alice", "bob"]);
-    let joined = alice
-        .until(|f| f["t"] == "presence" && users(&f["joins"]).contains(&"bob".to_owned()))
-        .await;
-    assert_eq!(joined["room"], "chat.lobby");
+    alice.presence_change("chat.lobby", "joins", "bob").await;
     bob.ws.close(None).await.unwrap();
-    alice
-        .until(|f| f["t"] == "presence" && users(&f["leaves"]).contains(&"bob".to_owned()))
-        .await;
+    alice.presence_change("chat.lobby", "leaves", "bob").await;
 }
 
 #[tokio::test]
@@ -204,9 +194,7 @@ async fn typing_reaches_the_others_but_not_the_typist() {
         client.join("chat.lobby").await;
     }
     // Everyone is in the room before alice types.
-    alice
-        .until(|f| f["t"] == "presence" && users(&f["joins"]).contains(&"carol".to_owned()))
-        .await;
+    alice.presence_change("chat.lobby", "joins", "carol").await;
     let (reply, before) = alice
         .exchange(json!({ "type": "typing", "room": "lobby" }))
         .await;
@@ -293,13 +281,7 @@ async fn anonymous_visitors_are_refused_and_a_session_is_enough() {
         403
     );
     // The session cookie of a logged-in browser works without a token.
-    let login = server
-        .client
-        .post("/accounts/login/")
-        .form(&[("username", "alice"), ("password", "a long passphrase")])
-        .send()
-        .await;
-    assert_eq!(login.status(), 302);
+    server.log_in("alice").await;
     let session = server.client.cookie("kiln_session").unwrap();
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(

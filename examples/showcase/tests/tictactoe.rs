@@ -10,7 +10,7 @@
 pub mod server;
 
 use serde_json::{Value, json};
-use server::{Client, Server, users};
+use server::{Client, Server};
 
 const SOCKET: &str = "/games/tictactoe/ws/";
 
@@ -140,9 +140,7 @@ async fn a_spectator_joining_mid_game_gets_the_state_then_follows_it() {
     assert_eq!(state["game"]["board"][0], "O");
     assert_eq!(state["game"]["turn"], "X");
     // Players see the spectator arrive.
-    alice
-        .until(|f| f["t"] == "presence" && users(&f["joins"]).contains(&"carol".to_owned()))
-        .await;
+    alice.presence_change(&room, "joins", "carol").await;
     assert_eq!(play(&mut alice, id, 8).await["ok"], true);
     let live = carol.room_event(&room, "state").await;
     assert_eq!(live["data"]["board"][8], "X");
@@ -158,9 +156,7 @@ async fn a_player_who_leaves_finds_the_game_waiting_for_them() {
     let (id, room, mut alice, mut bob) = started(&server).await;
     assert_eq!(play(&mut alice, id, 4).await["ok"], true);
     bob.ws.close(None).await.unwrap();
-    alice
-        .until(|f| f["t"] == "presence" && users(&f["leaves"]).contains(&"bob".to_owned()))
-        .await;
+    alice.presence_change(&room, "leaves", "bob").await;
     // Nothing is forfeited: alice cannot play bob's turn, and the game is on.
     refused(&play(&mut alice, id, 0).await, "not_your_turn");
     let mut bob = server.connect(SOCKET, Some("bob")).await;
@@ -189,11 +185,7 @@ async fn the_pages_render_with_the_socket_url_and_the_client() {
         "{}",
         index.text()
     );
-    client
-        .post("/accounts/login/")
-        .form(&[("username", "alice"), ("password", "a long passphrase")])
-        .send()
-        .await;
+    server.log_in("alice").await;
     let socket = client.reverse("games:tictactoe_socket", ());
     let index = client.get("/games/tictactoe/").send().await.text();
     assert!(

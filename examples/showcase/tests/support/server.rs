@@ -75,6 +75,17 @@ impl Server {
             .id
     }
 
+    /// Logs the in-process client in as `username` (made by [`Self::user`]).
+    pub async fn log_in(&self, username: &str) {
+        let response = self
+            .client
+            .post("/accounts/login/")
+            .form(&[("username", username), ("password", "a long passphrase")])
+            .send()
+            .await;
+        assert_eq!(response.status(), 302, "{}", response.text());
+    }
+
     /// The URL of the socket at `path` with a token naming `user`, as the
     /// pages render it.
     pub fn ws_url(&self, path: &str, user: Option<&str>) -> String {
@@ -196,6 +207,14 @@ impl Client {
         self.send(json!({ "t": "join", "room": room, "ack": ack }))
             .await;
         self.until(|f| f["ack"] == ack).await
+    }
+
+    /// The next presence diff of `room` in which `user` `joins` or `leaves`.
+    pub async fn presence_change(&mut self, room: &str, change: &str, user: &str) -> Value {
+        self.until(|f| {
+            f["t"] == "presence" && f["room"] == room && users(&f[change]).iter().any(|u| u == user)
+        })
+        .await
     }
 
     /// The next room message of `room` with `event`.

@@ -161,6 +161,27 @@ async fn since_returns_what_was_saved_after_the_rendered_history() {
         .collect();
     assert_eq!(texts, ["two", "three"]);
     assert_eq!(reply["messages"][0]["id"], ids[1]);
+    assert_eq!(reply["more"], false);
+    // More than a page: the first page says so, the next one ends it.
+    for n in 0..showcase::chat::HISTORY {
+        alice
+            .request(json!({ "type": "say", "room": "rust", "text": format!("n{n}") }))
+            .await;
+    }
+    let page = bob
+        .request(json!({ "type": "since", "room": "rust", "after": ids[0] }))
+        .await;
+    let got = page["messages"].as_array().unwrap();
+    assert_eq!(
+        (got.len() as u64, &page["more"]),
+        (showcase::chat::HISTORY, &json!(true))
+    );
+    let rest = bob
+        .request(json!({ "type": "since", "room": "rust", "after": got.last().unwrap()["id"] }))
+        .await;
+    assert_eq!(rest["more"], false);
+    // two, three, then n0..n49: 52 after "one"; 50 then 2.
+    assert_eq!(rest["messages"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

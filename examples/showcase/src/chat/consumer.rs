@@ -33,8 +33,10 @@ pub(crate) enum ChatIn {
     Say { room: RoomName, text: ChatText },
     /// The user is typing in a room.
     Typing { room: RoomName },
-    /// The stored messages after `after` (a message id), oldest first: how
-    /// a page catches up after rendering its history, or after a `resync`.
+    /// The stored messages after `after` (a message id), oldest first, a
+    /// page of [`super::HISTORY`] at most (`more` says whether another may
+    /// follow): how a page catches up after rendering its history, or after
+    /// a `resync`.
     Since { room: RoomName, after: i64 },
 }
 
@@ -124,7 +126,12 @@ impl Consumer for Chat {
             ChatIn::Typing { room } => self.typing(socket, &room.0).await,
             ChatIn::Since { room, after } => {
                 match messages(&self.db, &room.0, Some(after), super::HISTORY).await {
-                    Ok(messages) => json!({ "ok": true, "messages": messages }),
+                    Ok(messages) => {
+                        // A full page may have a next one: the client asks
+                        // again after the last id it got.
+                        let more = messages.len() as u64 == super::HISTORY;
+                        json!({ "ok": true, "messages": messages, "more": more })
+                    }
                     Err(error) => {
                         kiln::deps::tracing::error!(%error, "chat history read failed");
                         refused("the history could not be read; try again")

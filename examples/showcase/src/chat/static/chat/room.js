@@ -26,8 +26,12 @@
   // Whatever was saved since the page was rendered (or since the history
   // window moved on), from the database.
   const catchUp = async () => {
-    const reply = await socket.request({ type: "since", room: name, after: newest });
-    (reply.messages || []).forEach(add);
+    // A page at a time, while the server says there is more.
+    for (let more = true; more; ) {
+      const reply = await socket.request({ type: "since", room: name, after: newest });
+      (reply.messages || []).forEach(add);
+      more = Boolean(reply.more);
+    }
   };
   room.joined.then(catchUp);
   room.on("resync", catchUp);
@@ -43,7 +47,13 @@
     typingTimer = setTimeout(() => { typing.textContent = ""; }, 3000);
   });
   const text = document.getElementById("text"), error = document.getElementById("error");
-  text.addEventListener("input", () => socket.send({ type: "typing", room: name }));
+  // At most one notice a second, as the server allows.
+  let typedAt = 0;
+  text.addEventListener("input", () => {
+    if (Date.now() - typedAt < 1000) return;
+    typedAt = Date.now();
+    socket.send({ type: "typing", room: name });
+  });
   document.getElementById("say").addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";

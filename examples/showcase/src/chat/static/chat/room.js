@@ -33,8 +33,13 @@
       more = Boolean(reply.more);
     }
   };
-  room.joined.then(catchUp);
-  room.on("resync", catchUp);
+  const catchUpOrSay = () => catchUp().catch((failed) => {
+    status.textContent = "Could not load the latest messages: " + (failed.detail || failed.message);
+  });
+  room.joined.then(catchUpOrSay, (refused) => {
+    status.textContent = "Could not join the room: " + (refused.detail || refused.message);
+  });
+  room.on("resync", catchUpOrSay);
   room.on("said", (m) => add(m));
   room.on("presence", () => {
     document.getElementById("present").textContent = Array.from(room.users()).join(", ");

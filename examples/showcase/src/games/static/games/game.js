@@ -24,8 +24,13 @@
     const reply = await socket.request({ type: "state", game: id });
     if (reply.ok) { role = reply.role; show(reply.game); }
   };
-  room.joined.then(refresh);
-  room.on("resync", refresh);
+  const refreshOrSay = () => refresh().catch((failed) => {
+    error.textContent = failed.detail || failed.message || String(failed);
+  });
+  room.joined.then(refreshOrSay, (refused) => {
+    status.textContent = "Could not join the game: " + (refused.detail || refused.message);
+  });
+  room.on("resync", refreshOrSay);
   room.on("state", (game) => show(game));
   room.on("presence", () => {
     document.getElementById("present").textContent = Array.from(room.users()).join(", ");
@@ -33,7 +38,12 @@
   });
   cells.forEach((cell) => cell.addEventListener("click", async () => {
     error.textContent = "";
-    const reply = await socket.request({ type: "move", game: id, cell: Number(cell.dataset.cell) });
-    if (reply.ok) show(reply.game); else error.textContent = reply.error;
+    try {
+      const reply = await socket.request({ type: "move", game: id, cell: Number(cell.dataset.cell) });
+      if (reply.ok) show(reply.game); else error.textContent = reply.error;
+    } catch (failed) {
+      // Disconnected, timed out, or refused with an error frame.
+      error.textContent = failed.detail || failed.message || String(failed);
+    }
   }));
 })();

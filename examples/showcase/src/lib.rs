@@ -4,6 +4,9 @@
 use kiln::prelude::*;
 
 pub mod api;
+pub mod chat;
+pub mod dashboard;
+pub mod games;
 pub mod pages;
 pub mod polls;
 pub mod videos;
@@ -11,6 +14,7 @@ pub mod videos;
 /// The project: each app under its URL prefix.
 #[must_use]
 pub fn project() -> Project {
+    let metrics = dashboard::Metrics::new();
     kiln::project!()
         .templates(kiln::templates_dir!("templates"))
         .mount("/", kiln::sessions::app())
@@ -18,7 +22,14 @@ pub fn project() -> Project {
         .mount("/polls", polls::app())
         .mount("/api", api::app())
         .mount("/videos", videos::app())
+        .mount("/chat", chat::app())
+        .mount("/dashboard", dashboard::app(&metrics))
+        .mount("/games", games::app())
         .mount("/accounts", accounts())
+        .layer(kiln::deps::axum::middleware::from_fn_with_state(
+            metrics,
+            dashboard::count_request,
+        ))
 }
 
 /// The auth app with the sign-up page, which Kiln leaves to each project

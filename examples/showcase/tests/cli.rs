@@ -474,7 +474,7 @@ fn migrate_showmigrations_and_sqlmigrate_work_on_the_same_file() {
     let shown = run(command().arg("showmigrations"));
     assert_eq!(
         String::from_utf8_lossy(&shown.stdout),
-        "sessions\n [ ] 0001_initial\npolls\n [ ] 0001_initial\n [ ] 0002_demo_questions\nauth\n [ ] 0001_initial\n"
+        "sessions\n [ ] 0001_initial\npolls\n [ ] 0001_initial\n [ ] 0002_demo_questions\nchat\n [ ] 0001_initial\nauth\n [ ] 0001_initial\n"
     );
     let migrated = run(command().arg("migrate"));
     assert!(migrated.status.success(), "{}", stderr(&migrated));

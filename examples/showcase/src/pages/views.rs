@@ -28,6 +28,9 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
          <li>{about}: a second page of the <code>pages</code> app, reached by its route name.</li>\
          <li>{polls}: Django's tutorial app on the embedded SQLite database, migrated and seeded by <code>cargo run</code>.</li>\
          <li>{videos}: upload a video and play it back with seeking (uploads streamed to disk, served with <code>Range</code>).</li>\
+         <li>{chat}: rooms with live messages (stored, then broadcast), who is online and who is typing, over WebSockets.</li>\
+         <li>{dashboard}: a live chart of the server, pushed with Server-Sent Events and resumed with <code>Last-Event-ID</code>.</li>\
+         <li>{tictactoe}: two players matched into a game, moves checked on the server, spectators watching live.</li>\
          <li>{status}: the <code>api</code> app, mounted at <code>/api</code>; it can run alone with <code>runserver --app api</code>.</li>\
          <li>{square}: a typed path parameter (<code>{{n:int}}</code>); <a href=\"/api/square/seven\">a non-number</a> is a 404.</li>\
          <li>{boom}: a handler that fails, to see the debug error page; {crash} panics, and the server goes on.</li>\
@@ -38,6 +41,9 @@ pub(super) async fn home() -> Result<Html<String>, Error> {
         about = link("pages:about", "About")?,
         polls = link("polls:index", "Polls")?,
         videos = link("videos:index", "Videos")?,
+        chat = link("chat:index", "Chat")?,
+        dashboard = link("dashboard:index", "Live dashboard")?,
+        tictactoe = link("games:tictactoe", "Tic-tac-toe")?,
         status = link("api:status", "API status")?,
         square = link_with("api:square", [("n", 7)], "7 squared")?,
         boom = link("pages:boom", "Boom")?,

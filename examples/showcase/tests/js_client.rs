@@ -1,0 +1,72 @@
+//! The chat and tic-tac-toe consumers through Kiln's JavaScript client
+//! (`kiln/static/kiln/kiln.js`), run by Node against the showcase on a real
+//! port: the calls the pages make (`tests/js/realtime_apps.cjs`), with their
+//! replies, refusals and events.
+//!
+//! Without `node` on the PATH, or without the client's file (it comes with
+//! Kiln's built-in static files), the test is skipped with a `SKIPPED:`
+//! line, unless `KILN_REQUIRE_BACKENDS=1` (as in CI), which makes it fail.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test setup: an unexpected error should fail the test loudly"
+)]
+
+#[path = "support/server.rs"]
+pub mod server;
+
+use std::path::Path;
+use std::process::Command;
+
+/// Skips the test (false) with a `SKIPPED:` line, or fails it under
+/// `KILN_REQUIRE_BACKENDS=1`.
+fn skip(message: &str) -> bool {
+    assert!(
+        std::env::var("KILN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+        "{message}, and KILN_REQUIRE_BACKENDS=1 requires it"
+    );
+    eprintln!("SKIPPED: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail");
+    false
+}
+
+#[tokio::test]
+async fn the_pages_calls_work_through_the_javascript_client() {
+    let version = Command::new("node").arg("--version").output();
+    if !version.is_ok_and(|output| output.status.success()) {
+        skip("`node` is not on the PATH; the JavaScript client is not exercised");
+        return;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let client = manifest.join("../../kiln/static/kiln/kiln.js");
+    if !client.is_file() {
+        skip(&format!("{} is missing", client.display()));
+        return;
+    }
+    let script = manifest.join("tests/js/realtime_apps.cjs");
+    let server = server::Server::start().await;
+    server.user("alice").await;
+    server.user("bob").await;
+    let channels = server.site.channels();
+    let mut node = Command::new("node");
+    node.arg("--experimental-websocket")
+        .arg(script)
+        .env("KILN_JS", client)
+        .env("BASE", format!("ws://{}", server.addr))
+        .env("ALICE", channels.sign_token("alice"))
+        .env("BOB", channels.sign_token("bob"));
+    // Node runs on a thread of its own while this runtime serves it.
+    let output = tokio::time::timeout(
+        server::GUARD,
+        tokio::task::spawn_blocking(move || node.output()),
+    )
+    .await
+    .expect("node finished in time")
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

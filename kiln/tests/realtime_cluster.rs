@@ -179,9 +179,11 @@ fn key_of(list: &Value, user: &str) -> Option<String> {
         .and_then(|entry| entry["key"].as_str().map(str::to_owned))
 }
 
-/// Waits until `member`'s node has `user` in its view of the room (the
-/// presence diff that tells its members): from then on that node reports
-/// `user`'s leave. Returns `user`'s key.
+/// Waits for the presence diff telling `member` (on node B) that `user`
+/// joined. From then on node B's view of the room holds `user`, so it also
+/// reports the leave. `user` must join after `member` did, so that the diff
+/// comes after `member`'s `joined` answer (which `join` reads up to).
+/// Returns `user`'s key.
 async fn joined_on_b(member: &mut Client, user: &str) -> String {
     let joined = member
         .until(|f| f["t"] == "presence" && key_of(&f["joins"], user).is_some())
@@ -206,7 +208,8 @@ async fn a_room_message_from_one_node_reaches_the_others_members_in_id_order() {
             ids.push(said["id"].as_u64().unwrap());
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{name}: {ids:?}");
-        for member in [&mut bob, &mut carol, &mut alice] {
+        // (Alice's own copies were read past while she waited for her acks.)
+        for member in [&mut bob, &mut carol] {
             for (n, id) in ids.iter().enumerate() {
                 let msg = member.room_msg("lobby").await;
                 assert_eq!(msg["id"], *id, "{name}");
@@ -224,6 +227,8 @@ async fn a_room_message_from_one_node_reaches_the_others_members_in_id_order() {
 #[tokio::test]
 async fn presence_shows_members_of_other_nodes_and_their_leave() {
     on_each_layer(async |name, [a, b]| {
+        let mut bob = b.connect("bob").await;
+        bob.join("room", None).await;
         let mut alice = a.connect("alice").await;
         alice.join("room", None).await;
         let alice_id = alice.request(json!({ "type": "whoami" })).await["id"]
@@ -231,14 +236,14 @@ async fn presence_shows_members_of_other_nodes_and_their_leave() {
             .unwrap()
             .to_owned();
         assert!(alice_id.starts_with(&format!("{}/", a.id)), "{name}");
-        let mut bob = b.connect("bob").await;
-        bob.join("room", None).await;
-        // Joining on node B shows the member connected to node A...
-        let state = bob.until(|f| f["t"] == "presence_state").await;
+        // Node B's member is told of the member who joined on node A...
+        assert_eq!(joined_on_b(&mut bob, "alice").await, alice_id, "{name}");
+        // ...a member joining on node B later finds her there...
+        let mut carol = b.connect("carol").await;
+        carol.join("room", None).await;
+        let state = carol.until(|f| f["t"] == "presence_state").await;
         assert_eq!(key_of(&state["entries"], "alice"), Some(alice_id.clone()));
-        // ...as does node B's view of the room, which it diffs from now on...
-        joined_on_b(&mut bob, "alice").await;
-        // ...and node B's own presence list.
+        // ...and so does node B's own presence list.
         let who = bob.request(json!({ "type": "who", "room": "room" })).await;
         assert_eq!(key_of(&who, "alice"), Some(alice_id.clone()), "{name}");
         // Alice's client goes away: node B's member gets the leave diff.
@@ -335,10 +340,10 @@ async fn a_client_reconnecting_to_the_other_node_gets_exactly_what_it_missed() {
 #[tokio::test]
 async fn a_killed_nodes_members_expire_and_the_other_node_keeps_serving() {
     on_each_layer(async |name, [mut a, b]| {
-        let mut alice = a.connect("alice").await;
-        alice.join("room", None).await;
         let mut bob = b.connect("bob").await;
         bob.join("room", None).await;
+        let mut alice = a.connect("alice").await;
+        alice.join("room", None).await;
         let alice_id = joined_on_b(&mut bob, "alice").await;
         a.kill().await;
         // Node A never says alice left: her entry expires after the

@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const GUARD: Duration = Duration::from_secs(20);
 
 /// One client connection.
+#[derive(Debug)]
 pub struct Client {
     /// The socket, for tests that send raw frames.
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,

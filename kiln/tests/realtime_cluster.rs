@@ -365,12 +365,7 @@ async fn a_killed_nodes_members_expire_and_the_other_node_keeps_serving() {
         assert_eq!(dave.room_msg("room").await["id"], id, "{name}");
         // Alice's client finds its connection ended.
         let ended = tokio::time::timeout(GUARD, async {
-            loop {
-                match futures_util::StreamExt::next(&mut alice.ws).await {
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break,
-                }
-            }
+            while let Some(Ok(_)) = futures_util::StreamExt::next(&mut alice.ws).await {}
         })
         .await;
         assert!(

@@ -272,9 +272,11 @@ impl Hub {
         );
         if !subscribed {
             self.remove_member(room, &handle.key);
-            return Err(LayerError::new(
+            return Err(LayerError::failed(
                 self.layer.name(),
-                format!("could not subscribe to room `{room}`"),
+                &format!("node {}", self.node),
+                format_args!("subscribe to room {room:?}"),
+                "the room's subscription failed (logged above)",
             ));
         }
         if let (Some(presence), Some(encoded)) = (presence, encoded) {

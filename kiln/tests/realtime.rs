@@ -323,6 +323,46 @@ async fn direct_send_reaches_one_connection() {
 }
 
 #[tokio::test]
+async fn room_data_reaches_clients_as_the_sender_serialized_it() {
+    // Fields out of alphabetical order: a node that parsed the data into a
+    // `serde_json::Value` on the way would hand them out sorted.
+    #[derive(Serialize)]
+    struct Reading {
+        zebra: u32,
+        apple: f64,
+    }
+    let server = start("").await;
+    let mut alice = server.connect("alice").await;
+    alice.join("room", None).await;
+    let reading = Reading {
+        zebra: 1,
+        apple: 2.5,
+    };
+    let id = server
+        .channels
+        .broadcast("room", "reading", &reading)
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Some(Ok(Message::Text(text))) = alice.ws.next().await
+                && text.contains(r#""t":"msg""#)
+            {
+                return text;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        text.as_str(),
+        format!(
+            r#"{{"t":"msg","room":"room","id":{id},"event":"reading","data":{{"zebra":1,"apple":2.5}}}}"#
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_view_broadcasts_to_a_room() {
     let server = start("").await;
     let mut client = server.connect("alice").await;

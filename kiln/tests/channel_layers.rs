@@ -17,51 +17,14 @@ use kiln::realtime::{ChannelLayer, Envelope, History, InProcessLayer, connect};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+#[path = "support/layers.rs"]
+pub mod layers;
+
 struct Backend {
     name: &'static str,
     nodes: [Arc<dyn ChannelLayer>; 2],
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    None,
-    Redis { url: String, prefix: String },
-    Nats { url: String, prefix: String },
-}
-
-fn fresh() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
-}
-
-/// The server at `url` answers TCP, or the backend is skipped loudly.
-async fn reachable(name: &str, url: &str) -> bool {
-    let address = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or("")
-        .rsplit('@')
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    let reached = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(&address),
-    )
-    .await;
-    if matches!(reached, Ok(Ok(_))) {
-        return true;
-    }
-    let message = format!("{name} at {address} unreachable");
-    assert!(
-        std::env::var("KILN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-        "{message}; KILN_REQUIRE_BACKENDS=1 requires every backend"
-    );
-    eprintln!(
-        "SKIPPED: the {name} channel layer tests: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail"
-    );
-    false
+    /// The Redis or NATS server, cleaned up by [`Backend::finish`].
+    server: Option<layers::Server>,
 }
 
 async fn backends() -> Vec<Backend> {
@@ -69,28 +32,14 @@ async fn backends() -> Vec<Backend> {
     let mut all = vec![Backend {
         name: "memory",
         nodes: [Arc::clone(&memory), memory],
-        cleanup: Cleanup::None,
+        server: None,
     }];
-    let redis = std::env::var("KILN_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    if reachable("Redis", &redis).await {
-        let prefix = format!("kiln-test-{}:", fresh());
-        let url = format!("{redis}?prefix={prefix}");
+    for server in layers::servers().await {
+        let url = server.url();
         all.push(Backend {
-            name: "redis",
+            name: server.name,
             nodes: [node(&url).await, node(&url).await],
-            cleanup: Cleanup::Redis { url: redis, prefix },
-        });
-    }
-    let nats =
-        std::env::var("KILN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
-    if reachable("NATS", &nats).await {
-        let prefix = format!("kt{}", fresh());
-        let url = format!("{nats}?prefix={prefix}");
-        all.push(Backend {
-            name: "nats",
-            nodes: [node(&url).await, node(&url).await],
-            cleanup: Cleanup::Nats { url: nats, prefix },
+            server: Some(server),
         });
     }
     all
@@ -105,43 +54,8 @@ async fn node(url: &str) -> Arc<dyn ChannelLayer> {
 impl Backend {
     /// Removes the keys, streams and bucket this backend's test created.
     async fn finish(self) {
-        match self.cleanup {
-            Cleanup::None => {}
-            Cleanup::Redis { url, prefix } => {
-                let client = redis::Client::open(url).expect("a Redis URL");
-                let mut connection = client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .expect("Redis answers");
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
-                    .query_async(&mut connection)
-                    .await
-                    .expect("KEYS");
-                if !keys.is_empty() {
-                    let _: i64 = redis::cmd("DEL")
-                        .arg(keys)
-                        .query_async(&mut connection)
-                        .await
-                        .expect("DEL");
-                }
-            }
-            Cleanup::Nats { url, prefix } => {
-                let client = async_nats::connect(url).await.expect("NATS answers");
-                let jetstream = async_nats::jetstream::new(client);
-                let names: Vec<String> = jetstream
-                    .stream_names()
-                    .filter_map(|name| std::future::ready(name.ok()))
-                    .collect()
-                    .await;
-                for name in names {
-                    if name.starts_with(&format!("{prefix}_"))
-                        || name == format!("KV_{prefix}_presence")
-                    {
-                        let _ = jetstream.delete_stream(&name).await;
-                    }
-                }
-            }
+        if let Some(server) = self.server {
+            server.finish().await;
         }
     }
 }
@@ -543,10 +457,8 @@ async fn a_killed_nodes_presence_expires_and_its_messages_stay_in_history() {
 
     for backend in backends().await {
         let name = backend.name;
-        let url = match &backend.cleanup {
-            Cleanup::None => continue, // one process is the whole in-process layer
-            Cleanup::Redis { url, prefix } => format!("{url}?prefix={prefix}"),
-            Cleanup::Nats { url, prefix } => format!("{url}?prefix={prefix}"),
+        let Some(url) = backend.server.as_ref().map(layers::Server::url) else {
+            continue; // one process is the whole in-process layer
         };
         let layer = &backend.nodes[0];
         let mut live = layer.subscribe("nodes").await.expect("subscribe");
@@ -605,29 +517,10 @@ async fn a_killed_nodes_presence_expires_and_its_messages_stay_in_history() {
 async fn projects_with_different_prefixes_share_a_server_without_mixing() {
     for backend in backends().await {
         let name = backend.name;
-        let (other_url, other_cleanup) = match &backend.cleanup {
-            Cleanup::None => continue, // nothing is shared in-process
-            Cleanup::Redis { url, .. } => {
-                let prefix = format!("kiln-test-{}:", fresh());
-                (
-                    format!("{url}?prefix={prefix}"),
-                    Cleanup::Redis {
-                        url: url.clone(),
-                        prefix,
-                    },
-                )
-            }
-            Cleanup::Nats { url, .. } => {
-                let prefix = format!("kt{}", fresh());
-                (
-                    format!("{url}?prefix={prefix}"),
-                    Cleanup::Nats {
-                        url: url.clone(),
-                        prefix,
-                    },
-                )
-            }
+        let Some(other) = backend.server.as_ref().map(layers::Server::other_project) else {
+            continue; // nothing is shared in-process
         };
+        let other_url = other.url();
         let ours = &backend.nodes[0];
         let theirs = node(&other_url).await;
         let mut their_live = theirs.subscribe("lobby").await.expect("subscribe");
@@ -655,12 +548,6 @@ async fn projects_with_different_prefixes_share_a_server_without_mixing() {
             "{name}"
         );
         backend.finish().await;
-        Backend {
-            name,
-            nodes: [Arc::clone(&theirs), theirs],
-            cleanup: other_cleanup,
-        }
-        .finish()
-        .await;
+        other.finish().await;
     }
 }

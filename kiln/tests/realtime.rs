@@ -14,19 +14,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "support/ws.rs"]
+pub mod ws;
+
 use futures_util::{SinkExt, StreamExt};
 use kiln::prelude::*;
 use kiln::realtime::{
     ChannelLayer, Channels, ConnectRequest, Consumer, InProcessLayer, Presence, SendError, Socket,
 };
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// The longest any single wait may take before the test fails.
-const GUARD: Duration = Duration::from_secs(20);
+use ws::{Client, GUARD, wait_until};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -177,10 +176,7 @@ impl Server {
     }
 
     async fn connect(&self, user: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(self.url(user))
-            .await
-            .unwrap();
-        Client { ws, next_ack: 0 }
+        Client::connect(&self.url(user)).await
     }
 }
 
@@ -194,124 +190,6 @@ fn percent_encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next_ack: u64,
-}
-
-impl Client {
-    async fn send(&mut self, frame: Value) {
-        self.ws
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    /// The next JSON frame (control frames are skipped).
-    async fn recv(&mut self) -> Value {
-        // One deadline for the whole wait: skipped pings must not extend it.
-        let deadline = tokio::time::Instant::now() + GUARD;
-        loop {
-            let message = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .expect("no frame in time")
-                .expect("connection ended")
-                .unwrap();
-            match message {
-                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-                Message::Close(frame) => panic!("closed: {frame:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Frames until one that `wanted` accepts, which is returned.
-    async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let frame = self.recv().await;
-            if wanted(&frame) {
-                return frame;
-            }
-        }
-    }
-
-    /// Sends a message asking for an ack and returns the ack's data.
-    async fn request(&mut self, data: Value) -> Value {
-        self.next_ack += 1;
-        let ack = self.next_ack;
-        self.send(json!({ "t": "msg", "data": data, "ack": ack }))
-            .await;
-        let reply = self
-            .until(|f| f["ack"] == ack && (f["t"] == "ack" || f["t"] == "error"))
-            .await;
-        assert_eq!(reply["t"], "ack", "{reply}");
-        reply["data"].clone()
-    }
-
-    /// Joins `room` and returns the server's answer (`joined` or `error`).
-    async fn join(&mut self, room: &str, last_id: Option<u64>) -> Value {
-        self.next_ack += 1;
-        let ack = self.next_ack;
-        let mut frame = json!({ "t": "join", "room": room, "ack": ack });
-        if let Some(last_id) = last_id {
-            frame["last_id"] = json!(last_id);
-        }
-        self.send(frame).await;
-        self.until(|f| f["ack"] == ack).await
-    }
-
-    /// The next room message of `room`.
-    async fn room_msg(&mut self, room: &str) -> Value {
-        self.until(|f| f["t"] == "msg" && f["room"] == room).await
-    }
-
-    /// Reads until the server closes; the close code, if it sent a frame.
-    async fn close_code(&mut self) -> Option<u16> {
-        loop {
-            match tokio::time::timeout(GUARD, self.ws.next())
-                .await
-                .expect("not closed in time")
-            {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return None,
-            }
-        }
-    }
-
-    /// Fails unless the connection still answers requests (as `user`) and
-    /// nothing else was sent to it before the answer.
-    async fn assert_alive(&mut self, user: &str) {
-        self.next_ack += 1;
-        let ack = self.next_ack;
-        self.send(json!({ "t": "msg", "data": { "type": "whoami" }, "ack": ack }))
-            .await;
-        let reply = self.recv().await;
-        assert_eq!(
-            (&reply["t"], &reply["ack"]),
-            (&json!("ack"), &json!(ack)),
-            "{reply}"
-        );
-        assert_eq!(reply["data"]["user"], user);
-    }
-
-    async fn whoami(&mut self) -> String {
-        let me = self.request(json!({ "type": "whoami" })).await;
-        me["id"].as_str().unwrap().to_owned()
-    }
-}
-
-/// Polls `condition` until it holds (failing after [`GUARD`]).
-async fn wait_until(condition: impl AsyncFn() -> bool) {
-    tokio::time::timeout(GUARD, async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("condition not reached in time");
 }
 
 /// The HTTP status of a refused upgrade.
@@ -442,6 +320,46 @@ async fn direct_send_reaches_one_connection() {
         .request(json!({ "type": "direct", "to": gone, "text": "?" }))
         .await;
     assert_eq!(sent["ok"], false);
+}
+
+#[tokio::test]
+async fn room_data_reaches_clients_as_the_sender_serialized_it() {
+    // Fields out of alphabetical order: a node that parsed the data into a
+    // `serde_json::Value` on the way would hand them out sorted.
+    #[derive(Serialize)]
+    struct Reading {
+        zebra: u32,
+        apple: f64,
+    }
+    let server = start("").await;
+    let mut alice = server.connect("alice").await;
+    alice.join("room", None).await;
+    let reading = Reading {
+        zebra: 1,
+        apple: 2.5,
+    };
+    let id = server
+        .channels
+        .broadcast("room", "reading", &reading)
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Some(Ok(Message::Text(text))) = alice.ws.next().await
+                && text.contains(r#""t":"msg""#)
+            {
+                return text;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        text.as_str(),
+        format!(
+            r#"{{"t":"msg","room":"room","id":{id},"event":"reading","data":{{"zebra":1,"apple":2.5}}}}"#
+        )
+    );
 }
 
 #[tokio::test]
@@ -699,8 +617,10 @@ async fn a_flooding_client_is_closed_and_others_keep_receiving() {
 }
 
 #[tokio::test]
-async fn a_client_that_stops_reading_is_closed_and_others_lose_nothing() {
-    let server = start("realtime_send_queue = 8").await;
+async fn a_client_that_stops_reading_is_dropped_from_its_rooms_and_others_lose_nothing() {
+    // No idle timeout to speak of: the only reason left to drop the slow
+    // client is its full send queue.
+    let server = start("realtime_send_queue = 8\nrealtime_idle_timeout = \"1h\"").await;
     // A client with a small receive buffer that never reads.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -723,21 +643,42 @@ async fn a_client_that_stops_reading_is_closed_and_others_lose_nothing() {
     .await;
     let payload = "y".repeat(8 * 1024);
     let mut sent = 0u32;
-    // The fast client reads every message before the next is sent, so only
-    // the slow one can fall behind; the bound only keeps a broken test finite.
-    while server.channels.connections() == 2 {
-        assert!(sent < 20_000, "the slow client was never closed");
+    // The fast client reads every message (and the presence diffs between
+    // them) before the next is sent, so only the slow one can fall behind,
+    // until the server drops it from the room: the leave diff says so. The
+    // bound only keeps a broken test finite.
+    let mut slow_left = false;
+    while !slow_left {
+        assert!(sent < 20_000, "the slow client was never dropped");
         let id = server
             .channels
             .broadcast("feed", "tick", &json!({ "n": sent, "pad": payload }))
             .await
             .unwrap();
-        let msg = fast.room_msg("feed").await;
+        let msg = fast
+            .until(|f| {
+                if f["t"] == "presence" && has_entry(&f["leaves"], "slow").is_some() {
+                    slow_left = true;
+                }
+                f["t"] == "msg" && f["room"] == "feed"
+            })
+            .await;
         assert_eq!(msg["id"], id);
         assert_eq!(msg["data"]["n"], sent);
         sent += 1;
     }
-    // The slow client, reading at last, finds its connection ended.
+    // The node reports it gone: not present (removed before the leave was
+    // announced), and its connection ends.
+    let present = server.channels.presence("feed").await.unwrap();
+    assert!(
+        present.iter().all(|entry| entry.user != "slow"),
+        "{present:?}"
+    );
+    wait_until(async || server.channels.connections() == 1).await;
+    server.assert_room_reaches("feed", &mut fast).await;
+    // The slow client, reading at last, finds its connection ended. The
+    // server gave up writing to it, so a close frame (4001) may not have
+    // got through; when one did, it names the reason.
     let ended = tokio::time::timeout(GUARD, async {
         while let Some(Ok(message)) = slow.next().await {
             if let Message::Close(frame) = message {
@@ -751,7 +692,6 @@ async fn a_client_that_stops_reading_is_closed_and_others_lose_nothing() {
     if let Some(code) = ended {
         assert_eq!(code, CloseCode::from(4001));
     }
-    server.assert_room_reaches("feed", &mut fast).await;
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use super::consumer::Consumer;
@@ -95,11 +96,11 @@ impl Socket {
     /// [`SendError::Closed`] when the connection is closed or its queue is
     /// full (which closes it); [`SendError::Encode`] when `data` is not JSON.
     pub fn send(&self, event: &str, data: &impl Serialize) -> Result<(), SendError> {
-        let data = serde_json::to_value(data)?;
+        let data = to_raw_value(data)?;
         self.push_msg(event, &data, None)
     }
 
-    fn push_msg(&self, event: &str, data: &Value, ack: Option<u64>) -> Result<(), SendError> {
+    fn push_msg(&self, event: &str, data: &RawValue, ack: Option<u64>) -> Result<(), SendError> {
         let frame = ServerFrame::Msg {
             room: None,
             id: None,
@@ -128,7 +129,7 @@ impl Socket {
         data: &impl Serialize,
         timeout: Duration,
     ) -> Result<Value, SendError> {
-        let data = serde_json::to_value(data)?;
+        let data = to_raw_value(data)?;
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut acks = lock(&self.acks);

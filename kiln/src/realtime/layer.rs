@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -59,6 +59,24 @@ impl LayerError {
             backend,
             message: message.to_string(),
         }
+    }
+
+    /// The one shape of a failed operation, whichever backend: "cannot
+    /// `action` at `at` (a masked URL, or the node): `error`".
+    pub fn failed(
+        backend: &'static str,
+        at: &str,
+        action: impl fmt::Display,
+        error: impl fmt::Display,
+    ) -> Self {
+        Self::new(backend, format!("cannot {action} at {at}: {error}"))
+    }
+
+    /// Adds what the reader can do about it.
+    #[must_use]
+    pub fn hint(mut self, hint: &str) -> Self {
+        self.message = format!("{}; {hint}", self.message);
+        self
     }
 }
 
@@ -129,9 +147,25 @@ pub trait ChannelLayer: Send + Sync + fmt::Debug + 'static {
 
 /// The embedded default: one process is the whole project, so the layer is a
 /// broadcast channel and a ring buffer per room.
+///
+/// A room's state exists only while something needs it: a subscriber, a
+/// kept message or an unexpired presence entry. Reads (history, presence
+/// lists) never create it, and it is dropped when its last subscriber goes,
+/// its presence empties or a publish finds nobody to keep it for. Ids come
+/// from one counter for the whole layer, so a room that is dropped and comes
+/// back still never reuses an id; a client asking for what followed an id
+/// older than the room's state is told [`History::Gone`] (messages may have
+/// been published meanwhile that nobody kept, so it must resync).
 #[derive(Debug, Default)]
 pub struct InProcessLayer {
-    rooms: Mutex<HashMap<String, Room>>,
+    rooms: Arc<Mutex<Rooms>>,
+}
+
+#[derive(Debug, Default)]
+struct Rooms {
+    by_name: HashMap<String, Room>,
+    /// The newest id given to any room's message.
+    last_id: MessageId,
 }
 
 /// How many messages a slow local subscriber may lag behind before it skips.
@@ -140,21 +174,81 @@ const SUBSCRIBER_BUFFER: usize = 1024;
 #[derive(Debug)]
 struct Room {
     sender: broadcast::Sender<Envelope>,
-    last_id: MessageId,
     history: VecDeque<Envelope>,
     /// The id of the newest message that has left the history window.
     dropped_through: MessageId,
+    /// The layer's newest id when this state was created: the room may have
+    /// had messages before, which nobody kept.
+    born_after: MessageId,
     presence: HashMap<String, (Bytes, Instant)>,
 }
 
 impl Room {
-    fn new() -> Self {
+    fn new(born_after: MessageId) -> Self {
         Self {
             sender: broadcast::channel(SUBSCRIBER_BUFFER).0,
-            last_id: 0,
             history: VecDeque::new(),
             dropped_through: 0,
+            born_after,
             presence: HashMap::new(),
+        }
+    }
+
+    /// Nothing would be lost by dropping the room's state. Presence entries
+    /// that expired are pruned first.
+    fn is_idle(&mut self, now: Instant) -> bool {
+        self.presence.retain(|_, (_, expires)| *expires > now);
+        self.sender.receiver_count() == 0 && self.history.is_empty() && self.presence.is_empty()
+    }
+}
+
+/// Locks the rooms; a poisoned lock only means another task panicked
+/// mid-update of plain data, and the maps are still usable. A std mutex:
+/// nothing awaits while it is held.
+fn lock(rooms: &Mutex<Rooms>) -> MutexGuard<'_, Rooms> {
+    rooms
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Rooms {
+    /// Runs `f` on `room`'s state, creating it, and drops the state again if
+    /// `f` left it idle.
+    fn with_room<T>(&mut self, room: &str, f: impl FnOnce(&mut Room, &mut MessageId) -> T) -> T {
+        let last_id = self.last_id;
+        let state = self
+            .by_name
+            .entry(room.to_owned())
+            .or_insert_with(|| Room::new(last_id));
+        let result = f(state, &mut self.last_id);
+        self.drop_if_idle(room);
+        result
+    }
+
+    fn drop_if_idle(&mut self, room: &str) {
+        if self
+            .by_name
+            .get_mut(room)
+            .is_some_and(|state| state.is_idle(Instant::now()))
+        {
+            self.by_name.remove(room);
+        }
+    }
+}
+
+/// A live subscription; dropping it may drop its room's state.
+struct Subscription {
+    receiver: Option<broadcast::Receiver<Envelope>>,
+    rooms: Weak<Mutex<Rooms>>,
+    room: String,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // The receiver goes first, so that the room counts one fewer.
+        drop(self.receiver.take());
+        if let Some(rooms) = self.rooms.upgrade() {
+            lock(&rooms).drop_if_idle(&self.room);
         }
     }
 }
@@ -164,14 +258,10 @@ impl InProcessLayer {
         Arc::new(Self::default())
     }
 
-    fn with_room<T>(&self, room: &str, f: impl FnOnce(&mut Room) -> T) -> T {
-        // A poisoned lock only means another task panicked mid-update of plain
-        // data; the maps are still usable.
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(rooms.entry(room.to_owned()).or_insert_with(Room::new))
+    /// How many rooms hold state (a subscriber, kept messages or presence):
+    /// what the layer costs in memory, for metrics and tests.
+    pub fn room_count(&self) -> usize {
+        lock(&self.rooms).by_name.len()
     }
 }
 
@@ -186,11 +276,11 @@ impl ChannelLayer for InProcessLayer {
         payload: Bytes,
         keep: usize,
     ) -> BoxFuture<'a, Result<MessageId, LayerError>> {
-        let id = self.with_room(room, |state| {
-            state.last_id += 1;
+        let id = lock(&self.rooms).with_room(room, |state, last_id| {
+            *last_id += 1;
             let envelope = Envelope {
                 room: room.to_owned(),
-                id: state.last_id,
+                id: *last_id,
                 payload,
             };
             if keep > 0 {
@@ -202,11 +292,11 @@ impl ChannelLayer for InProcessLayer {
                 }
             }
             if keep == 0 {
-                state.dropped_through = state.last_id;
+                state.dropped_through = *last_id;
             }
             // No receivers is not an error: nobody is in the room right now.
             let _ = state.sender.send(envelope);
-            state.last_id
+            *last_id
         });
         Box::pin(async move { Ok(id) })
     }
@@ -215,11 +305,17 @@ impl ChannelLayer for InProcessLayer {
         &'a self,
         room: &'a str,
     ) -> BoxFuture<'a, Result<BoxStream<'static, Envelope>, LayerError>> {
-        let receiver = self.with_room(room, |state| state.sender.subscribe());
-        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let receiver = lock(&self.rooms).with_room(room, |state, _| state.sender.subscribe());
+        let subscription = Subscription {
+            receiver: Some(receiver),
+            rooms: Arc::downgrade(&self.rooms),
+            room: room.to_owned(),
+        };
+        let stream = futures_util::stream::unfold(subscription, |mut subscription| async move {
+            let receiver = subscription.receiver.as_mut()?;
             loop {
                 match receiver.recv().await {
-                    Ok(envelope) => return Some((envelope, receiver)),
+                    Ok(envelope) => return Some((envelope, subscription)),
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
@@ -233,20 +329,25 @@ impl ChannelLayer for InProcessLayer {
         room: &'a str,
         after: MessageId,
     ) -> BoxFuture<'a, Result<History, LayerError>> {
-        let history = self.with_room(room, |state| {
-            if after < state.dropped_through {
-                History::Gone
-            } else {
-                History::Messages(
-                    state
-                        .history
-                        .iter()
-                        .filter(|envelope| envelope.id > after)
-                        .cloned()
-                        .collect(),
-                )
-            }
-        });
+        let rooms = lock(&self.rooms);
+        let state = rooms.by_name.get(room);
+        // A room without state keeps nothing, and may have had messages
+        // until now; a fresh state may have had some before it.
+        let born_after = state.map_or(rooms.last_id, |state| state.born_after);
+        let dropped_through = state.map_or(0, |state| state.dropped_through);
+        let history = if after < dropped_through || (after > 0 && after < born_after) {
+            History::Gone
+        } else {
+            History::Messages(state.map_or_else(Vec::new, |state| {
+                state
+                    .history
+                    .iter()
+                    .filter(|envelope| envelope.id > after)
+                    .cloned()
+                    .collect()
+            }))
+        };
+        drop(rooms);
         Box::pin(async move { Ok(history) })
     }
 
@@ -257,7 +358,7 @@ impl ChannelLayer for InProcessLayer {
         value: Bytes,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
-        self.with_room(room, |state| {
+        lock(&self.rooms).with_room(room, |state, _| {
             state
                 .presence
                 .insert(key.to_owned(), (value, Instant::now() + ttl));
@@ -270,7 +371,11 @@ impl ChannelLayer for InProcessLayer {
         room: &'a str,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), LayerError>> {
-        self.with_room(room, |state| state.presence.remove(key));
+        let mut rooms = lock(&self.rooms);
+        if let Some(state) = rooms.by_name.get_mut(room) {
+            state.presence.remove(key);
+            rooms.drop_if_idle(room);
+        }
         Box::pin(async { Ok(()) })
     }
 
@@ -279,15 +384,70 @@ impl ChannelLayer for InProcessLayer {
         room: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Bytes)>, LayerError>> {
         let now = Instant::now();
-        let mut entries = self.with_room(room, |state| {
-            state.presence.retain(|_, (_, expires)| *expires > now);
+        let mut rooms = lock(&self.rooms);
+        let mut entries = rooms.by_name.get(room).map_or_else(Vec::new, |state| {
             state
                 .presence
                 .iter()
+                .filter(|(_, (_, expires))| *expires > now)
                 .map(|(key, (value, _))| (key.clone(), value.clone()))
                 .collect::<Vec<_>>()
         });
+        rooms.drop_if_idle(room);
+        drop(rooms);
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         Box::pin(async move { Ok(entries) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_backend_fails_in_one_shape() {
+        let error = LayerError::failed("redis", "redis://h:1", "publish to room \"a\"", "refused")
+            .hint("check it");
+        assert_eq!(
+            error.to_string(),
+            "channel layer redis: cannot publish to room \"a\" at redis://h:1: refused; check it"
+        );
+    }
+
+    #[tokio::test]
+    async fn rooms_hold_state_only_while_something_needs_it() {
+        let layer = InProcessLayer::new();
+        // Reads do not create rooms.
+        assert_eq!(
+            layer.history_after("a", 0).await.ok(),
+            Some(History::Messages(Vec::new()))
+        );
+        assert_eq!(layer.presence_list("a").await.ok(), Some(Vec::new()));
+        layer.presence_remove("a", "n/1").await.ok();
+        assert_eq!(layer.room_count(), 0, "reads created a room");
+        // A subscriber keeps its room; messages nobody keeps do not.
+        let subscriber = layer.subscribe("a").await.ok();
+        let first = layer.publish("a", Bytes::new(), 0).await.ok();
+        assert_eq!(layer.room_count(), 1);
+        drop(subscriber);
+        assert_eq!(layer.room_count(), 0, "the last subscriber left");
+        // Ids keep increasing after the room's state was dropped, and what
+        // followed the old id is reported lost.
+        let second = layer.publish("a", Bytes::new(), 0).await.ok();
+        assert!(second > first, "{second:?} after {first:?}");
+        assert_eq!(layer.room_count(), 0, "a message kept for nobody");
+        assert_eq!(
+            layer.history_after("a", first.unwrap_or(0)).await.ok(),
+            Some(History::Gone)
+        );
+        // Presence keeps a room until it is removed.
+        let ttl = Duration::from_secs(60);
+        layer.presence_set("b", "n/1", Bytes::new(), ttl).await.ok();
+        assert_eq!(layer.room_count(), 1);
+        layer.presence_remove("b", "n/1").await.ok();
+        assert_eq!(layer.room_count(), 0, "the last presence entry left");
+        // Kept messages keep their room: they are its history.
+        layer.publish("c", Bytes::new(), 5).await.ok();
+        assert_eq!(layer.room_count(), 1);
     }
 }

@@ -106,12 +106,9 @@ impl NatsLayer {
             ));
         }
         let fail = |action: &str, error: &dyn fmt::Display| {
-            LayerError::new(
-                "nats",
-                format!(
-                    "cannot {action} at {masked}: {error}; check that nats-server runs there \
-                     with JetStream (`nats-server -js`) or change channel_layer"
-                ),
+            LayerError::failed("nats", &masked, action, error).hint(
+                "check that nats-server runs there \
+                     with JetStream (`nats-server -js`) or change channel_layer",
             )
         };
         let options = async_nats::ConnectOptions::new()
@@ -160,7 +157,7 @@ impl NatsLayer {
     }
 
     fn failed(&self, action: &str, error: impl fmt::Display) -> LayerError {
-        LayerError::new("nats", format!("cannot {action} at {}: {error}", self.url))
+        LayerError::failed("nats", &self.url, action, error)
     }
 
     fn stream_name(&self, token: &str) -> String {

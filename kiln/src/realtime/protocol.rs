@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::layer::MessageId;
 
@@ -147,7 +148,8 @@ pub(crate) enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<MessageId>,
         event: &'a str,
-        data: &'a Value,
+        /// Already JSON: copied into the frame as it is.
+        data: &'a RawValue,
         #[serde(skip_serializing_if = "Option::is_none")]
         ack: Option<u64>,
     },
@@ -186,11 +188,13 @@ impl ServerFrame<'_> {
 }
 
 /// A room message as it travels through the channel layer: the layer assigns
-/// the id, so the frame a client gets is built when it arrives.
+/// the id, so the frame a client gets is built when it arrives. `data` stays
+/// JSON text from the sender's serialization to the client's frame: a node
+/// checks it is well-formed but never builds a `Value` tree of it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Published {
     pub(crate) event: String,
-    pub(crate) data: Value,
+    pub(crate) data: Box<RawValue>,
     /// A connection that must not get it (send to all but the sender).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) except: Option<String>,

@@ -155,12 +155,9 @@ impl RedisLayer {
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<Self>, LayerError> {
         let masked = crate::db::mask_password(url);
         let fail = |action: &str, error: &dyn fmt::Display| {
-            LayerError::new(
-                "redis",
-                format!(
-                    "cannot {action} at {masked}: {error}; check that Redis runs there \
-                     (`redis-cli -u <url> ping`) or change channel_layer"
-                ),
+            LayerError::failed("redis", &masked, action, error).hint(
+                "check that Redis runs there \
+                     (`redis-cli -u <url> ping`) or change channel_layer",
             )
         };
         let client = redis::Client::open(url).map_err(|error| fail("open the URL", &error))?;
@@ -232,7 +229,7 @@ impl RedisLayer {
 
 impl Live {
     fn failed(&self, action: &str, error: impl fmt::Display) -> LayerError {
-        LayerError::new("redis", format!("cannot {action} at {}: {error}", self.url))
+        LayerError::failed("redis", &self.url, action, error)
     }
 
     async fn subscribe(

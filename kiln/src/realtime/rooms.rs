@@ -18,7 +18,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::layer::{ChannelLayer, Envelope, LayerError, MessageId};
@@ -138,9 +138,23 @@ struct Member {
 #[derive(Debug)]
 struct LocalRoom {
     members: HashMap<Arc<str>, Member>,
+    /// The members' handles, rebuilt on every join and leave, so that a
+    /// fan-out clones one `Arc` under the node's lock and sends after
+    /// releasing it: a room of many members never holds up other rooms.
+    handles: Arc<[ConnHandle]>,
     /// `Some(true)` once the room's subscriptions are live.
     ready: watch::Receiver<Option<bool>>,
     task: tokio::task::AbortHandle,
+}
+
+impl LocalRoom {
+    fn refresh_handles(&mut self) {
+        self.handles = self
+            .members
+            .values()
+            .map(|member| member.handle.clone())
+            .collect();
+    }
 }
 
 /// A node's realtime state: its layer, its rooms and its connections.
@@ -237,6 +251,7 @@ impl Hub {
                 let task = tokio::spawn(run_room(self.me.clone(), room.to_owned(), ready_tx));
                 LocalRoom {
                     members: HashMap::new(),
+                    handles: Arc::new([]),
                     ready,
                     task: task.abort_handle(),
                 }
@@ -248,6 +263,7 @@ impl Hub {
                     presence: encoded.clone(),
                 },
             );
+            local.refresh_handles();
             local.ready.clone()
         };
         let subscribed = matches!(
@@ -256,9 +272,11 @@ impl Hub {
         );
         if !subscribed {
             self.remove_member(room, &handle.key);
-            return Err(LayerError::new(
+            return Err(LayerError::failed(
                 self.layer.name(),
-                format!("could not subscribe to room `{room}`"),
+                &format!("node {}", self.node),
+                format_args!("subscribe to room {room:?}"),
+                "the room's subscription failed (logged above)",
             ));
         }
         if let (Some(presence), Some(encoded)) = (presence, encoded) {
@@ -295,6 +313,7 @@ impl Hub {
         let mut rooms = lock(&self.rooms);
         let local = rooms.get_mut(room)?;
         let member = local.members.remove(key);
+        local.refresh_handles();
         if local.members.is_empty() {
             // Dropping the task drops its subscriptions: the node leaves the room.
             local.task.abort();
@@ -315,7 +334,7 @@ impl Hub {
         &self,
         room: &str,
         event: &str,
-        data: Value,
+        data: Box<RawValue>,
         except: Option<&str>,
     ) -> Result<MessageId, LayerError> {
         let published = Published {
@@ -330,7 +349,12 @@ impl Hub {
 
     /// Sends to one connection of any node: at once when it is local, else
     /// through its node's room. Returns false when a local connection is gone.
-    async fn send_to(&self, key: &str, event: &str, data: Value) -> Result<bool, LayerError> {
+    async fn send_to(
+        &self,
+        key: &str,
+        event: &str,
+        data: Box<RawValue>,
+    ) -> Result<bool, LayerError> {
         let Some((node, _)) = key.split_once('/') else {
             return Ok(false);
         };
@@ -374,15 +398,11 @@ impl Hub {
         .encode()
         .into();
         let room_key: Arc<str> = Arc::from(room);
-        let rooms = lock(&self.rooms);
-        let Some(local) = rooms.get(room) else {
-            return;
-        };
-        for (key, member) in &local.members {
-            if published.except.as_deref() == Some(&**key) {
+        for handle in self.handles(room).iter() {
+            if published.except.as_deref() == Some(&*handle.key) {
                 continue;
             }
-            member.handle.push(Outbound::Room {
+            handle.push(Outbound::Room {
                 room: Arc::clone(&room_key),
                 id: envelope.id,
                 frame: Message::Text(text.clone()),
@@ -404,21 +424,24 @@ impl Hub {
 
     fn push_to_members(&self, room: &str, frame: &ServerFrame<'_>) {
         let text: Utf8Bytes = frame.encode().into();
-        if let Some(local) = lock(&self.rooms).get(room) {
-            for member in local.members.values() {
-                member
-                    .handle
-                    .push(Outbound::Frame(Message::Text(text.clone())));
-            }
+        for handle in self.handles(room).iter() {
+            handle.push(Outbound::Frame(Message::Text(text.clone())));
         }
     }
 
     fn close_members(&self, room: &str, code: u16, reason: &'static str) {
-        if let Some(local) = lock(&self.rooms).get(room) {
-            for member in local.members.values() {
-                member.handle.close(code, reason);
-            }
+        for handle in self.handles(room).iter() {
+            handle.close(code, reason);
         }
+    }
+
+    /// The local members of `room` to send to, taken under the lock and
+    /// used after it is released.
+    fn handles(&self, room: &str) -> Arc<[ConnHandle]> {
+        lock(&self.rooms).get(room).map_or_else(
+            || Arc::new([]) as Arc<[ConnHandle]>,
+            |local| Arc::clone(&local.handles),
+        )
     }
 
     fn local_presence(&self, room: &str) -> Vec<(Arc<str>, Bytes)> {
@@ -606,7 +629,7 @@ impl Channels {
         event: &str,
         data: &impl Serialize,
     ) -> Result<MessageId, SendError> {
-        let data = serde_json::to_value(data)?;
+        let data = to_raw_value(data)?;
         Ok(self.0.publish(room, event, data, None).await?)
     }
 
@@ -623,7 +646,7 @@ impl Channels {
         event: &str,
         data: &impl Serialize,
     ) -> Result<MessageId, SendError> {
-        let data = serde_json::to_value(data)?;
+        let data = to_raw_value(data)?;
         Ok(self.0.publish(room, event, data, Some(except)).await?)
     }
 
@@ -640,7 +663,7 @@ impl Channels {
         event: &str,
         data: &impl Serialize,
     ) -> Result<(), SendError> {
-        let data = serde_json::to_value(data)?;
+        let data = to_raw_value(data)?;
         if self.0.send_to(connection, event, data).await? {
             Ok(())
         } else {

@@ -112,14 +112,20 @@ impl Project {
         #[cfg(all(feature = "socketio", feature = "redis"))]
         if self.socketio_bus.is_none()
             && settings.channel_layer.starts_with("redis")
-            && self.mounts.iter().any(|mount| !mount.app.socketio.is_empty())
+            && self
+                .mounts
+                .iter()
+                .any(|mount| !mount.app.socketio.is_empty())
         {
             let bus = crate::realtime::socketio::connect_redis(&settings.channel_layer).await?;
             self.socketio_bus = Some(bus);
         }
         #[cfg(feature = "socketio")]
         if settings.channel_layer.starts_with("nats")
-            && self.mounts.iter().any(|mount| !mount.app.socketio.is_empty())
+            && self
+                .mounts
+                .iter()
+                .any(|mount| !mount.app.socketio.is_empty())
         {
             tracing::warn!(
                 target: "kiln::realtime",

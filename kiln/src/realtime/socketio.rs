@@ -20,7 +20,7 @@
 //! |---|---|
 //! | `ping_interval` | `realtime_ping_interval` |
 //! | `ping_timeout` | `realtime_idle_timeout` minus `realtime_ping_interval` |
-//! | `max_payload` | `realtime_max_message_size` |
+//! | `max_payload`, `ws_max_message_size` | `realtime_max_message_size` |
 //! | `max_buffer_size` | `realtime_send_queue` |
 //!
 //! With the `redis` feature too and a `redis://` `channel_layer`, broadcasts
@@ -377,6 +377,10 @@ pub(crate) fn build(pending: Pending, settings: &Settings, bus: &Bus) -> Result<
         .ping_interval(ping)
         .ping_timeout(settings.realtime_idle_timeout.0.saturating_sub(ping))
         .max_payload(settings.realtime_max_message_size.0)
+        // max_payload bounds polling bodies only; WebSocket messages have
+        // their own limits (64 MiB by default).
+        .ws_max_message_size(settings.realtime_max_message_size.as_usize())
+        .ws_max_frame_size(settings.realtime_max_message_size.as_usize())
         .max_buffer_size(settings.realtime_send_queue)
         .with_adapter::<Adapter>(RedisAdapterCtr::new_with_driver(bus.clone(), config))
         .build_with_inner_svc(NotFound);
@@ -450,5 +454,7 @@ fn site_of(socket: &socketioxide::socket::Socket<Adapter>) -> Result<Site, NotIn
 
 /// The [`Site`] extractor ran outside Kiln's middleware stack.
 #[derive(Debug, thiserror::Error)]
-#[error("the Site extractor needs Kiln's middleware stack (serve the project built by Project::build)")]
+#[error(
+    "the Site extractor needs Kiln's middleware stack (serve the project built by Project::build)"
+)]
 pub struct NotInKiln;

@@ -8,6 +8,10 @@
 //! kiln/tests/socketio-client; scripts/test does it) and, for the cross-node
 //! test, Redis at `KILN_TEST_REDIS_URL` (default 127.0.0.1:6379). Without
 //! them a test prints `SKIPPED:` and passes, unless `KILN_REQUIRE_BACKENDS=1`.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of tests: an unexpected error should fail the test loudly"
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -348,3 +348,47 @@ async fn the_socketio_route_is_named_and_reversible() {
         "/live/socket.io/"
     );
 }
+
+#[tokio::test]
+async fn bad_polling_requests_are_client_errors() {
+    let (addr, _events) = start("sio", "realtime_max_message_size = \"1 KiB\"").await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}/socket.io/");
+    // No engine.io parameters, an unknown protocol version, an unknown session.
+    for query in [
+        "",
+        "?EIO=9&transport=polling",
+        "?EIO=4&transport=polling&sid=nope",
+    ] {
+        let status = http
+            .get(format!("{base}{query}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "{query}: {status}");
+    }
+    // A polling body over realtime_max_message_size ends that session.
+    let open = http
+        .get(format!("{base}?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let handshake: Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
+    let sid = handshake["sid"].as_str().unwrap().to_owned();
+    let session = format!("{base}?EIO=4&transport=polling&sid={sid}");
+    let ok = http.post(&session).body("40").send().await.unwrap();
+    assert_eq!(ok.status(), 200, "a small post");
+    let big = format!("42[\"shout\",\"{}\"]", "x".repeat(4096));
+    let refused = http.post(&session).body(big).send().await.unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    let after = http.get(&session).send().await.unwrap();
+    assert!(
+        after.status().is_client_error(),
+        "the session survived: {}",
+        after.status()
+    );
+}

@@ -270,22 +270,19 @@ async fn next_text(
     }
 }
 
-#[tokio::test]
-async fn malformed_packet_closes_only_that_connection() {
-    let (addr, mut events) = start("sio", "").await;
+/// Sends `frame` on one raw connection of a server started with `extra`
+/// settings: that connection must end, the server's disconnect handler
+/// must run, and another connection must still be served.
+async fn assert_frame_closes_only_its_connection(extra: &str, frame: String) {
+    let (addr, mut events) = start("sio", extra).await;
     let mut bad = raw_socket(addr).await;
     let mut good = raw_socket(addr).await;
-    bad.send(Message::text("42[\"unterminated")).await.unwrap();
-    assert_eq!(
-        next_text(&mut bad).await,
-        None,
-        "the bad connection stays open"
-    );
+    bad.send(Message::text(frame)).await.unwrap();
+    assert_eq!(next_text(&mut bad).await, None, "the connection stays open");
     assert!(
         next_event(&mut events).await.starts_with("disconnect "),
-        "the server did not drop the bad socket"
+        "the server did not drop the socket"
     );
-    // The other connection and the server go on.
     good.send(Message::text("42[\"shout\",\"still here\"]"))
         .await
         .unwrap();
@@ -296,26 +293,14 @@ async fn malformed_packet_closes_only_that_connection() {
 }
 
 #[tokio::test]
+async fn malformed_packet_closes_only_that_connection() {
+    assert_frame_closes_only_its_connection("", "42[\"unterminated".to_owned()).await;
+}
+
+#[tokio::test]
 async fn payload_over_realtime_max_message_size_closes_the_connection() {
-    let (addr, _events) = start("sio", "realtime_max_message_size = \"1 KiB\"").await;
-    let mut big = raw_socket(addr).await;
-    let mut good = raw_socket(addr).await;
-    let text = "x".repeat(4096);
-    big.send(Message::text(format!("42[\"shout\",\"{text}\"]")))
-        .await
-        .unwrap();
-    assert_eq!(
-        next_text(&mut big).await,
-        None,
-        "the oversized message was accepted"
-    );
-    good.send(Message::text("42[\"shout\",\"small\"]"))
-        .await
-        .unwrap();
-    assert_eq!(
-        next_text(&mut good).await.as_deref(),
-        Some("42[\"shouted\",\"SMALL\"]")
-    );
+    let big = format!("42[\"shout\",\"{}\"]", "x".repeat(4096));
+    assert_frame_closes_only_its_connection("realtime_max_message_size = \"1 KiB\"", big).await;
 }
 
 #[tokio::test]

@@ -104,6 +104,8 @@ pub struct App {
     pub(crate) static_dir: Option<std::path::PathBuf>,
     pub(crate) templates: Option<TemplateDir>,
     pub(crate) context_processors: Vec<ContextProcessor>,
+    #[cfg(feature = "socketio")]
+    pub(crate) socketio: Vec<crate::realtime::socketio::Pending>,
 }
 
 /// Reads one registered model's state, when `makemigrations` asks.
@@ -124,6 +126,8 @@ impl App {
             static_dir: None,
             templates: None,
             context_processors: Vec::new(),
+            #[cfg(feature = "socketio")]
+            socketio: Vec::new(),
         }
     }
 
@@ -226,6 +230,40 @@ impl App {
         F: Fn(RequestView<'_>, &mut ContextValues) + Send + Sync + 'static,
     {
         self.context_processors.push(std::sync::Arc::new(processor));
+        self
+    }
+
+    /// Serves the Socket.IO protocol (what the `socket.io-client` npm
+    /// package speaks) at `path`, as the route `name`; `setup` registers its
+    /// namespaces when the project is built. Cargo feature `socketio`; see
+    /// [`realtime::socketio`](crate::realtime::socketio).
+    ///
+    /// ```
+    /// use kiln::realtime::socketio::{Data, SocketRef};
+    ///
+    /// let chat = kiln::App::new("chat").socketio("/socket.io/", "socketio", |io| {
+    ///     io.ns("/", async |socket: SocketRef| {
+    ///         socket.on("ping", async |socket: SocketRef, Data::<String>(text)| {
+    ///             let _ = socket.emit("pong", &text);
+    ///         });
+    ///     });
+    /// });
+    /// # let _ = chat;
+    /// ```
+    #[cfg(feature = "socketio")]
+    #[must_use]
+    pub fn socketio<F>(mut self, path: &str, name: &str, setup: F) -> Self
+    where
+        F: FnOnce(&mut crate::realtime::socketio::SocketIoSetup) + Send + 'static,
+    {
+        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+        let endpoint = crate::realtime::socketio::endpoint(std::sync::Arc::clone(&slot));
+        self.urls = self.urls.route(path, name, endpoint);
+        self.socketio.push(crate::realtime::socketio::Pending {
+            path: path.to_owned(),
+            slot,
+            setup: Box::new(setup),
+        });
         self
     }
 

@@ -84,6 +84,12 @@ pub struct TopicSettings;
 #[derive(Debug)]
 pub struct TopicRealtime;
 
+/// docs/topics/socketio.md
+#[cfg(feature = "socketio")]
+#[doc = include_str!("../../docs/topics/socketio.md")]
+#[derive(Debug)]
+pub struct TopicSocketIo;
+
 /// docs/topics/testing.md
 #[doc = include_str!("../../docs/topics/testing.md")]
 #[derive(Debug)]

@@ -44,6 +44,10 @@ pub struct Project {
     router: Arc<dyn crate::db::DatabaseRouter>,
     templates: Option<TemplateDir>,
     channel_layer: Option<Arc<dyn crate::realtime::ChannelLayer>>,
+    /// How Socket.IO servers reach the other nodes (this one alone unless
+    /// `connect_channel_layer` connected Redis).
+    #[cfg(feature = "socketio")]
+    socketio_bus: Option<crate::realtime::socketio::Bus>,
 }
 
 /// An app mounted under a URL prefix.
@@ -75,6 +79,8 @@ impl Project {
             router: Arc::new(crate::db::DefaultRouter),
             templates: None,
             channel_layer: None,
+            #[cfg(feature = "socketio")]
+            socketio_bus: None,
         }
     }
 
@@ -91,10 +97,42 @@ impl Project {
     /// given with [`channel_layer`](Self::channel_layer) or the setting is
     /// the in-process default (which [`build`](Self::build) creates itself).
     ///
+    /// With the `socketio` and `redis` features, a project that serves
+    /// Socket.IO and whose setting is a `redis://` URL also connects
+    /// socketioxide's Redis adapter there (even when a layer was given).
+    ///
     /// # Errors
     ///
     /// [`BootError::ChannelLayer`] when the server cannot be reached.
-    pub async fn connect_channel_layer(self, settings: &Settings) -> Result<Self, BootError> {
+    #[cfg_attr(
+        not(all(feature = "socketio", feature = "redis")),
+        expect(unused_mut, reason = "set only with the socketio and redis features")
+    )]
+    pub async fn connect_channel_layer(mut self, settings: &Settings) -> Result<Self, BootError> {
+        #[cfg(all(feature = "socketio", feature = "redis"))]
+        if self.socketio_bus.is_none()
+            && settings.channel_layer.starts_with("redis")
+            && self
+                .mounts
+                .iter()
+                .any(|mount| !mount.app.socketio.is_empty())
+        {
+            let bus = crate::realtime::socketio::connect_redis(&settings.channel_layer).await?;
+            self.socketio_bus = Some(bus);
+        }
+        #[cfg(feature = "socketio")]
+        if settings.channel_layer.starts_with("nats")
+            && self
+                .mounts
+                .iter()
+                .any(|mount| !mount.app.socketio.is_empty())
+        {
+            tracing::warn!(
+                target: "kiln::realtime",
+                "Socket.IO has no NATS adapter: its broadcasts reach the sockets of this process only; \
+                 use a redis:// channel_layer to serve Socket.IO from several processes"
+            );
+        }
         if self.channel_layer.is_some() || settings.channel_layer.starts_with("memory://") {
             return Ok(self);
         }
@@ -512,7 +550,20 @@ impl Project {
             .mounts
             .iter()
             .any(|mount| mount.app.label == crate::sessions::LABEL);
+        #[cfg(feature = "socketio")]
+        let bus = self
+            .socketio_bus
+            .clone()
+            .unwrap_or_else(crate::realtime::socketio::local_bus);
         for mount in self.mounts {
+            #[cfg(feature = "socketio")]
+            for mut pending in mount.app.socketio {
+                pending.path = Pattern::join(&mount.prefix, &pending.path)
+                    .map(|pattern| pattern.axum_path())
+                    .unwrap_or(pending.path);
+                crate::realtime::socketio::build(pending, &settings, &bus)
+                    .map_err(BootError::Usage)?;
+            }
             let mut app_router = Router::new();
             for entry in mount.app.urls.routes {
                 let pattern = patterns.next().expect("resolve_routes lists every route");

@@ -70,6 +70,8 @@ mod protocol;
 #[cfg(feature = "redis")]
 pub mod redis_layer;
 mod rooms;
+#[cfg(feature = "socketio")]
+pub mod socketio;
 pub mod sse;
 
 pub use connection::Socket;

@@ -28,12 +28,18 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// Rows in `world`; ids and random numbers are in `1..=WORLD_ROWS`.
 const WORLD_ROWS: i32 = 10_000;
 /// TechEmpower's database, created by `benchmarks/db/setup`.
-const DEFAULT_DATABASE_URL: &str = "postgresql://postgres@127.0.0.1:5432/hello_world?sslmode=disable";
+const DEFAULT_DATABASE_URL: &str =
+    "postgresql://postgres@127.0.0.1:5432/hello_world?sslmode=disable";
 
 /// TechEmpower's `world` table. Its schema belongs to `benchmarks/db/setup`,
 /// so the app has no migrations.
+///
+/// Cot names the table of every app model `<crate>__<table>`
+/// (`cot_bench__world`); only `model_type = "internal"` (meant for Cot's
+/// own tables) keeps `table_name` as written, so both models use it to reach
+/// the shared tables. It also keeps them out of Cot's migration generator.
 #[derive(Debug, Clone, Serialize)]
-#[model(table_name = "world")]
+#[model(model_type = "internal", table_name = "world")]
 struct World {
     #[model(primary_key)]
     id: i32,
@@ -42,7 +48,7 @@ struct World {
 }
 
 #[derive(Debug, Clone)]
-#[model(table_name = "fortune")]
+#[model(model_type = "internal", table_name = "fortune")]
 struct Fortune {
     #[model(primary_key)]
     id: i32,
@@ -170,11 +176,12 @@ impl Project for BenchProject {
         cot::cli::metadata!()
     }
 
-    /// Production settings; the database from `DATABASE_URL`.
+    /// Production settings (`COT_DEBUG=1` shows Cot's error pages, to
+    /// find what failed); the database from `DATABASE_URL`.
     fn config(&self, _config_name: &str) -> cot::Result<ProjectConfig> {
         let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
         Ok(ProjectConfig::builder()
-            .debug(false)
+            .debug(std::env::var_os("COT_DEBUG").is_some())
             .database(DatabaseConfig::builder().url(url).build())
             .build())
     }
@@ -184,7 +191,11 @@ impl Project for BenchProject {
     }
 
     /// Only the `Server` header TechEmpower requires; hyper adds `Date`.
-    fn middlewares(&self, handler: RootHandlerBuilder, _context: &MiddlewareContext) -> RootHandler {
+    fn middlewares(
+        &self,
+        handler: RootHandlerBuilder,
+        _context: &MiddlewareContext,
+    ) -> RootHandler {
         handler
             .middleware(SetResponseHeaderLayer::overriding(
                 cot::http::header::SERVER,

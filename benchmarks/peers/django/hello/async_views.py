@@ -2,6 +2,7 @@
 `aget`/`asave` run the sync code in a thread), so these query through
 psycopg 3's async connection pool directly, as TechEmpower's async Python
 entries do; the fortunes page still goes through Django's template."""
+import asyncio
 import os
 
 from django.http import HttpResponse, JsonResponse
@@ -34,13 +35,18 @@ _pool = AsyncConnectionPool(
     _conninfo(), min_size=_pool_size(), max_size=_pool_size(), open=False, kwargs={"autocommit": True}
 )
 _opened = False
+# The first requests arrive together: one of them opens the pool, the
+# others wait for it (opening it twice at once trips psycopg_pool).
+_open_lock = asyncio.Lock()
 
 
 async def _connection():
     global _opened
     if not _opened:
-        await _pool.open(wait=True)
-        _opened = True
+        async with _open_lock:
+            if not _opened:
+                await _pool.open(wait=True)
+                _opened = True
     return _pool.connection()
 
 

@@ -1,0 +1,10 @@
+#!/usr/bin/env python3
+"""Django's command line for the benchmark project (e.g. `./manage.py check --deploy`)."""
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

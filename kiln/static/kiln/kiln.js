@@ -349,9 +349,12 @@
     var results = this._emit(frame.event, [frame.data, reply]);
     if (typeof ackId !== "number" || results.length === 0 || results[0] === THREW) return;
     // The first handler's value (or promise) is the answer, unless a handler
-    // called reply() itself. A failure sends nothing: the server's
-    // emit_with_ack times out, as for a client that did not understand.
-    Promise.resolve(results[0]).then(reply, function (error) {
+    // called reply() first. Nothing (undefined) leaves the answer to a later
+    // reply(). A failure sends nothing: the server's emit_with_ack times
+    // out, as for a client that did not understand.
+    Promise.resolve(results[0]).then(function (value) {
+      if (value !== undefined) reply(value);
+    }, function (error) {
       self._handlerFailed(frame.event, error);
     });
   };
@@ -422,6 +425,7 @@
 
   Socket.prototype._closed = function (event) {
     this._ws = null;
+    if (this.state === "closed") return; // close() has said everything
     var code = event.code === undefined ? 1006 : event.code;
     // Answers to frames already sent are lost with the connection: the server
     // may or may not have handled them, so they are rejected, not resent.
@@ -431,10 +435,9 @@
         self._settle(ack, KilnError("closed", "the connection closed (" + code + ") before the answer came"));
       }
     });
-    var byClient = this.state === "closed";
     // 1000 from the server is a deliberate end (the consumer called close):
     // coming back would only be refused or closed again.
-    var again = !byClient && this.reconnect && code !== 1000 && this.attempt < this.maxAttempts;
+    var again = this.reconnect && code !== 1000 && this.attempt < this.maxAttempts;
     this._emit("close", [{
       code: code,
       reason: event.reason || "",
@@ -443,7 +446,7 @@
     }]);
     if (again) {
       this._schedule();
-    } else if (!byClient) {
+    } else {
       this._shutdown(KilnError("closed", "the connection closed (" + code + ") and will not reconnect"));
     }
   };
@@ -550,10 +553,15 @@
     });
   };
 
-  /** Closes the connection for good (code 1000): no reconnection; pending requests reject with `closed`. */
+  /**
+   * Closes the connection for good (code 1000): no reconnection; pending
+   * requests reject with `closed`. The close event fires at once, without
+   * waiting for the server's half of the closing handshake.
+   */
   Socket.prototype.close = function () {
     if (this.state === "closed") return;
     var ws = this._ws;
+    this._ws = null; // what this connection still does is ignored from now on
     this._shutdown(KilnError("closed", "the socket was closed with close()"));
     if (ws) {
       try {
@@ -561,6 +569,7 @@
       } catch (error) {
         // Already closing: nothing more to do.
       }
+      this._emit("close", [{ code: 1000, reason: "", wasClean: true, willReconnect: false }]);
     }
   };
 

@@ -64,7 +64,7 @@ test("request rejects with the server's error code, and on its own timeout", T, 
     return true;
   });
   // Nobody answers the server's question here, so the consumer never replies.
-  await assert.rejects(socket.request({ type: "ask", text: "?" }, { timeout: 100 }), { code: "timeout" });
+  await assert.rejects(socket.request({ type: "ask", text: "?", wait_ms: 1000 }, { timeout: 100 }), { code: "timeout" });
 });
 
 test("the server's emit_with_ack is answered by the handler's return value", T, async (t) => {
@@ -158,7 +158,7 @@ test("close() ends the socket for good: code 1000, no reconnection, pending requ
   const room = socket.join("js-close");
   await room.joined;
   // The server's question goes unanswered, so this request stays pending.
-  const pending = socket.request({ type: "ask", text: "never answered" }, { timeout: 0 });
+  const pending = socket.request({ type: "ask", text: "never answered", wait_ms: 1000 }, { timeout: 0 });
   const closed = next(socket, "close");
   socket.close();
   await assert.rejects(pending, { code: "closed" });

@@ -124,6 +124,44 @@ test("a message over the server's limit surfaces close code 1009, then the socke
   assert.deepEqual(await socket.request({ type: "echo", text: "small" }), { echoed: "small" });
 });
 
+test("close() while reconnecting stops the reconnection", T, async (t) => {
+  let made = 0;
+  class CountingWebSocket extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      made += 1;
+    }
+  }
+  let calls = 0;
+  const asked = deferred();
+  const gate = deferred();
+  const returned = deferred();
+  const socket = connect(t, "hank", {
+    WebSocket: CountingWebSocket,
+    token: async () => {
+      calls += 1;
+      if (calls > 1) {
+        asked.resolve();
+        await gate.promise;
+      }
+      const value = await token("hank");
+      if (calls > 1) returned.resolve();
+      return value;
+    },
+  });
+  await next(socket, "open");
+  socket.send({ type: "kick", code: 4100 });
+  // The back-off is over and the next connection waits for its token.
+  await asked.promise;
+  socket.close();
+  assert.equal(socket.state, "closed");
+  gate.resolve();
+  await returned.promise;
+  // One macrotask later every promise callback of the socket has run.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(made, 1, "no connection after close()");
+});
+
 test("a close with 1000 by the server is final", T, async (t) => {
   let made = 0;
   class CountingWebSocket extends WebSocket {

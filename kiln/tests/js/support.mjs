@@ -66,13 +66,17 @@ export function next(emitter, event, accept = () => true) {
 
 /** Resolves once `condition()` holds (checked every few ms, up to GUARD_MS). */
 export function until(condition, what) {
-  return guard(
-    new Promise((resolve) => {
-      const check = () => (condition() ? resolve() : setTimeout(check, 5));
-      check();
-    }),
-    what,
-  );
+  let stopped = false;
+  const polled = new Promise((resolve) => {
+    const check = () => {
+      if (stopped) return;
+      if (condition()) resolve();
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+  // Polling stops either way, so that a failed wait does not keep Node alive.
+  return guard(polled, what).finally(() => (stopped = true));
 }
 
 /** A promise with its resolve function outside. */

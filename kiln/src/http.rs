@@ -13,8 +13,8 @@ pub(crate) mod stack;
 
 pub(crate) use context::RequestContext;
 pub use error::Error;
-pub use file::{FileResponse, stream};
 pub(crate) use file::none_match_hits;
+pub use file::{FileResponse, stream};
 pub use pages::{escape, escape_into};
 pub use request_id::RequestId;
 pub use stack::SiteService;

@@ -24,14 +24,19 @@ use serde_json::{Value, json};
 
 /// How long the whole Node run may take before it is killed: a hang guard
 /// only (each Node test has its own, shorter, guard).
-const NODE_GUARD: Duration = Duration::from_secs(300);
+const NODE_GUARD: Duration = Duration::from_secs(120);
 
 /// What the JavaScript tests send, in the `data` of their `msg` frames.
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum TestIn {
-    Echo { text: String },
-    Say { room: String, text: String },
+    Echo {
+        text: String,
+    },
+    Say {
+        room: String,
+        text: String,
+    },
     /// Asks the client (`emit_with_ack("question")`) and answers with its
     /// ack. Tests that leave it unanswered wait less, because the server
     /// answers a client's close frame only once the consumer is done with
@@ -43,7 +48,9 @@ enum TestIn {
         wait_ms: u64,
     },
     /// The server ends the connection with `code`.
-    Kick { code: u16 },
+    Kick {
+        code: u16,
+    },
 }
 
 fn default_ask_ms() -> u64 {
@@ -124,7 +131,9 @@ struct Post {
 
 /// Broadcasts from outside any connection, as a normal view does.
 async fn post_message(channels: Channels, Json(post): Json<Post>) -> Result<String, kiln::Error> {
-    let id = channels.broadcast(&post.room, &post.event, &post.data).await?;
+    let id = channels
+        .broadcast(&post.room, &post.event, &post.data)
+        .await?;
     Ok(id.to_string())
 }
 

@@ -368,7 +368,10 @@ async fn kilns_own_client_script_is_a_static_file_in_debug_and_production() {
         .await;
     assert_eq!(again.status(), 304);
     assert!(again.bytes().is_empty());
-    let head = debug.request(Method::HEAD, "/static/kiln/kiln.js").send().await;
+    let head = debug
+        .request(Method::HEAD, "/static/kiln/kiln.js")
+        .send()
+        .await;
     assert_eq!(head.status(), 200);
     assert!(head.bytes().is_empty());
 
@@ -386,7 +389,12 @@ async fn kilns_own_client_script_is_a_static_file_in_debug_and_production() {
     assert!(root.join("staticfiles/kiln/kiln.js").is_file());
     let production = TestClient::with_settings(project(root), settings(false));
     let url = production.site().static_files().url("kiln/kiln.js");
-    assert!(url.starts_with("/static/kiln/kiln.") && url.ends_with(".js") && url.len() == "/static/kiln/kiln.js".len() + 13, "{url}");
+    assert!(
+        url.starts_with("/static/kiln/kiln.")
+            && url.ends_with(".js")
+            && url.len() == "/static/kiln/kiln.js".len() + 13,
+        "{url}"
+    );
     let hashed = production.get(&url).send().await;
     assert_eq!(hashed.status(), 200);
     assert_eq!(hashed.header("content-type"), Some("text/javascript"));
@@ -403,7 +411,10 @@ async fn a_project_file_replaces_kilns_own_script() {
     let root = dir.path();
     write(&root.join("static/kiln/kiln.js"), "// patched\n");
     let client = TestClient::with_settings(project(root), settings(true));
-    assert_eq!(client.get("/static/kiln/kiln.js").send().await.text(), "// patched\n");
+    assert_eq!(
+        client.get("/static/kiln/kiln.js").send().await.text(),
+        "// patched\n"
+    );
     project(root)
         .static_files(&settings(false))
         .collect()

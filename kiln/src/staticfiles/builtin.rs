@@ -73,9 +73,10 @@ impl Builtin {
             if let Ok(value) = HeaderValue::from_str(mime.essence_str()) {
                 response.headers_mut().insert(header::CONTENT_TYPE, value);
             }
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(self.content.len()));
+            response.headers_mut().insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(self.content.len()),
+            );
             response
         };
         let headers = response.headers_mut();

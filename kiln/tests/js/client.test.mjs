@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Kiln, WS_URL, broadcast, connect, next, token, until } from "./support.mjs";
+import { Kiln, WS_URL, broadcast, connect, countingWebSocket, next, token, until } from "./support.mjs";
 
 const T = { timeout: 30000 };
 
@@ -145,14 +145,8 @@ test("bad input is refused with clear errors, not thrown from deep inside", T, a
 });
 
 test("close() ends the socket for good: code 1000, no reconnection, pending requests rejected", T, async (t) => {
-  let made = 0;
-  class CountingWebSocket extends WebSocket {
-    constructor(...args) {
-      super(...args);
-      made += 1;
-    }
-  }
-  const socket = connect(t, "alice", { WebSocket: CountingWebSocket, minDelay: 10, maxDelay: 10 });
+  const counting = countingWebSocket();
+  const socket = connect(t, "alice", { WebSocket: counting.WebSocket, minDelay: 10, maxDelay: 10 });
   let reconnecting = 0;
   socket.on("reconnecting", () => (reconnecting += 1));
   const room = socket.join("js-close");
@@ -175,6 +169,6 @@ test("close() ends the socket for good: code 1000, no reconnection, pending requ
     await other.request({ type: "say", room: "js-close", text: String(n) });
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.equal(made, 1);
+  assert.equal(counting.made(), 1);
   assert.equal(reconnecting, 0);
 });

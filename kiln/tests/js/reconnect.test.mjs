@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Kiln, WS_URL, broadcast, connect, deferred, next, token, until } from "./support.mjs";
+import { Kiln, WS_URL, broadcast, connect, countingWebSocket, deferred, next, token, until } from "./support.mjs";
 
 const T = { timeout: 30000 };
 
@@ -125,19 +125,13 @@ test("a message over the server's limit surfaces close code 1009, then the socke
 });
 
 test("close() while reconnecting stops the reconnection", T, async (t) => {
-  let made = 0;
-  class CountingWebSocket extends WebSocket {
-    constructor(...args) {
-      super(...args);
-      made += 1;
-    }
-  }
+  const counting = countingWebSocket();
   let calls = 0;
   const asked = deferred();
   const gate = deferred();
   const returned = deferred();
   const socket = connect(t, "hank", {
-    WebSocket: CountingWebSocket,
+    WebSocket: counting.WebSocket,
     token: async () => {
       calls += 1;
       if (calls > 1) {
@@ -159,18 +153,12 @@ test("close() while reconnecting stops the reconnection", T, async (t) => {
   await returned.promise;
   // One macrotask later every promise callback of the socket has run.
   await new Promise((resolve) => setTimeout(resolve, 0));
-  assert.equal(made, 1, "no connection after close()");
+  assert.equal(counting.made(), 1, "no connection after close()");
 });
 
 test("a close with 1000 by the server is final", T, async (t) => {
-  let made = 0;
-  class CountingWebSocket extends WebSocket {
-    constructor(...args) {
-      super(...args);
-      made += 1;
-    }
-  }
-  const socket = connect(t, "gina", { WebSocket: CountingWebSocket });
+  const counting = countingWebSocket();
+  const socket = connect(t, "gina", { WebSocket: counting.WebSocket });
   await next(socket, "open");
   const closed = next(socket, "close");
   socket.send({ type: "kick", code: 1000 });
@@ -181,7 +169,7 @@ test("a close with 1000 by the server is final", T, async (t) => {
   assert.equal(event.willReconnect, false);
   assert.equal(socket.state, "closed");
   await assert.rejects(pending, { code: "closed" });
-  assert.equal(made, 1);
+  assert.equal(counting.made(), 1);
 });
 
 test("a server that refuses the connection is retried with back-off up to maxAttempts", T, async (t) => {

@@ -85,3 +85,15 @@ export function deferred() {
   const promise = new Promise((r) => (resolve = r));
   return { promise, resolve };
 }
+
+/** A WebSocket class that counts the connections it makes: `made()`. */
+export function countingWebSocket() {
+  let made = 0;
+  class CountingWebSocket extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      made += 1;
+    }
+  }
+  return { WebSocket: CountingWebSocket, made: () => made };
+}

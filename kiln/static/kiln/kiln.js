@@ -37,13 +37,18 @@
    * client's own: `timeout`, `closed`, `queue_full`.
    */
   function KilnError(code, detail, frame) {
-    var error = new Error(code + (detail ? ": " + detail : ""));
-    error.name = "KilnError";
-    error.code = code;
-    error.detail = detail || "";
-    if (frame) error.frame = frame;
-    return error;
+    if (!(this instanceof KilnError)) return new KilnError(code, detail, frame);
+    this.message = code + (detail ? ": " + detail : "");
+    this.code = code;
+    this.detail = detail || "";
+    if (frame) this.frame = frame;
+    var trace = new Error(this.message);
+    trace.name = "KilnError";
+    this.stack = trace.stack;
   }
+  KilnError.prototype = Object.create(Error.prototype);
+  KilnError.prototype.constructor = KilnError;
+  KilnError.prototype.name = "KilnError";
 
   /** A tiny event emitter: `on` returns a function that removes the handler. */
   function Emitter() {

@@ -60,6 +60,7 @@ test("request rejects with the server's error code, and on its own timeout", T, 
   await next(socket, "open");
   await assert.rejects(socket.request({ type: "no-such-type" }), (error) => {
     assert.equal(error.name, "KilnError");
+    assert.ok(error instanceof Kiln.KilnError && error instanceof Error);
     assert.equal(error.code, "bad_message");
     return true;
   });

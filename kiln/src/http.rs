@@ -13,6 +13,7 @@ pub(crate) mod stack;
 
 pub(crate) use context::RequestContext;
 pub use error::Error;
+pub(crate) use file::none_match_hits;
 pub use file::{FileResponse, stream};
 pub use pages::{escape, escape_into};
 pub use request_id::RequestId;

@@ -18,12 +18,18 @@
 //!   changes under that name). Put a CDN or nginx in front and it caches
 //!   them as they are.
 //!
+//! Kiln ships files of its own too: `static("kiln/kiln.js")` is the
+//! JavaScript client of the real-time protocol. They come after every
+//! folder, are collected like the others, and are served from the binary
+//! when no folder (or, in production, `static_root`) has them.
+//!
 //! Every response has `ETag` and `Last-Modified` and answers conditional
 //! and `Range` requests (see [`FileResponse`](crate::http::FileResponse)).
 //! A name with a `..`, `.`, hidden (`.env`) or empty segment, a backslash
 //! or a NUL, encoded or not, is refused with 404 before any file is
 //! touched.
 
+mod builtin;
 mod collect;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -203,7 +209,10 @@ pub(crate) async fn serve(site: Site, request: Request) -> Result<Response, Erro
         return Err(Error::not_found("no such static file"));
     };
     let Some(path) = files.find(&name) else {
-        return Err(Error::not_found("no such static file"));
+        return match builtin::find(&name) {
+            Some(builtin) => Ok(builtin.response(&method, request.headers())),
+            None => Err(Error::not_found("no such static file")),
+        };
     };
     let cache_control = if files.is_hashed(&name) {
         "public, max-age=31536000, immutable"

@@ -272,14 +272,15 @@ async fn production_serves_collected_files_under_hashed_names() {
     let root = dir.path();
     let files = project(root).static_files(&settings(false));
     let collected = files.collect().unwrap();
-    assert_eq!(collected.copied, 2);
+    // The app's two files and Kiln's own kiln/kiln.js.
+    assert_eq!(collected.copied, 3);
     assert_eq!(collected.shadowed.len(), 1, "{collected:?}");
     assert!(
         !root.join("staticfiles/polls/.hidden").exists(),
         "hidden files are not collected"
     );
     let again = files.collect().unwrap();
-    assert_eq!((again.copied, again.unmodified), (0, 2));
+    assert_eq!((again.copied, again.unmodified), (0, 3));
 
     let client = TestClient::with_settings(project(root), settings(false));
     let css_url = client.site().static_files().url("polls/style.css");
@@ -340,6 +341,88 @@ async fn production_serves_collected_files_under_hashed_names() {
     assert_eq!(part.status(), 206);
     assert_eq!(part.header("content-encoding"), None);
     assert_eq!(part.text(), &original[..7]);
+}
+
+/// Kiln's JavaScript client, as the crate ships it.
+const KILN_JS: &str = include_str!("../static/kiln/kiln.js");
+
+#[tokio::test]
+async fn kilns_own_client_script_is_a_static_file_in_debug_and_production() {
+    let dir = project_folder();
+    let root = dir.path();
+    let debug = TestClient::with_settings(project(root), settings(true));
+    assert_eq!(
+        debug.site().static_files().url("kiln/kiln.js"),
+        "/static/kiln/kiln.js"
+    );
+    let script = debug.get("/static/kiln/kiln.js").send().await;
+    assert_eq!(script.status(), 200);
+    assert_eq!(script.header("content-type"), Some("text/javascript"));
+    assert_eq!(script.text(), KILN_JS);
+    assert_eq!(script.header("cache-control"), Some("no-cache"));
+    let etag = script.header("etag").unwrap().to_owned();
+    let again = debug
+        .get("/static/kiln/kiln.js")
+        .header("if-none-match", &etag)
+        .send()
+        .await;
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().is_empty());
+    let head = debug
+        .request(Method::HEAD, "/static/kiln/kiln.js")
+        .send()
+        .await;
+    assert_eq!(head.status(), 200);
+    assert!(head.bytes().is_empty());
+
+    // Production before collectstatic: still served, from the binary.
+    let production = TestClient::with_settings(project(root), settings(false));
+    let script = production.get("/static/kiln/kiln.js").send().await;
+    assert_eq!(script.status(), 200);
+    assert_eq!(script.text(), KILN_JS);
+
+    // collectstatic copies it with a hashed name that templates' static() uses.
+    project(root)
+        .static_files(&settings(false))
+        .collect()
+        .unwrap();
+    assert!(root.join("staticfiles/kiln/kiln.js").is_file());
+    let production = TestClient::with_settings(project(root), settings(false));
+    let url = production.site().static_files().url("kiln/kiln.js");
+    assert!(
+        url.starts_with("/static/kiln/kiln.")
+            && url.ends_with(".js")
+            && url.len() == "/static/kiln/kiln.js".len() + 13,
+        "{url}"
+    );
+    let hashed = production.get(&url).send().await;
+    assert_eq!(hashed.status(), 200);
+    assert_eq!(hashed.header("content-type"), Some("text/javascript"));
+    assert_eq!(hashed.text(), KILN_JS);
+    assert_eq!(
+        hashed.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+}
+
+#[tokio::test]
+async fn a_project_file_replaces_kilns_own_script() {
+    let dir = project_folder();
+    let root = dir.path();
+    write(&root.join("static/kiln/kiln.js"), "// patched\n");
+    let client = TestClient::with_settings(project(root), settings(true));
+    assert_eq!(
+        client.get("/static/kiln/kiln.js").send().await.text(),
+        "// patched\n"
+    );
+    project(root)
+        .static_files(&settings(false))
+        .collect()
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("staticfiles/kiln/kiln.js")).unwrap(),
+        "// patched\n"
+    );
 }
 
 #[tokio::test]

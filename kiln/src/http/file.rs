@@ -270,7 +270,7 @@ impl Validators {
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2).
-fn none_match_hits(value: &HeaderValue, etag: &HeaderValue) -> bool {
+pub(crate) fn none_match_hits(value: &HeaderValue, etag: &HeaderValue) -> bool {
     let (Ok(value), Ok(etag)) = (value.to_str(), etag.to_str()) else {
         return false;
     };

@@ -410,13 +410,16 @@ async fn closed(close: &mut watch::Receiver<CloseReason>) -> CloseReason {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-/// Sends one frame unless the connection is asked to close meanwhile (a
-/// client that stopped reading would hold the send forever). False when the
-/// writer must stop.
+/// Sends one frame. When the connection is asked to close meanwhile, the
+/// send gets [`CLOSE_GRACE`] more to finish: a client that reads then still
+/// gets its close frame after this one, while one that stopped reading
+/// (whose send would hold for ever) is let go. False when the writer must
+/// stop without a close frame.
 async fn send(sink: &mut Sink, frame: Message, close: &mut watch::Receiver<CloseReason>) -> bool {
+    let mut sending = std::pin::pin!(sink.send(frame));
     tokio::select! {
-        sent = sink.send(frame) => sent.is_ok(),
-        _ = closed(close) => false,
+        sent = &mut sending => sent.is_ok(),
+        _ = closed(close) => matches!(tokio::time::timeout(CLOSE_GRACE, sending).await, Ok(Ok(()))),
     }
 }
 
@@ -473,6 +476,10 @@ async fn write(
             }
         };
         for frame in frames {
+            if close.borrow().is_some() {
+                // Closing: the rest of the batch gives way to the close frame.
+                break;
+            }
             if !send(&mut sink, frame, &mut close).await {
                 // Either the client is gone or the close signal came while the
                 // send was stuck: there is no point in a close frame.

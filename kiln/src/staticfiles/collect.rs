@@ -83,8 +83,8 @@ pub(crate) fn collectstatic(
     Ok(())
 }
 
-/// Copies the files of `sources` (first folder wins) into `root` and writes
-/// the manifest.
+/// Copies the files of `sources` (first folder wins), then Kiln's built-in
+/// files that no folder replaces, into `root` and writes the manifest.
 pub(crate) fn collect(sources: &[PathBuf], root: &Path) -> Result<Collected, BootError> {
     let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut collected = Collected::default();
@@ -103,9 +103,19 @@ pub(crate) fn collect(sources: &[PathBuf], root: &Path) -> Result<Collected, Boo
         }
     }
     let mut manifest = BTreeMap::new();
-    for (name, path) in &found {
-        let content = fs::read(path).map_err(|error| io_error("read", path, &error))?;
-        let hashed = hashed_name(name, &content);
+    let builtins = super::builtin::BUILTINS
+        .iter()
+        // A project's or an app's file of the same name replaces Kiln's own.
+        .filter(|builtin| !found.contains_key(builtin.name))
+        .map(|builtin| (builtin.name.to_owned(), builtin.content.to_vec()));
+    let files = found.iter().map(|(name, path)| {
+        fs::read(path)
+            .map(|content| (name.clone(), content))
+            .map_err(|error| io_error("read", path, &error))
+    });
+    for file in files.chain(builtins.map(Ok)) {
+        let (name, content) = file?;
+        let hashed = hashed_name(&name, &content);
         let mut changed = false;
         for target in [name.as_str(), hashed.as_str()] {
             changed |= write_with_variants(&root.join(target), &content)?;
@@ -115,7 +125,7 @@ pub(crate) fn collect(sources: &[PathBuf], root: &Path) -> Result<Collected, Boo
         } else {
             collected.unmodified += 1;
         }
-        manifest.insert(name.clone(), hashed);
+        manifest.insert(name, hashed);
     }
     write_manifest(root, &manifest)?;
     Ok(collected)

@@ -1,0 +1,99 @@
+// Helpers of the kiln.js tests (kiln/tests/js_client.rs starts the server
+// and runs them). Waits are bounded only so that a broken feature fails
+// instead of hanging; no assertion depends on how long anything takes.
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+export const Kiln = require("../../static/kiln/kiln.js");
+
+export const BASE = process.env.KILN_TEST_URL;
+if (!BASE) {
+  throw new Error("KILN_TEST_URL is not set: run these through `cargo test -p kiln --test js_client`");
+}
+export const WS_URL = BASE.replace(/^http/, "ws") + "/ws/";
+
+/** The longest any single wait may take. */
+export const GUARD_MS = 15000;
+
+/** A signed token for `user`, from the test server. */
+export async function token(user) {
+  const response = await fetch(`${BASE}/token/?user=${encodeURIComponent(user)}`);
+  if (!response.ok) throw new Error(`token for ${user}: ${response.status}`);
+  return response.text();
+}
+
+/** Broadcasts `event` with `data` to `room` from a view; the message id. */
+export async function broadcast(room, event, data) {
+  const response = await fetch(`${BASE}/post/`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ room, event, data }),
+  });
+  if (!response.ok) throw new Error(`broadcast: ${response.status} ${await response.text()}`);
+  return Number(await response.text());
+}
+
+/** A socket logged in as `user`, closed when test `t` ends. */
+export function connect(t, user, options = {}) {
+  const socket = Kiln.connect(WS_URL, { token: () => token(user), minDelay: 20, maxDelay: 200, ...options });
+  t.after(() => socket.close());
+  return socket;
+}
+
+/** `promise`, or a failure naming `what` after GUARD_MS. */
+export function guard(promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${GUARD_MS} ms`)), GUARD_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The arguments of the next `event` of `emitter` (a socket or a room) that `accept` takes. */
+export function next(emitter, event, accept = () => true) {
+  return guard(
+    new Promise((resolve) => {
+      const off = emitter.on(event, (...args) => {
+        if (accept(...args)) {
+          off();
+          resolve(args);
+        }
+      });
+    }),
+    `event "${event}"`,
+  );
+}
+
+/** Resolves once `condition()` holds (checked every few ms, up to GUARD_MS). */
+export function until(condition, what) {
+  let stopped = false;
+  const polled = new Promise((resolve) => {
+    const check = () => {
+      if (stopped) return;
+      if (condition()) resolve();
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+  // Polling stops either way, so that a failed wait does not keep Node alive.
+  return guard(polled, what).finally(() => (stopped = true));
+}
+
+/** A promise with its resolve function outside. */
+export function deferred() {
+  let resolve;
+  const promise = new Promise((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A WebSocket class that counts the connections it makes: `made()`. */
+export function countingWebSocket() {
+  let made = 0;
+  class CountingWebSocket extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      made += 1;
+    }
+  }
+  return { WebSocket: CountingWebSocket, made: () => made };
+}

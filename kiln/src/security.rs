@@ -94,12 +94,24 @@ impl Policy {
             return Verdict::Refuse(self.bad_host(&problem));
         }
         let https = self.is_https(headers);
+        // Browsers send a WebSocket handshake to any site with that site's
+        // cookies, and the same-origin policy does not apply to it: without
+        // this check any page could act as the logged-in user over a
+        // socket (cross-site WebSocket hijacking). Non-browser clients send
+        // no `Origin` and carry no ambient cookies of a victim.
+        if headers.contains_key(header::UPGRADE)
+            && let Some(origin) = headers.get(header::ORIGIN)
+        {
+            let origin = String::from_utf8_lossy(origin.as_bytes());
+            if !self
+                .csrf
+                .allows_websocket_origin(&origin, request_host(uri, headers))
+            {
+                return Verdict::Refuse(self.cross_site_websocket(&origin));
+            }
+        }
         if self.ssl_redirect && !https {
-            let host = uri
-                .authority()
-                .map(|a| a.as_str())
-                .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-                .unwrap_or("");
+            let host = request_host(uri, headers);
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
             if let Ok(location) = HeaderValue::from_str(&format!("https://{host}{path}")) {
                 return Verdict::Refuse(
@@ -129,6 +141,19 @@ impl Policy {
         crate::Error::bad_request(message).into_response()
     }
 
+    /// The 403 for a WebSocket handshake from another site's page.
+    fn cross_site_websocket(&self, origin: &str) -> Response {
+        tracing::warn!(%origin, "WebSocket handshake from another origin refused");
+        let message = if self.debug {
+            format!(
+                "WebSocket handshake refused: its Origin `{origin}` is neither this site nor in csrf_trusted_origins.\n  fix: if that site is yours, add it: csrf_trusted_origins = [\"{origin}\"]"
+            )
+        } else {
+            "WebSocket handshake refused: cross-origin.".to_owned()
+        };
+        crate::Error::forbidden(message).into_response()
+    }
+
     /// The 403 for a failed CSRF check: why and how to fix it in debug
     /// mode, Django's plain sentence in production.
     pub(crate) fn csrf_failure(&self, rejection: &CsrfRejection) -> Response {
@@ -146,6 +171,15 @@ impl Policy {
     pub(crate) fn finish(&self, response: &mut Response, https: bool) {
         self.headers.apply(response.headers_mut(), https);
     }
+}
+
+/// The host a request was sent to: the URI's authority (HTTP/2), else the
+/// `Host` header; empty when neither is there.
+pub(crate) fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> &'a str {
+    uri.authority()
+        .map(|authority| authority.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("")
 }
 
 /// Whether requests with `method` are CSRF-checked.

@@ -703,6 +703,57 @@ async fn connections_past_the_limit_get_503_before_the_upgrade() {
     assert_eq!(one.whoami().await.split('/').count(), 2);
 }
 
+/// A handshake request for `url` sent from a page of `origin`, as a browser sends it.
+fn from_page_of(
+    url: &str,
+    origin: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    request
+}
+
+/// Cross-site WebSocket hijacking: a browser opens a socket to any site,
+/// with that site's cookies, from any page. A handshake whose `Origin` is
+/// another site is refused before the consumer runs; the site's own pages,
+/// trusted origins and clients that send no `Origin` (not browsers) connect.
+#[tokio::test]
+async fn a_handshake_from_another_sites_page_is_refused() {
+    let server = start("csrf_trusted_origins = [\"https://app.example\"]").await;
+    let url = server.url("mallory");
+    let refused = tokio_tungstenite::connect_async(from_page_of(&url, "http://evil.example")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("csrf_trusted_origins"), "{body}");
+        }
+        other => panic!("expected a 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    // A look-alike that only starts with the site's host is another site.
+    let own = format!("http://{}", server.addr);
+    let look_alike = format!("{own}.evil.example");
+    assert!(
+        tokio_tungstenite::connect_async(from_page_of(&url, &look_alike))
+            .await
+            .is_err()
+    );
+    assert_eq!(server.channels.connections(), 0, "nothing was accepted");
+
+    for origin in [own.as_str(), "https://app.example"] {
+        let (ws, _) = tokio_tungstenite::connect_async(from_page_of(&url, origin))
+            .await
+            .unwrap_or_else(|error| panic!("{origin} refused: {error}"));
+        let mut client = Client::new(ws);
+        assert!(client.whoami().await.contains('/'), "{origin}");
+    }
+    let mut no_origin = server.connect("tool").await;
+    assert!(no_origin.whoami().await.contains('/'));
+}
+
 #[tokio::test]
 async fn a_client_that_answers_no_ping_is_closed_for_idleness() {
     let server =

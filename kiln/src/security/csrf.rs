@@ -122,6 +122,16 @@ impl CsrfConfig {
         &self.header_label
     }
 
+    /// Whether a WebSocket handshake from a page of `origin` may open a
+    /// socket on `host`: the same host and port (whatever the scheme, which
+    /// a TLS-terminating proxy may hide), or a trusted origin.
+    pub(crate) fn allows_websocket_origin(&self, origin: &str, host: &str) -> bool {
+        let authority = origin
+            .split_once("://")
+            .map_or(origin, |(_, authority)| authority);
+        (!host.is_empty() && authority.eq_ignore_ascii_case(host)) || self.trusts(origin)
+    }
+
     fn trusts(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
         self.trusted.contains(&origin)
@@ -427,12 +437,7 @@ impl Check<'_> {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Option<Secret>, CsrfRejection> {
-        let host = uri
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let host = crate::security::request_host(uri, headers).to_ascii_lowercase();
         let scheme = if self.https { "https" } else { "http" };
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();

@@ -69,9 +69,7 @@ impl SecurityHeaders {
         // `entry` hashes and probes once per header where `contains_key`
         // then `insert` would do it twice: this runs on every response.
         for (name, value) in &self.always {
-            headers
-                .entry(name.clone())
-                .or_insert_with(|| value.clone());
+            headers.entry(name.clone()).or_insert_with(|| value.clone());
         }
         if https && let Some(hsts) = &self.hsts {
             headers

@@ -40,6 +40,36 @@ use crate::http::SiteService;
 use crate::project::{Project, Site};
 use crate::settings::Settings;
 
+/// A site served on a real port by [`TestClient::serve`]; dropping it
+/// shuts the server down gracefully.
+#[derive(Debug)]
+pub struct LiveServer {
+    addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    /// The client's temporary database, kept while this serves it.
+    _database_dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+impl LiveServer {
+    /// The address it listens on.
+    #[must_use]
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>` followed by `path`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:<port>` followed by `path`.
+    #[must_use]
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
 /// Most redirects followed before giving up, as browsers do.
 const MAX_REDIRECTS: usize = 10;
 
@@ -57,8 +87,9 @@ pub struct TestClient {
     migrations: crate::db::migrations::Graph,
     migrated: tokio::sync::OnceCell<()>,
     enforce_csrf: bool,
-    /// Holds the temporary database's folder until the client is dropped.
-    _database_dir: Option<tempfile::TempDir>,
+    /// Holds the temporary database's folder until the client and its
+    /// live servers are dropped.
+    database_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl TestClient {
@@ -107,7 +138,7 @@ impl TestClient {
                 Err(error) => panic!("cannot create a folder for the test database: {error}"),
             };
             settings.database_url = format!("sqlite://{}/test.sqlite3", dir.path().display());
-            database_dir = Some(dir);
+            database_dir = Some(std::sync::Arc::new(dir));
         }
         match project.build(settings) {
             Ok((site, service)) => Self {
@@ -117,7 +148,7 @@ impl TestClient {
                 migrations,
                 migrated: tokio::sync::OnceCell::new(),
                 enforce_csrf: false,
-                _database_dir: database_dir,
+                database_dir,
             },
             Err(error) => panic!("the project does not boot: {error}"),
         }
@@ -134,6 +165,60 @@ impl TestClient {
         match self.site.databases().default_db().await {
             Ok(db) => db.clone(),
             Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Serves this client's site on a free port of 127.0.0.1, for clients
+    /// that need a socket: WebSockets, Server-Sent Events, another process,
+    /// a browser (Django's `LiveServerTestCase`). The same site as the
+    /// in-process requests: its settings, its (migrated) database, its
+    /// channel layer. It serves until the [`LiveServer`] is dropped.
+    ///
+    /// In debug mode `127.0.0.1` is allowed; production-mode settings need
+    /// it in `allowed_hosts`.
+    ///
+    /// # Panics
+    ///
+    /// When no port can be bound or a migration fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kiln::prelude::*;
+    /// use kiln::test::TestClient;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = TestClient::new(Project::new("demo").route("/", "hello", get(|| async { "hi" })));
+    /// let server = client.serve().await;
+    /// assert!(server.url("/").starts_with("http://127.0.0.1:"));
+    /// let socket = tokio::net::TcpStream::connect(server.addr()).await;
+    /// assert!(socket.is_ok());
+    /// # });
+    /// ```
+    pub async fn serve(&self) -> LiveServer {
+        self.migrate().await;
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(error) => panic!("cannot bind a port for the live server: {error}"),
+        };
+        let addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(error) => panic!("the live server's port has no address: {error}"),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::server::serve(
+            listener,
+            self.site.clone(),
+            self.service.clone(),
+            async move {
+                // Dropping the sender ends the wait as sending would.
+                let _ = stopped.await;
+            },
+        ));
+        LiveServer {
+            addr,
+            _stop: stop,
+            _database_dir: self.database_dir.clone(),
         }
     }
 

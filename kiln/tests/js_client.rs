@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use kiln::prelude::*;
 use kiln::realtime::{Channels, ConnectRequest, Consumer, Presence, SendError, Socket};
+use kiln::test::{LiveServer, TestClient};
 use serde_json::{Value, json};
 
 /// How long the whole Node run may take before it is killed: a hang guard
@@ -137,8 +138,8 @@ async fn post_message(channels: Channels, Json(post): Json<Post>) -> Result<Stri
     Ok(id.to_string())
 }
 
-/// The server the Node tests talk to; its address, as `http://127.0.0.1:<port>`.
-async fn start() -> String {
+/// The server the Node tests talk to, on a real port.
+async fn start() -> LiveServer {
     let project = Project::new("js")
         .route("/ws/", "chat", kiln::realtime::websocket::<TestChat>())
         .route("/token/", "token", get(token))
@@ -149,16 +150,7 @@ async fn start() -> String {
         "debug = true\nrealtime_history = 5\nrealtime_max_message_size = \"16 KiB\"\n",
     )
     .unwrap();
-    let (site, service) = project.build(settings).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(kiln::server::serve(
-        listener,
-        site,
-        service,
-        std::future::pending(),
-    ));
-    format!("http://{addr}")
+    TestClient::with_settings(project, settings).serve().await
 }
 
 /// Whether `node` runs and has a WebSocket with `--experimental-websocket`;
@@ -203,7 +195,8 @@ async fn kiln_js_passes_its_tests_against_a_real_server() {
     if node_available().await.is_none() {
         return;
     }
-    let url = start().await;
+    let server = start().await;
+    let url = server.url("");
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = test_files(&manifest_dir.join("tests/js"));
     assert!(!files.is_empty(), "no kiln/tests/js/*.test.mjs found");

@@ -22,6 +22,7 @@ use kiln::prelude::*;
 use kiln::realtime::{
     ChannelLayer, Channels, ConnectRequest, Consumer, InProcessLayer, Presence, SendError, Socket,
 };
+use kiln::test::{LiveServer, TestClient};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -137,6 +138,7 @@ async fn post_message(channels: Channels, Json(post): Json<Post>) -> Result<Stri
 struct Server {
     addr: SocketAddr,
     channels: Channels,
+    _live: LiveServer,
 }
 
 async fn start(extra: &str) -> Server {
@@ -149,17 +151,13 @@ async fn start_on(extra: &str, layer: Arc<dyn ChannelLayer>) -> Server {
         .route("/ws/", "chat", kiln::realtime::websocket::<Chat>())
         .route("/post/", "post", post(post_message).csrf_exempt());
     let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
-    let (site, service) = project.build(settings).unwrap();
-    let channels = site.channels().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(kiln::server::serve(
-        listener,
-        site,
-        service,
-        std::future::pending(),
-    ));
-    Server { addr, channels }
+    let client = TestClient::with_settings(project, settings);
+    let live = client.serve().await;
+    Server {
+        addr: live.addr(),
+        channels: client.site().channels().clone(),
+        _live: live,
+    }
 }
 
 impl Server {

@@ -22,6 +22,7 @@ use kiln::prelude::*;
 use kiln::realtime::socketio::{
     AckSender, Data, DisconnectReason, SocketIo, SocketIoSetup, SocketRef, TryData,
 };
+use kiln::test::{LiveServer, TestClient};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -86,7 +87,7 @@ fn chat(io: &mut SocketIoSetup, events: Events) {
 }
 
 /// A Kiln server on a real port serving the chat namespace at `/socket.io/`.
-async fn start(name: &str, extra: &str) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+async fn start(name: &str, extra: &str) -> (LiveServer, mpsc::UnboundedReceiver<String>) {
     let (events, received) = mpsc::unbounded_channel();
     let app = App::new("chat").socketio("/socket.io/", "socketio", move |io| chat(io, events));
     let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
@@ -95,16 +96,8 @@ async fn start(name: &str, extra: &str) -> (SocketAddr, mpsc::UnboundedReceiver<
         .connect_channel_layer(&settings)
         .await
         .unwrap();
-    let (site, service) = project.build(settings).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(kiln::server::serve(
-        listener,
-        site,
-        service,
-        std::future::pending(),
-    ));
-    (addr, received)
+    let server = TestClient::with_settings(project, settings).serve().await;
+    (server, received)
 }
 
 fn skip_or_fail(message: &str) {
@@ -171,7 +164,8 @@ async fn socket_io_client_connects_emits_acks_and_disconnects() {
     if !node_ready() {
         return;
     }
-    let (addr, mut events) = start("sio", "").await;
+    let (server, mut events) = start("sio", "").await;
+    let addr = server.addr();
     // Long-polling first (through Kiln's stack, CSRF-exempt), then upgraded.
     run_client("basic", &[format!("http://{addr}")]).await;
     assert_eq!(
@@ -191,7 +185,8 @@ async fn rooms_and_broadcasts_reach_exactly_their_members() {
     if !node_ready() {
         return;
     }
-    let (addr, _events) = start("sio", "").await;
+    let (server, _events) = start("sio", "").await;
+    let addr = server.addr();
     run_client("rooms", &[format!("http://{addr}")]).await;
 }
 
@@ -222,7 +217,7 @@ async fn broadcast_reaches_a_client_on_the_other_node_through_redis() {
     let layer = format!("channel_layer = \"{redis}/?prefix=t{}:\"", &prefix[..10]);
     let (a, _) = start("sio-a", &layer).await;
     let (b, _) = start("sio-b", &layer).await;
-    run_client("cross", &[format!("http://{a}"), format!("http://{b}")]).await;
+    run_client("cross", &[a.url(""), b.url("")]).await;
 }
 
 /// A raw engine.io WebSocket past the Socket.IO connect: what a broken or
@@ -274,7 +269,8 @@ async fn next_text(
 /// settings: that connection must end, the server's disconnect handler
 /// must run, and another connection must still be served.
 async fn assert_frame_closes_only_its_connection(extra: &str, frame: String) {
-    let (addr, mut events) = start("sio", extra).await;
+    let (server, mut events) = start("sio", extra).await;
+    let addr = server.addr();
     let mut bad = raw_socket(addr).await;
     let mut good = raw_socket(addr).await;
     bad.send(Message::text(frame)).await.unwrap();
@@ -336,7 +332,8 @@ async fn the_socketio_route_is_named_and_reversible() {
 
 #[tokio::test]
 async fn bad_polling_requests_are_client_errors() {
-    let (addr, _events) = start("sio", "realtime_max_message_size = \"1 KiB\"").await;
+    let (server, _events) = start("sio", "realtime_max_message_size = \"1 KiB\"").await;
+    let addr = server.addr();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}/socket.io/");
     // No engine.io parameters, an unknown protocol version, an unknown session.

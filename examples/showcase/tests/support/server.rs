@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use kiln::db::DatabaseConnection;
 use kiln::prelude::*;
-use kiln::test::TestClient;
+use kiln::test::{LiveServer, TestClient};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,6 +31,7 @@ pub struct Server {
     pub site: Site,
     pub client: TestClient,
     pub db: DatabaseConnection,
+    _live: LiveServer,
     _dir: tempfile::TempDir,
 }
 
@@ -41,24 +42,17 @@ impl Server {
             "debug = true\ndatabase_url = \"sqlite://{}/db.sqlite3\"",
             dir.path().display()
         );
-        let settings = || Settings::from_toml(&toml).unwrap();
-        let client = TestClient::with_settings(showcase::project(), settings());
-        // Migrates the database that the served site uses too.
+        let client =
+            TestClient::with_settings(showcase::project(), Settings::from_toml(&toml).unwrap());
+        // The same site, database and channel layer, on a real port.
+        let live = client.serve().await;
         let db = client.db().await;
-        let (site, service) = showcase::project().build(settings()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(kiln::server::serve(
-            listener,
-            site.clone(),
-            service,
-            std::future::pending(),
-        ));
         Self {
-            addr,
-            site,
+            addr: live.addr(),
+            site: client.site().clone(),
             client,
             db,
+            _live: live,
             _dir: dir,
         }
     }

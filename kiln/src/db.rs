@@ -7,6 +7,7 @@
 
 pub(crate) mod commands;
 mod connect;
+mod connection;
 mod extract;
 pub mod fixtures;
 pub mod migrations;
@@ -18,6 +19,7 @@ mod router;
 pub use connect::{
     ConnectError, DEFAULT_DATABASE, DatabaseConfig, Databases, check_url, mask_password,
 };
+pub use connection::Connection;
 pub use extract::Db;
 pub use options::{FieldOptions, ModelEntry, ModelOptions};
 pub use query::{

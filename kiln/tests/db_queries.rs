@@ -635,3 +635,87 @@ async fn atomic_rolls_back_a_failed_inner_block_and_keeps_the_outer_work() {
         test.finish().await;
     }
 }
+
+/// `kiln::db::Connection` (what `Db` holds) runs statements on the sqlx pool
+/// itself rather than through SeaORM's `DatabaseConnection`: the rows, the
+/// counts and the errors must be what SeaORM gives.
+#[tokio::test]
+async fn kiln_connection_reads_writes_and_fails_as_seaorm_does_on_every_backend() {
+    use kiln::db::{Connection, TransactionTrait};
+    for test in with_questions().await {
+        let name = test.label();
+        let seaorm = &test.db;
+        let db = Connection::from(seaorm.clone());
+
+        // Inserts (RETURNING on PostgreSQL and SQLite, last insert id on MariaDB).
+        let first = question("first", 1).insert(&db).await.unwrap();
+        let second = question("second", 2).insert(&db).await.unwrap();
+        assert_ne!(first.id, second.id, "{name}");
+
+        // One row, a missing row, every row: the same as SeaORM's own path.
+        let found = question::Entity::find_by_id(second.id)
+            .one(&db)
+            .await
+            .unwrap();
+        assert_eq!(found.as_ref(), Some(&second), "{name}");
+        let missing = question::Entity::find_by_id(second.id + 100)
+            .one(&db)
+            .await
+            .unwrap();
+        assert_eq!(missing, None, "{name}");
+        let ordered = question::Entity::find().order_by_asc(question::Column::Id);
+        let through_kiln = ordered.clone().all(&db).await.unwrap();
+        assert_eq!(through_kiln, ordered.all(seaorm).await.unwrap(), "{name}");
+        assert_eq!(through_kiln, [first.clone(), second.clone()], "{name}");
+
+        // Statements without rows report the rows they touched.
+        let updated = question::Entity::update_many()
+            .col_expr(
+                question::Column::Votes,
+                kiln::db::sea_orm::sea_query::Expr::value(7),
+            )
+            .filter(question::Column::Votes.lt(5))
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(updated.rows_affected, 2, "{name}");
+
+        // A constraint violation is still recognisable (get_or_create relies on it)...
+        let duplicate = question("first", 3).insert(&db).await.unwrap_err();
+        assert!(
+            matches!(
+                duplicate.sql_err(),
+                Some(SqlErr::UniqueConstraintViolation(_))
+            ),
+            "{name}: {duplicate:?}"
+        );
+        let (existing, created) = get_or_create(&db, by_text("first"), question("first", 9))
+            .await
+            .unwrap();
+        assert!(!created && existing.id == first.id, "{name}");
+        // ...and a broken statement is a query error naming the problem.
+        let broken = db
+            .query_all_raw(kiln::db::sea_orm::Statement::from_string(
+                test.backend,
+                "SELECT * FROM no_such_table",
+            ))
+            .await
+            .unwrap_err();
+        assert!(matches!(broken, DbErr::Query(_)), "{name}: {broken:?}");
+        assert!(
+            broken.to_string().contains("no_such_table"),
+            "{name}: {broken}"
+        );
+
+        // Transactions are SeaORM's: a rolled-back insert leaves nothing.
+        let tx = db.begin().await.unwrap();
+        question("rolled back", 4).insert(&tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(
+            question::Entity::find().count(&db).await.unwrap(),
+            2,
+            "{name}"
+        );
+        test.finish().await;
+    }
+}

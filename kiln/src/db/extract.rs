@@ -1,7 +1,6 @@
 //! The `Db` extractor: a handler's connection to the default database.
 
-use sea_orm::DatabaseConnection;
-
+use super::Connection;
 use crate::project::Site;
 
 /// The default database's connection pool, for a handler.
@@ -19,7 +18,7 @@ use crate::project::Site;
 /// A database that cannot be reached makes the request fail with a 500
 /// whose page, in debug mode, names the database and the fix.
 #[derive(Debug, Clone)]
-pub struct Db(pub DatabaseConnection);
+pub struct Db(pub Connection);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Db {
     type Rejection = crate::Error;
@@ -34,14 +33,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Db {
             .default_db()
             .await
             .map_err(crate::Error::internal)?;
-        Ok(Self(connection.clone()))
+        Ok(Self(Connection::from(connection.clone())))
     }
 }
 
 impl std::ops::Deref for Db {
-    type Target = DatabaseConnection;
+    type Target = Connection;
 
-    fn deref(&self) -> &DatabaseConnection {
+    fn deref(&self) -> &Connection {
         &self.0
     }
 }

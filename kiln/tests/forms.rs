@@ -797,3 +797,230 @@ async fn model_form_in_a_view_uses_the_registered_options() {
     );
     assert!(!page.contains("id_created"), "{page}");
 }
+
+// ModelForm foreign keys
+
+pub mod pin {
+    use kiln::db::prelude::*;
+
+    /// A nullable foreign key.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "forms_pin")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tag_id: Option<i64>,
+        pub label: String,
+        #[sea_orm(belongs_to, from = "tag_id", to = "id")]
+        pub tag: HasOne<super::tag::Entity>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates the tag, note and pin tables and the tags `rust` and `web`;
+/// their ids.
+async fn related_tables(db: &DatabaseConnection) -> (i64, i64) {
+    tag_table(db).await;
+    let schema = Schema::new(db.get_database_backend());
+    for table in [
+        schema.create_table_from_entity(note::Entity),
+        schema.create_table_from_entity(pin::Entity),
+    ] {
+        db.execute(&table).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for slug in ["rust", "web"] {
+        let tag = tag::ActiveModel {
+            slug: Set(slug.to_owned()),
+            weight: Set(1),
+            kind: Set("topic".to_owned()),
+            public: Set(true),
+            created: Set(now()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        ids.push(tag.id);
+    }
+    (ids[0], ids[1])
+}
+
+#[tokio::test]
+async fn foreign_keys_are_selects_of_the_related_rows_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        let (rust, web) = related_tables(db).await;
+        let mut form = ModelForm::<note::Entity>::new();
+        form.load_choices(db).await.unwrap();
+        let widget = form.field("tag_id").unwrap().widget();
+        assert!(
+            widget.starts_with("<select name=\"tag_id\" id=\"id_tag_id\" required>"),
+            "{}: {widget}",
+            test.label()
+        );
+        // Without a registered display, a row reads as its key.
+        assert!(
+            widget.contains(&format!(
+                "<option value=\"{rust}\">{rust}</option><option value=\"{web}\">{web}</option>"
+            )),
+            "{}: {widget}",
+            test.label()
+        );
+
+        let input = FormInput::from_pairs([("tag_id", web.to_string()), ("text", "hi".into())]);
+        let mut form = ModelForm::<note::Entity>::new().bind(input);
+        let note = form.save(db).await.unwrap();
+        assert_eq!(note.tag_id, web, "{}", test.label());
+        test.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_foreign_keys_are_field_errors_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        let (rust, _) = related_tables(db).await;
+        for forged in [
+            "4242",
+            "abc",
+            "1.5",
+            "-1",
+            "99999999999999999999",
+            "1 OR 1=1",
+        ] {
+            let input = FormInput::from_pairs([("tag_id", forged), ("text", "x")]);
+            let mut form = ModelForm::<note::Entity>::new().bind(input);
+            let result = form.save(db).await;
+            assert!(
+                matches!(result, Err(SaveError::Invalid)),
+                "{} {forged}: {result:?}",
+                test.label()
+            );
+            assert_eq!(
+                form.errors().field("tag_id"),
+                ["Select a valid choice. That choice is not one of the available choices."],
+                "{} {forged}",
+                test.label()
+            );
+            assert!(form.errors().non_field().is_empty());
+            // The invalid form comes back ready to render: choices loaded,
+            // the field marked invalid.
+            let widget = form.field("tag_id").unwrap().widget();
+            assert!(
+                widget.contains(&format!("<option value=\"{rust}\">")),
+                "{widget}"
+            );
+            assert!(widget.contains("aria-invalid=\"true\""), "{widget}");
+        }
+        // Choices loaded before binding check the key while binding.
+        let mut form = ModelForm::<note::Entity>::new();
+        form.load_choices(db).await.unwrap();
+        let form = form.bind(FormInput::from_pairs([("tag_id", "4242"), ("text", "x")]));
+        assert!(!form.is_valid());
+        assert_eq!(note::Entity::find().count(db).await.unwrap(), 0);
+        test.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_nullable_foreign_key_offers_an_empty_choice_that_saves_null_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        let (rust, _) = related_tables(db).await;
+        let mut form = ModelForm::<pin::Entity>::new();
+        form.load_choices(db).await.unwrap();
+        let widget = form.field("tag_id").unwrap().widget();
+        assert!(
+            widget.starts_with(
+                "<select name=\"tag_id\" id=\"id_tag_id\"><option value=\"\">---------</option>"
+            ),
+            "{}: {widget}",
+            test.label()
+        );
+        let input = FormInput::from_pairs([("tag_id", ""), ("label", "loose")]);
+        let pin = ModelForm::<pin::Entity>::new()
+            .bind(input)
+            .save(db)
+            .await
+            .unwrap();
+        assert_eq!(pin.tag_id, None, "{}", test.label());
+
+        // Editing shows the current row selected.
+        let pinned = pin::ActiveModel {
+            tag_id: Set(Some(rust)),
+            label: Set("pinned".to_owned()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let mut edit = ModelForm::<pin::Entity>::new().for_instance(pinned);
+        edit.load_choices(db).await.unwrap();
+        let widget = edit.field("tag_id").unwrap().widget();
+        assert!(
+            widget.contains(&format!("<option value=\"{rust}\" selected>")),
+            "{widget}"
+        );
+        test.finish().await;
+    }
+}
+
+async fn note_page(db: Db) -> Result<Html<String>, kiln::Error> {
+    let mut form = ModelForm::<note::Entity>::new();
+    form.load_choices(&*db).await?;
+    Ok(Html(form.to_string()))
+}
+
+async fn create_note(db: Db, input: FormInput) -> Result<Response, kiln::Error> {
+    let mut form = ModelForm::<note::Entity>::new().bind(input);
+    match form.save(&*db).await {
+        Ok(note) => Ok(format!("note {}", note.id).into_response()),
+        Err(SaveError::Invalid) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(form.to_string())).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[tokio::test]
+async fn foreign_key_choices_use_the_related_models_display_in_a_project() {
+    let project = Project::new("notes").mount(
+        "/",
+        App::new("forms")
+            .model_with::<tag::Entity>(
+                ModelOptions::new().display(|tag: &tag::Model| format!("#{}", tag.slug)),
+            )
+            .model::<note::Entity>()
+            .route("/notes/", "notes", get(note_page).post(create_note)),
+    );
+    let client = TestClient::with_settings(project, Settings::from_toml("debug = true").unwrap());
+    let (rust, web) = related_tables(&client.db().await).await;
+    let page = client.get("/notes/").send().await.text();
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{rust}\">#rust</option><option value=\"{web}\">#web</option>"
+        )),
+        "{page}"
+    );
+    let response = client
+        .post("/notes/")
+        .form(&[("tag_id", "777"), ("text", "forged")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let page = response.text();
+    assert!(
+        page.contains("That choice is not one of the available choices."),
+        "{page}"
+    );
+    assert!(page.contains(">#web</option>"), "{page}");
+    let response = client
+        .post("/notes/")
+        .form(&[("tag_id", rust.to_string().as_str()), ("text", "ok")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text());
+}

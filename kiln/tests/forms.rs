@@ -1024,3 +1024,201 @@ async fn foreign_key_choices_use_the_related_models_display_in_a_project() {
         .await;
     assert_eq!(response.status(), 200, "{}", response.text());
 }
+
+// Choice widgets
+
+#[derive(Debug, Clone, Copy, PartialEq, Choices)]
+enum Flavour {
+    Vanilla,
+    #[choice(label = "Dark <chocolate>")]
+    Chocolate,
+    Lemon,
+}
+
+#[derive(Debug, Form)]
+struct Order {
+    #[form(widget = "radio", help_text = "Pick one.")]
+    topic: Topic,
+    flavours: Vec<Flavour>,
+    #[form(widget = "checkboxes")]
+    extras: Option<Vec<Flavour>>,
+}
+
+fn bind_order(pairs: &[(&str, &str)]) -> kiln::forms::Form<Order> {
+    BoundForm::<Order>::bind(FormInput::from_pairs(pairs.iter().copied()))
+}
+
+#[test]
+fn radio_buttons_and_multiple_choices_give_typed_values() {
+    let form = bind_order(&[
+        ("topic", "bug"),
+        ("flavours", "lemon"),
+        ("flavours", "vanilla"),
+        ("extras", "chocolate"),
+    ]);
+    let order = form.into_result().unwrap();
+    assert_eq!(order.topic, Topic::BugReport);
+    assert_eq!(order.flavours, [Flavour::Lemon, Flavour::Vanilla]);
+    assert_eq!(order.extras, Some(vec![Flavour::Chocolate]));
+
+    let order = bind_order(&[("topic", "general"), ("flavours", "lemon"), ("extras", "")])
+        .into_result()
+        .unwrap();
+    assert_eq!(
+        order.extras, None,
+        "an optional multiple choice may be empty"
+    );
+}
+
+#[test]
+fn unknown_duplicate_and_too_many_choices_are_field_errors() {
+    let errors = |pairs: &[(&str, &str)]| {
+        let (value, form) = bind_order(pairs).into_parts();
+        assert!(value.is_none());
+        form.errors().by_field().clone()
+    };
+    let found = errors(&[("topic", "nope"), ("flavours", "mint")]);
+    assert_eq!(
+        found["topic"],
+        ["Select a valid choice. nope is not one of the available choices."]
+    );
+    assert_eq!(
+        found["flavours"],
+        ["Select a valid choice. mint is not one of the available choices."]
+    );
+    let found = errors(&[
+        ("topic", "bug"),
+        ("flavours", "lemon"),
+        ("flavours", "lemon"),
+    ]);
+    assert_eq!(
+        found["flavours"],
+        ["Select each choice once; lemon was sent twice."]
+    );
+    let mut many = vec![("topic", "bug")];
+    many.extend(std::iter::repeat_n(("flavours", "lemon"), 5000));
+    let found = errors(&many);
+    assert_eq!(
+        found["flavours"],
+        ["Select at most 3 choices (5000 were sent)."]
+    );
+    let found = errors(&[("extras", "mint")]);
+    assert_eq!(found["topic"], ["This field is required."]);
+    assert_eq!(found["flavours"], ["This field is required."]);
+    assert_eq!(
+        found["extras"],
+        ["Select a valid choice. mint is not one of the available choices."]
+    );
+}
+
+#[test]
+fn choice_widgets_render_accessible_groups_and_keep_submitted_values() {
+    let form = BoundForm::<Order>::new();
+    let topic = form.field("topic").unwrap();
+    assert_eq!(
+        topic.as_div(),
+        "<div><fieldset><legend>Topic:</legend>\
+         <div class=\"helptext\" id=\"id_topic_helptext\">Pick one.</div>\
+         <div id=\"id_topic\">\
+         <div><label for=\"id_topic_0\"><input type=\"radio\" name=\"topic\" value=\"general\" \
+         id=\"id_topic_0\" required aria-describedby=\"id_topic_helptext\">General</label></div>\
+         <div><label for=\"id_topic_1\"><input type=\"radio\" name=\"topic\" value=\"bug\" \
+         id=\"id_topic_1\" required aria-describedby=\"id_topic_helptext\">Bug report</label></div>\
+         </div></fieldset></div>"
+    );
+    let flavours = form.field("flavours").unwrap().widget();
+    assert_eq!(
+        flavours,
+        "<select name=\"flavours\" id=\"id_flavours\" required multiple>\
+         <option value=\"vanilla\">Vanilla</option>\
+         <option value=\"chocolate\">Dark &lt;chocolate&gt;</option>\
+         <option value=\"lemon\">Lemon</option></select>"
+    );
+
+    // Re-display after an error: every submitted choice stays selected.
+    let form = bind_order(&[
+        ("topic", "bug"),
+        ("flavours", "lemon"),
+        ("flavours", "chocolate"),
+        ("extras", "vanilla"),
+        ("extras", "vanilla"),
+    ]);
+    let (_, form) = form.into_parts();
+    let html = form.to_string();
+    assert!(
+        html.contains(
+            "value=\"bug\" id=\"id_topic_1\" required \
+             aria-describedby=\"id_topic_helptext\" checked>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"chocolate\" selected>"),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"lemon\" selected>"), "{html}");
+    assert!(
+        !html.contains("<option value=\"vanilla\" selected>"),
+        "{html}"
+    );
+    // Checkboxes are never `required` (that would force every box on).
+    assert!(
+        html.contains(
+            "<input type=\"checkbox\" name=\"extras\" value=\"vanilla\" id=\"id_extras_0\" \
+             aria-invalid=\"true\" aria-describedby=\"id_extras_error\" checked>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<ul class=\"errorlist\" id=\"id_extras_error\"><li>Select each choice once; vanilla was sent twice.</li></ul>"),
+        "{html}"
+    );
+
+    let initial = BoundForm::with_initial(&Order {
+        topic: Topic::General,
+        flavours: vec![Flavour::Vanilla, Flavour::Lemon],
+        extras: None,
+    });
+    let html = initial.to_string();
+    assert!(
+        html.contains("<option value=\"vanilla\" selected>"),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"lemon\" selected>"), "{html}");
+}
+
+async fn order(form: Form<Order>) -> Response {
+    match form.into_result() {
+        Ok(order) => format!("{:?}", order.flavours).into_response(),
+        Err(form) => (StatusCode::UNPROCESSABLE_ENTITY, Html(form.to_string())).into_response(),
+    }
+}
+
+#[tokio::test]
+async fn the_extractor_reads_repeated_fields_as_a_multiple_choice() {
+    let client = TestClient::new(Project::new("orders").mount(
+        "/",
+        App::new("orders").route("/order/", "order", post(order)),
+    ));
+    let response = client
+        .post("/order/")
+        .form(&[
+            ("topic", "general"),
+            ("flavours", "chocolate"),
+            ("flavours", "vanilla"),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.text(), "[Chocolate, Vanilla]");
+    let response = client
+        .post("/order/")
+        .form(&[("topic", "general"), ("flavours", "<b>")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .contains("Select a valid choice. &lt;b&gt; is not")
+    );
+}

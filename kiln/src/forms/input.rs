@@ -86,6 +86,13 @@ impl FormInput {
         self.fields.get(name)?.first().map(String::as_str)
     }
 
+    /// Every value sent for `name` (several for a multiple choice), in
+    /// the order sent.
+    #[must_use]
+    pub fn texts(&self, name: &str) -> &[String] {
+        self.fields.get(name).map_or(&[], Vec::as_slice)
+    }
+
     /// Whether a file was sent for `name`.
     #[must_use]
     pub fn has_file(&self, name: &str) -> bool {

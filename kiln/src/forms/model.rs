@@ -239,7 +239,7 @@ where
     pub fn for_instance(mut self, model: E::Model) -> Self {
         for (column, field) in self.columns.iter().zip(&self.state.fields) {
             if let Some(text) = value_text(&model.get(*column)) {
-                self.state.values.insert(field.name.clone(), text);
+                self.state.values.insert(field.name.clone(), vec![text]);
             }
         }
         self.instance = Some(model);
@@ -261,7 +261,7 @@ where
                 Some(text) => self
                     .state
                     .values
-                    .insert(field.name.clone(), text.to_owned()),
+                    .insert(field.name.clone(), vec![text.to_owned()]),
                 None => self.state.values.remove(&field.name),
             };
             let def = column.def();

@@ -69,6 +69,7 @@
 //! ```
 
 mod field;
+mod formset;
 mod input;
 mod model;
 mod render;
@@ -84,6 +85,7 @@ pub use field::{
     Choices, Email, FieldKind, FieldSpec, FormValue, Slug, Url, Widget, choice_from_text,
     choice_spec, label_from_name,
 };
+pub use formset::{FormSet, ManagementForm};
 pub use input::FormInput;
 pub use kiln_macros::{Choices, Form};
 pub use model::{ModelForm, SaveError};
@@ -299,6 +301,7 @@ impl<T: FormData> BoundForm<T> {
                     values,
                     errors,
                     bound: true,
+                    prefix: None,
                 },
                 _form: PhantomData,
             },

@@ -16,7 +16,7 @@ use kiln::db::prelude::*;
 use kiln::db::sea_orm::Schema;
 use kiln::db::{DatabaseConnection, Db, FieldOptions, ModelOptions};
 use kiln::forms::{
-    BoundForm, Choices, Email, FormInput, ModelForm, SaveError, Slug, Url, ValidationError,
+    BoundForm, Choices, Email, FormInput, FormSet, ModelForm, SaveError, Slug, Url, ValidationError,
 };
 use kiln::prelude::*;
 use kiln::test::TestClient;
@@ -1221,4 +1221,208 @@ async fn the_extractor_reads_repeated_fields_as_a_multiple_choice() {
             .text()
             .contains("Select a valid choice. &lt;b&gt; is not")
     );
+}
+
+// Formsets
+
+#[derive(Debug, Form)]
+struct Link {
+    #[form(max_length = 20)]
+    title: String,
+    #[form(min = 1)]
+    rank: Option<i32>,
+}
+
+fn links() -> FormSet<Link> {
+    FormSet::new("links")
+        .extra(2)
+        .min_num(1)
+        .max_num(3)
+        .can_delete(true)
+}
+
+fn management(total: &str) -> Vec<(String, String)> {
+    vec![
+        ("links-TOTAL_FORMS".into(), total.into()),
+        ("links-INITIAL_FORMS".into(), "0".into()),
+    ]
+}
+
+fn bind_links(total: &str, forms: &[(&str, &str)]) -> FormSet<Link> {
+    let mut pairs = management(total);
+    pairs.extend(
+        forms
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    links().bind(FormInput::from_pairs(pairs))
+}
+
+#[test]
+fn a_formset_returns_its_filled_in_forms_and_skips_blank_and_deleted_ones() {
+    let set = bind_links(
+        "4",
+        &[
+            ("links-0-title", "Kiln"),
+            ("links-0-rank", "2"),
+            ("links-1-title", "Gone"),
+            ("links-1-DELETE", "on"),
+            ("links-2-title", ""),
+            ("links-3-title", "Docs"),
+        ],
+    );
+    assert_eq!(set.deleted_forms(), [1]);
+    let values = set.into_result().unwrap();
+    let titles: Vec<(&str, Option<i32>)> = values
+        .iter()
+        .map(|link| (link.title.as_str(), link.rank))
+        .collect();
+    assert_eq!(titles, [("Kiln", Some(2)), ("Docs", None)]);
+}
+
+#[test]
+fn formset_forms_report_their_own_errors_under_their_prefix() {
+    let set = bind_links(
+        "2",
+        &[
+            ("links-0-title", "ok"),
+            ("links-1-title", "x"),
+            ("links-1-rank", "0"),
+        ],
+    );
+    assert!(!set.is_valid());
+    assert!(set.forms()[0].errors().is_empty());
+    assert_eq!(
+        set.forms()[1].errors().field("rank"),
+        ["Ensure this value is greater than or equal to 1."]
+    );
+    let html = set.to_string();
+    assert!(
+        html.contains("<input type=\"number\" name=\"links-1-rank\" id=\"id_links-1-rank\" min=\"1\" aria-invalid=\"true\""),
+        "{html}"
+    );
+    assert!(html.contains("value=\"x\""), "{html}");
+}
+
+#[test]
+fn too_few_or_too_many_forms_are_errors_of_the_set() {
+    let set = bind_links("2", &[]);
+    assert_eq!(set.non_form_errors(), ["Please submit at least 1 form."]);
+    let set = bind_links(
+        "4",
+        &[
+            ("links-0-title", "a"),
+            ("links-1-title", "b"),
+            ("links-2-title", "c"),
+            ("links-3-title", "d"),
+        ],
+    );
+    assert_eq!(set.non_form_errors(), ["Please submit at most 3 forms."]);
+    assert!(
+        set.to_string().contains(
+            "<ul class=\"errorlist nonform\"><li>Please submit at most 3 forms.</li></ul>"
+        )
+    );
+}
+
+#[test]
+fn a_missing_or_forged_management_form_is_an_error_not_a_panic() {
+    for forged in [
+        vec![("links-0-title", "a")],
+        vec![("links-TOTAL_FORMS", "x"), ("links-INITIAL_FORMS", "0")],
+        vec![("links-TOTAL_FORMS", "-1"), ("links-INITIAL_FORMS", "0")],
+        vec![("links-TOTAL_FORMS", "1")],
+    ] {
+        let set = links().bind(FormInput::from_pairs(forged.clone()));
+        assert!(!set.is_valid(), "{forged:?}");
+        assert!(
+            set.non_form_errors()[0]
+                .starts_with("ManagementForm data is missing or has been tampered with."),
+            "{forged:?}: {:?}",
+            set.non_form_errors()
+        );
+        assert!(set.forms().is_empty());
+    }
+    // INITIAL_FORMS above TOTAL_FORMS is clamped, not trusted.
+    let set = bind_links(
+        "1",
+        &[("links-INITIAL_FORMS", "99"), ("links-0-title", "a")],
+    );
+    assert!(set.is_valid(), "{:?}", set.non_form_errors());
+}
+
+#[test]
+fn a_huge_total_forms_is_refused_without_building_that_many_forms() {
+    let set = bind_links("18446744073709551615", &[("links-0-title", "a")]);
+    assert!(!set.is_valid());
+    assert_eq!(set.forms().len(), 1000, "only absolute_max forms are read");
+    assert_eq!(set.non_form_errors(), ["Please submit at most 3 forms."]);
+    let set = FormSet::<Link>::new("links")
+        .absolute_max(5)
+        .bind(FormInput::from_pairs([
+            ("links-TOTAL_FORMS", "1000000"),
+            ("links-INITIAL_FORMS", "0"),
+        ]));
+    assert_eq!(set.forms().len(), 5);
+    assert!(!set.is_valid());
+}
+
+#[test]
+fn an_unbound_formset_renders_the_management_form_and_its_forms() {
+    let html = links().to_string();
+    assert!(html.starts_with(
+        "<input type=\"hidden\" name=\"links-TOTAL_FORMS\" value=\"3\" id=\"id_links-TOTAL_FORMS\">\
+         <input type=\"hidden\" name=\"links-INITIAL_FORMS\" value=\"0\" id=\"id_links-INITIAL_FORMS\">\
+         <input type=\"hidden\" name=\"links-MIN_NUM_FORMS\" value=\"1\" id=\"id_links-MIN_NUM_FORMS\">\
+         <input type=\"hidden\" name=\"links-MAX_NUM_FORMS\" value=\"3\" id=\"id_links-MAX_NUM_FORMS\">"
+    ), "{html}");
+    assert!(
+        html.contains("<label for=\"id_links-2-title\">Title:</label>"),
+        "{html}"
+    );
+    assert!(!html.contains("links-3-"), "{html}");
+    assert!(html.contains("name=\"links-0-DELETE\""), "{html}");
+    let edit = links().initial(vec![Link {
+        title: "Kiln".into(),
+        rank: Some(1),
+    }]);
+    let html = edit.to_string();
+    assert!(
+        html.contains("name=\"links-INITIAL_FORMS\" value=\"1\""),
+        "{html}"
+    );
+    assert!(html.contains("name=\"links-0-title\" id=\"id_links-0-title\" required maxlength=\"20\" value=\"Kiln\""), "{html}");
+}
+
+async fn save_links(set: FormSet<Link>) -> Response {
+    match set.into_result() {
+        Ok(links) => format!("{}", links.len()).into_response(),
+        Err(set) => (StatusCode::UNPROCESSABLE_ENTITY, Html(set.to_string())).into_response(),
+    }
+}
+
+#[tokio::test]
+async fn the_formset_extractor_binds_the_form_prefix() {
+    let client = TestClient::new(Project::new("links").mount(
+        "/",
+        App::new("links").route("/links/", "links", post(save_links)),
+    ));
+    let response = client
+        .post("/links/")
+        .form(&[
+            ("form-TOTAL_FORMS", "2"),
+            ("form-INITIAL_FORMS", "0"),
+            ("form-0-title", "a"),
+            ("form-1-title", "b"),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.text(), "2");
+    let response = client
+        .post("/links/")
+        .form(&[("form-0-title", "a")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().contains("ManagementForm data is missing"));
 }

@@ -20,6 +20,10 @@ pub struct FormState {
     pub(crate) values: BTreeMap<String, Vec<String>>,
     pub(crate) errors: FormErrors,
     pub(crate) bound: bool,
+    /// Prepended to each field's HTML name and id in a formset
+    /// (`form-0-title`, `id_form-0-title`).
+    /// A boxed `str` keeps `Result<T, BoundForm<T>>` small.
+    pub(crate) prefix: Option<Box<str>>,
 }
 
 impl FormState {
@@ -33,6 +37,7 @@ impl FormState {
             values,
             errors: FormErrors::default(),
             bound: false,
+            prefix: None,
         }
     }
 
@@ -171,10 +176,20 @@ impl<'a> BoundField<'a> {
         &self.spec.name
     }
 
-    /// The `id` of its widget: `id_<name>`.
+    /// The name its inputs are submitted under: the field's name, after
+    /// the form's prefix in a formset (`form-0-title`).
+    #[must_use]
+    pub fn html_name(&self) -> String {
+        match &self.form.prefix {
+            Some(prefix) => format!("{prefix}-{}", self.spec.name),
+            None => self.spec.name.clone(),
+        }
+    }
+
+    /// The `id` of its widget: `id_<html name>`.
     #[must_use]
     pub fn id(&self) -> String {
-        format!("id_{}", self.spec.name)
+        format!("id_{}", self.html_name())
     }
 
     /// The label text (not escaped).
@@ -271,7 +286,11 @@ impl<'a> BoundField<'a> {
         let mut attrs = if self.is_group() {
             String::new()
         } else {
-            format!(" name=\"{}\" id=\"{}\"", escape(&spec.name), escape(&id))
+            format!(
+                " name=\"{}\" id=\"{}\"",
+                escape(&self.html_name()),
+                escape(&id)
+            )
         };
         let hidden = spec.widget == Widget::Hidden;
         // A checkbox left unticked is not sent, so `required` would force
@@ -348,7 +367,7 @@ impl<'a> BoundField<'a> {
                         html,
                         "<div><label for=\"{id}_{at}\"><input type=\"{kind}\" name=\"{}\" \
                          value=\"{}\" id=\"{id}_{at}\"{attrs}{checked}>{}</label></div>",
-                        escape(&spec.name),
+                        escape(&self.html_name()),
                         escape(choice),
                         escape(label),
                         id = escape(&id),
@@ -443,7 +462,7 @@ fn push_options(html: &mut String, choices: &[(String, String)], selected: &[Str
     }
 }
 
-fn error_list(errors: &[String], class: &str, id: Option<&str>) -> String {
+pub(crate) fn error_list(errors: &[String], class: &str, id: Option<&str>) -> String {
     if errors.is_empty() {
         return String::new();
     }

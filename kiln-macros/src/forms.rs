@@ -101,10 +101,14 @@ pub(crate) fn derive_form(input: &DeriveInput) -> syn::Result<TokenStream> {
                             "textarea" => quote! { Textarea },
                             "password" => quote! { Password },
                             "hidden" => quote! { Hidden },
+                            "select" => quote! { Select },
+                            "radio" => quote! { Radio },
+                            "checkboxes" => quote! { CheckboxMultiple },
+                            "select_multiple" => quote! { SelectMultiple },
                             other => {
                                 return Err(syn::Error::new_spanned(
                                     &widget,
-                                    format!("unknown widget {other:?}; expected \"text\", \"textarea\", \"password\" or \"hidden\" (the field's type chooses the others)"),
+                                    format!("unknown widget {other:?}; expected \"text\", \"textarea\", \"password\", \"hidden\", \"select\" or \"radio\" (one choice), \"select_multiple\" or \"checkboxes\" (several choices); the field's type chooses the others"),
                                 ));
                             }
                         };
@@ -128,7 +132,7 @@ pub(crate) fn derive_form(input: &DeriveInput) -> syn::Result<TokenStream> {
         takes.push(quote! {
             let #ident = ::kiln::forms::take_field::<#ty>(input, &fields[#index], &[#(#validators),*], errors);
         });
-        values.push(quote! { (#key, ::kiln::forms::FormValue::to_text(&self.#ident)) });
+        values.push(quote! { (#key, ::kiln::forms::FormValue::to_texts(&self.#ident)) });
         idents.push(ident);
     }
 
@@ -159,7 +163,7 @@ pub(crate) fn derive_form(input: &DeriveInput) -> syn::Result<TokenStream> {
 
             #clean
 
-            fn to_values(&self) -> ::std::vec::Vec<(&'static str, ::core::option::Option<::std::string::String>)> {
+            fn to_values(&self) -> ::std::vec::Vec<(&'static str, ::std::vec::Vec<::std::string::String>)> {
                 ::std::vec![#(#values),*]
             }
         }

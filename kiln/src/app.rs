@@ -179,7 +179,8 @@ impl App {
     /// choices, ordering, display (see [`ModelOptions`]).
     #[must_use]
     pub fn model_with<E: sea_orm::EntityTrait + Default>(mut self, options: ModelOptions) -> Self {
-        self.models.push((model_info::<E>, options));
+        self.models
+            .push((model_info::<E>, options.label_rows_of::<E>()));
         self
     }
 

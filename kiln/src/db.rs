@@ -12,7 +12,7 @@ mod extract;
 pub mod fixtures;
 pub mod migrations;
 pub mod models;
-mod options;
+pub(crate) mod options;
 mod query;
 mod router;
 

@@ -69,6 +69,7 @@
 //! ```
 
 mod field;
+mod formset;
 mod input;
 mod model;
 mod render;
@@ -84,6 +85,7 @@ pub use field::{
     Choices, Email, FieldKind, FieldSpec, FormValue, Slug, Url, Widget, choice_from_text,
     choice_spec, label_from_name,
 };
+pub use formset::{FormSet, ManagementForm};
 pub use input::FormInput;
 pub use kiln_macros::{Choices, Form};
 pub use model::{ModelForm, SaveError};
@@ -203,8 +205,9 @@ pub trait FormData: Sized + Send + 'static {
         Ok(())
     }
 
-    /// Each field's text for a form showing this value.
-    fn to_values(&self) -> Vec<(&'static str, Option<String>)>;
+    /// Each field's texts for a form showing this value (none for an
+    /// empty field, several for a multiple choice).
+    fn to_values(&self) -> Vec<(&'static str, Vec<String>)>;
 }
 
 /// A field's `validate` function: it checks a parsed value of type `T`
@@ -259,11 +262,12 @@ impl<T: FormData> BoundForm<T> {
     #[must_use]
     pub fn with_initial(value: &T) -> Self {
         let mut form = Self::new();
-        for (name, text) in value.to_values() {
-            match text {
-                Some(text) => form.state.values.insert(name.to_owned(), text),
-                None => form.state.values.remove(name),
-            };
+        for (name, texts) in value.to_values() {
+            if texts.is_empty() {
+                form.state.values.remove(name);
+            } else {
+                form.state.values.insert(name.to_owned(), texts);
+            }
         }
         form
     }
@@ -273,12 +277,13 @@ impl<T: FormData> BoundForm<T> {
     #[must_use]
     pub fn bind(mut input: FormInput) -> Form<T> {
         let fields = T::fields().to_vec();
-        let mut values: BTreeMap<String, String> = fields
+        let mut values: BTreeMap<String, Vec<String>> = fields
             .iter()
-            .filter_map(|field| Some((field.name.clone(), input.text(&field.name)?.to_owned())))
+            .map(|field| (field.name.clone(), input.texts(&field.name).to_vec()))
+            .filter(|(_, texts)| !texts.is_empty())
             .collect();
         for (field, file_name) in input.file_names() {
-            values.insert(field.to_owned(), file_name.to_owned());
+            values.insert(field.to_owned(), vec![file_name.to_owned()]);
         }
         let mut errors = FormErrors::default();
         let mut value = T::from_input(&mut input, &mut errors);
@@ -296,6 +301,7 @@ impl<T: FormData> BoundForm<T> {
                     values,
                     errors,
                     bound: true,
+                    prefix: None,
                 },
                 _form: PhantomData,
             },

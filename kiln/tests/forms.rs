@@ -16,7 +16,7 @@ use kiln::db::prelude::*;
 use kiln::db::sea_orm::Schema;
 use kiln::db::{DatabaseConnection, Db, FieldOptions, ModelOptions};
 use kiln::forms::{
-    BoundForm, Choices, Email, FormInput, ModelForm, SaveError, Slug, Url, ValidationError,
+    BoundForm, Choices, Email, FormInput, FormSet, ModelForm, SaveError, Slug, Url, ValidationError,
 };
 use kiln::prelude::*;
 use kiln::test::TestClient;
@@ -796,4 +796,633 @@ async fn model_form_in_a_view_uses_the_registered_options() {
         "{page}"
     );
     assert!(!page.contains("id_created"), "{page}");
+}
+
+// ModelForm foreign keys
+
+pub mod pin {
+    use kiln::db::prelude::*;
+
+    /// A nullable foreign key.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "forms_pin")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tag_id: Option<i64>,
+        pub label: String,
+        #[sea_orm(belongs_to, from = "tag_id", to = "id")]
+        pub tag: HasOne<super::tag::Entity>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates the tag, note and pin tables and the tags `rust` and `web`;
+/// their ids.
+async fn related_tables(db: &DatabaseConnection) -> (i64, i64) {
+    tag_table(db).await;
+    let schema = Schema::new(db.get_database_backend());
+    for table in [
+        schema.create_table_from_entity(note::Entity),
+        schema.create_table_from_entity(pin::Entity),
+    ] {
+        db.execute(&table).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for slug in ["rust", "web"] {
+        let tag = tag::ActiveModel {
+            slug: Set(slug.to_owned()),
+            weight: Set(1),
+            kind: Set("topic".to_owned()),
+            public: Set(true),
+            created: Set(now()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        ids.push(tag.id);
+    }
+    (ids[0], ids[1])
+}
+
+#[tokio::test]
+async fn foreign_keys_are_selects_of_the_related_rows_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        let (rust, web) = related_tables(db).await;
+        let mut form = ModelForm::<note::Entity>::new();
+        form.load_choices(db).await.unwrap();
+        let widget = form.field("tag_id").unwrap().widget();
+        assert!(
+            widget.starts_with("<select name=\"tag_id\" id=\"id_tag_id\" required>"),
+            "{}: {widget}",
+            test.label()
+        );
+        // Without a registered display, a row reads as its key.
+        assert!(
+            widget.contains(&format!(
+                "<option value=\"{rust}\">{rust}</option><option value=\"{web}\">{web}</option>"
+            )),
+            "{}: {widget}",
+            test.label()
+        );
+
+        let input = FormInput::from_pairs([("tag_id", web.to_string()), ("text", "hi".into())]);
+        let mut form = ModelForm::<note::Entity>::new().bind(input);
+        let note = form.save(db).await.unwrap();
+        assert_eq!(note.tag_id, web, "{}", test.label());
+        test.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_foreign_keys_are_field_errors_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        let (rust, _) = related_tables(db).await;
+        for forged in [
+            "4242",
+            "abc",
+            "1.5",
+            "-1",
+            "99999999999999999999",
+            "1 OR 1=1",
+        ] {
+            let input = FormInput::from_pairs([("tag_id", forged), ("text", "x")]);
+            let mut form = ModelForm::<note::Entity>::new().bind(input);
+            let result = form.save(db).await;
+            assert!(
+                matches!(result, Err(SaveError::Invalid)),
+                "{} {forged}: {result:?}",
+                test.label()
+            );
+            assert_eq!(
+                form.errors().field("tag_id"),
+                ["Select a valid choice. That choice is not one of the available choices."],
+                "{} {forged}",
+                test.label()
+            );
+            assert!(form.errors().non_field().is_empty());
+            // The invalid form comes back ready to render: choices loaded,
+            // the field marked invalid.
+            let widget = form.field("tag_id").unwrap().widget();
+            assert!(
+                widget.contains(&format!("<option value=\"{rust}\">")),
+                "{widget}"
+            );
+            assert!(widget.contains("aria-invalid=\"true\""), "{widget}");
+        }
+        // Choices loaded before binding check the key while binding.
+        let mut form = ModelForm::<note::Entity>::new();
+        form.load_choices(db).await.unwrap();
+        let form = form.bind(FormInput::from_pairs([("tag_id", "4242"), ("text", "x")]));
+        assert!(!form.is_valid());
+        assert_eq!(note::Entity::find().count(db).await.unwrap(), 0);
+        test.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_nullable_foreign_key_offers_an_empty_choice_that_saves_null_on_every_backend() {
+    for test in backends::all().await {
+        let db = &test.db;
+        let (rust, _) = related_tables(db).await;
+        let mut form = ModelForm::<pin::Entity>::new();
+        form.load_choices(db).await.unwrap();
+        let widget = form.field("tag_id").unwrap().widget();
+        assert!(
+            widget.starts_with(
+                "<select name=\"tag_id\" id=\"id_tag_id\"><option value=\"\">---------</option>"
+            ),
+            "{}: {widget}",
+            test.label()
+        );
+        let input = FormInput::from_pairs([("tag_id", ""), ("label", "loose")]);
+        let pin = ModelForm::<pin::Entity>::new()
+            .bind(input)
+            .save(db)
+            .await
+            .unwrap();
+        assert_eq!(pin.tag_id, None, "{}", test.label());
+
+        // Editing shows the current row selected.
+        let pinned = pin::ActiveModel {
+            tag_id: Set(Some(rust)),
+            label: Set("pinned".to_owned()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let mut edit = ModelForm::<pin::Entity>::new().for_instance(pinned);
+        edit.load_choices(db).await.unwrap();
+        let widget = edit.field("tag_id").unwrap().widget();
+        assert!(
+            widget.contains(&format!("<option value=\"{rust}\" selected>")),
+            "{widget}"
+        );
+        test.finish().await;
+    }
+}
+
+async fn note_page(db: Db) -> Result<Html<String>, kiln::Error> {
+    let mut form = ModelForm::<note::Entity>::new();
+    form.load_choices(&*db).await?;
+    Ok(Html(form.to_string()))
+}
+
+async fn create_note(db: Db, input: FormInput) -> Result<Response, kiln::Error> {
+    let mut form = ModelForm::<note::Entity>::new().bind(input);
+    match form.save(&*db).await {
+        Ok(note) => Ok(format!("note {}", note.id).into_response()),
+        Err(SaveError::Invalid) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(form.to_string())).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[tokio::test]
+async fn foreign_key_choices_use_the_related_models_display_in_a_project() {
+    let project = Project::new("notes").mount(
+        "/",
+        App::new("forms")
+            .model_with::<tag::Entity>(
+                ModelOptions::new().display(|tag: &tag::Model| format!("#{}", tag.slug)),
+            )
+            .model::<note::Entity>()
+            .route("/notes/", "notes", get(note_page).post(create_note)),
+    );
+    let client = TestClient::with_settings(project, Settings::from_toml("debug = true").unwrap());
+    let (rust, web) = related_tables(&client.db().await).await;
+    let page = client.get("/notes/").send().await.text();
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{rust}\">#rust</option><option value=\"{web}\">#web</option>"
+        )),
+        "{page}"
+    );
+    let response = client
+        .post("/notes/")
+        .form(&[("tag_id", "777"), ("text", "forged")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let page = response.text();
+    assert!(
+        page.contains("That choice is not one of the available choices."),
+        "{page}"
+    );
+    assert!(page.contains(">#web</option>"), "{page}");
+    let response = client
+        .post("/notes/")
+        .form(&[("tag_id", rust.to_string().as_str()), ("text", "ok")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text());
+}
+
+// Choice widgets
+
+#[derive(Debug, Clone, Copy, PartialEq, Choices)]
+enum Flavour {
+    Vanilla,
+    #[choice(label = "Dark <chocolate>")]
+    Chocolate,
+    Lemon,
+}
+
+#[derive(Debug, Form)]
+struct Order {
+    #[form(widget = "radio", help_text = "Pick one.")]
+    topic: Topic,
+    flavours: Vec<Flavour>,
+    #[form(widget = "checkboxes")]
+    extras: Option<Vec<Flavour>>,
+}
+
+fn bind_order(pairs: &[(&str, &str)]) -> kiln::forms::Form<Order> {
+    BoundForm::<Order>::bind(FormInput::from_pairs(pairs.iter().copied()))
+}
+
+#[test]
+fn radio_buttons_and_multiple_choices_give_typed_values() {
+    let form = bind_order(&[
+        ("topic", "bug"),
+        ("flavours", "lemon"),
+        ("flavours", "vanilla"),
+        ("extras", "chocolate"),
+    ]);
+    let order = form.into_result().unwrap();
+    assert_eq!(order.topic, Topic::BugReport);
+    assert_eq!(order.flavours, [Flavour::Lemon, Flavour::Vanilla]);
+    assert_eq!(order.extras, Some(vec![Flavour::Chocolate]));
+
+    let order = bind_order(&[("topic", "general"), ("flavours", "lemon"), ("extras", "")])
+        .into_result()
+        .unwrap();
+    assert_eq!(
+        order.extras, None,
+        "an optional multiple choice may be empty"
+    );
+}
+
+#[test]
+fn unknown_duplicate_and_too_many_choices_are_field_errors() {
+    let errors = |pairs: &[(&str, &str)]| {
+        let (value, form) = bind_order(pairs).into_parts();
+        assert!(value.is_none());
+        form.errors().by_field().clone()
+    };
+    let found = errors(&[("topic", "nope"), ("flavours", "mint")]);
+    assert_eq!(
+        found["topic"],
+        ["Select a valid choice. nope is not one of the available choices."]
+    );
+    assert_eq!(
+        found["flavours"],
+        ["Select a valid choice. mint is not one of the available choices."]
+    );
+    let found = errors(&[
+        ("topic", "bug"),
+        ("flavours", "lemon"),
+        ("flavours", "lemon"),
+    ]);
+    assert_eq!(
+        found["flavours"],
+        ["Select each choice once; lemon was sent twice."]
+    );
+    let mut many = vec![("topic", "bug")];
+    many.extend(std::iter::repeat_n(("flavours", "lemon"), 5000));
+    let found = errors(&many);
+    assert_eq!(
+        found["flavours"],
+        ["Select at most 3 choices (5000 were sent)."]
+    );
+    let found = errors(&[("extras", "mint")]);
+    assert_eq!(found["topic"], ["This field is required."]);
+    assert_eq!(found["flavours"], ["This field is required."]);
+    assert_eq!(
+        found["extras"],
+        ["Select a valid choice. mint is not one of the available choices."]
+    );
+}
+
+#[test]
+fn choice_widgets_render_accessible_groups_and_keep_submitted_values() {
+    let form = BoundForm::<Order>::new();
+    let topic = form.field("topic").unwrap();
+    assert_eq!(
+        topic.as_div(),
+        "<div><fieldset><legend>Topic:</legend>\
+         <div class=\"helptext\" id=\"id_topic_helptext\">Pick one.</div>\
+         <div id=\"id_topic\">\
+         <div><label for=\"id_topic_0\"><input type=\"radio\" name=\"topic\" value=\"general\" \
+         id=\"id_topic_0\" required aria-describedby=\"id_topic_helptext\">General</label></div>\
+         <div><label for=\"id_topic_1\"><input type=\"radio\" name=\"topic\" value=\"bug\" \
+         id=\"id_topic_1\" required aria-describedby=\"id_topic_helptext\">Bug report</label></div>\
+         </div></fieldset></div>"
+    );
+    let flavours = form.field("flavours").unwrap().widget();
+    assert_eq!(
+        flavours,
+        "<select name=\"flavours\" id=\"id_flavours\" required multiple>\
+         <option value=\"vanilla\">Vanilla</option>\
+         <option value=\"chocolate\">Dark &lt;chocolate&gt;</option>\
+         <option value=\"lemon\">Lemon</option></select>"
+    );
+
+    // Re-display after an error: every submitted choice stays selected.
+    let form = bind_order(&[
+        ("topic", "bug"),
+        ("flavours", "lemon"),
+        ("flavours", "chocolate"),
+        ("extras", "vanilla"),
+        ("extras", "vanilla"),
+    ]);
+    let (_, form) = form.into_parts();
+    let html = form.to_string();
+    assert!(
+        html.contains(
+            "value=\"bug\" id=\"id_topic_1\" required \
+             aria-describedby=\"id_topic_helptext\" checked>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"chocolate\" selected>"),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"lemon\" selected>"), "{html}");
+    assert!(
+        !html.contains("<option value=\"vanilla\" selected>"),
+        "{html}"
+    );
+    // Checkboxes are never `required` (that would force every box on).
+    assert!(
+        html.contains(
+            "<input type=\"checkbox\" name=\"extras\" value=\"vanilla\" id=\"id_extras_0\" \
+             aria-invalid=\"true\" aria-describedby=\"id_extras_error\" checked>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<ul class=\"errorlist\" id=\"id_extras_error\"><li>Select each choice once; vanilla was sent twice.</li></ul>"),
+        "{html}"
+    );
+
+    let initial = BoundForm::with_initial(&Order {
+        topic: Topic::General,
+        flavours: vec![Flavour::Vanilla, Flavour::Lemon],
+        extras: None,
+    });
+    let html = initial.to_string();
+    assert!(
+        html.contains("<option value=\"vanilla\" selected>"),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"lemon\" selected>"), "{html}");
+}
+
+async fn order(form: Form<Order>) -> Response {
+    match form.into_result() {
+        Ok(order) => format!("{:?}", order.flavours).into_response(),
+        Err(form) => (StatusCode::UNPROCESSABLE_ENTITY, Html(form.to_string())).into_response(),
+    }
+}
+
+#[tokio::test]
+async fn the_extractor_reads_repeated_fields_as_a_multiple_choice() {
+    let client = TestClient::new(Project::new("orders").mount(
+        "/",
+        App::new("orders").route("/order/", "order", post(order)),
+    ));
+    let response = client
+        .post("/order/")
+        .form(&[
+            ("topic", "general"),
+            ("flavours", "chocolate"),
+            ("flavours", "vanilla"),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.text(), "[Chocolate, Vanilla]");
+    let response = client
+        .post("/order/")
+        .form(&[("topic", "general"), ("flavours", "<b>")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .contains("Select a valid choice. &lt;b&gt; is not")
+    );
+}
+
+// Formsets
+
+#[derive(Debug, Form)]
+struct Link {
+    #[form(max_length = 20)]
+    title: String,
+    #[form(min = 1)]
+    rank: Option<i32>,
+}
+
+fn links() -> FormSet<Link> {
+    FormSet::new("links")
+        .extra(2)
+        .min_num(1)
+        .max_num(3)
+        .can_delete(true)
+}
+
+fn management(total: &str) -> Vec<(String, String)> {
+    vec![
+        ("links-TOTAL_FORMS".into(), total.into()),
+        ("links-INITIAL_FORMS".into(), "0".into()),
+    ]
+}
+
+fn bind_links(total: &str, forms: &[(&str, &str)]) -> FormSet<Link> {
+    let mut pairs = management(total);
+    pairs.extend(
+        forms
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    links().bind(FormInput::from_pairs(pairs))
+}
+
+#[test]
+fn a_formset_returns_its_filled_in_forms_and_skips_blank_and_deleted_ones() {
+    let set = bind_links(
+        "4",
+        &[
+            ("links-0-title", "Kiln"),
+            ("links-0-rank", "2"),
+            ("links-1-title", "Gone"),
+            ("links-1-DELETE", "on"),
+            ("links-2-title", ""),
+            ("links-3-title", "Docs"),
+        ],
+    );
+    assert_eq!(set.deleted_forms(), [1]);
+    let values = set.into_result().unwrap();
+    let titles: Vec<(&str, Option<i32>)> = values
+        .iter()
+        .map(|link| (link.title.as_str(), link.rank))
+        .collect();
+    assert_eq!(titles, [("Kiln", Some(2)), ("Docs", None)]);
+}
+
+#[test]
+fn formset_forms_report_their_own_errors_under_their_prefix() {
+    let set = bind_links(
+        "2",
+        &[
+            ("links-0-title", "ok"),
+            ("links-1-title", "x"),
+            ("links-1-rank", "0"),
+        ],
+    );
+    assert!(!set.is_valid());
+    assert!(set.forms()[0].errors().is_empty());
+    assert_eq!(
+        set.forms()[1].errors().field("rank"),
+        ["Ensure this value is greater than or equal to 1."]
+    );
+    let html = set.to_string();
+    assert!(
+        html.contains("<input type=\"number\" name=\"links-1-rank\" id=\"id_links-1-rank\" min=\"1\" aria-invalid=\"true\""),
+        "{html}"
+    );
+    assert!(html.contains("value=\"x\""), "{html}");
+}
+
+#[test]
+fn too_few_or_too_many_forms_are_errors_of_the_set() {
+    let set = bind_links("2", &[]);
+    assert_eq!(set.non_form_errors(), ["Please submit at least 1 form."]);
+    let set = bind_links(
+        "4",
+        &[
+            ("links-0-title", "a"),
+            ("links-1-title", "b"),
+            ("links-2-title", "c"),
+            ("links-3-title", "d"),
+        ],
+    );
+    assert_eq!(set.non_form_errors(), ["Please submit at most 3 forms."]);
+    assert!(
+        set.to_string().contains(
+            "<ul class=\"errorlist nonform\"><li>Please submit at most 3 forms.</li></ul>"
+        )
+    );
+}
+
+#[test]
+fn a_missing_or_forged_management_form_is_an_error_not_a_panic() {
+    for forged in [
+        vec![("links-0-title", "a")],
+        vec![("links-TOTAL_FORMS", "x"), ("links-INITIAL_FORMS", "0")],
+        vec![("links-TOTAL_FORMS", "-1"), ("links-INITIAL_FORMS", "0")],
+        vec![("links-TOTAL_FORMS", "1")],
+    ] {
+        let set = links().bind(FormInput::from_pairs(forged.clone()));
+        assert!(!set.is_valid(), "{forged:?}");
+        assert!(
+            set.non_form_errors()[0]
+                .starts_with("ManagementForm data is missing or has been tampered with."),
+            "{forged:?}: {:?}",
+            set.non_form_errors()
+        );
+        assert!(set.forms().is_empty());
+    }
+    // INITIAL_FORMS above TOTAL_FORMS is clamped, not trusted.
+    let set = bind_links(
+        "1",
+        &[("links-INITIAL_FORMS", "99"), ("links-0-title", "a")],
+    );
+    assert!(set.is_valid(), "{:?}", set.non_form_errors());
+}
+
+#[test]
+fn a_huge_total_forms_is_refused_without_building_that_many_forms() {
+    let set = bind_links("18446744073709551615", &[("links-0-title", "a")]);
+    assert!(!set.is_valid());
+    assert_eq!(set.forms().len(), 1000, "only absolute_max forms are read");
+    assert_eq!(set.non_form_errors(), ["Please submit at most 3 forms."]);
+    let set = FormSet::<Link>::new("links")
+        .absolute_max(5)
+        .bind(FormInput::from_pairs([
+            ("links-TOTAL_FORMS", "1000000"),
+            ("links-INITIAL_FORMS", "0"),
+        ]));
+    assert_eq!(set.forms().len(), 5);
+    assert!(!set.is_valid());
+}
+
+#[test]
+fn an_unbound_formset_renders_the_management_form_and_its_forms() {
+    let html = links().to_string();
+    assert!(html.starts_with(
+        "<input type=\"hidden\" name=\"links-TOTAL_FORMS\" value=\"3\" id=\"id_links-TOTAL_FORMS\">\
+         <input type=\"hidden\" name=\"links-INITIAL_FORMS\" value=\"0\" id=\"id_links-INITIAL_FORMS\">\
+         <input type=\"hidden\" name=\"links-MIN_NUM_FORMS\" value=\"1\" id=\"id_links-MIN_NUM_FORMS\">\
+         <input type=\"hidden\" name=\"links-MAX_NUM_FORMS\" value=\"3\" id=\"id_links-MAX_NUM_FORMS\">"
+    ), "{html}");
+    assert!(
+        html.contains("<label for=\"id_links-2-title\">Title:</label>"),
+        "{html}"
+    );
+    assert!(!html.contains("links-3-"), "{html}");
+    assert!(html.contains("name=\"links-0-DELETE\""), "{html}");
+    let edit = links().initial(vec![Link {
+        title: "Kiln".into(),
+        rank: Some(1),
+    }]);
+    let html = edit.to_string();
+    assert!(
+        html.contains("name=\"links-INITIAL_FORMS\" value=\"1\""),
+        "{html}"
+    );
+    assert!(html.contains("name=\"links-0-title\" id=\"id_links-0-title\" required maxlength=\"20\" value=\"Kiln\""), "{html}");
+}
+
+async fn save_links(set: FormSet<Link>) -> Response {
+    match set.into_result() {
+        Ok(links) => format!("{}", links.len()).into_response(),
+        Err(set) => (StatusCode::UNPROCESSABLE_ENTITY, Html(set.to_string())).into_response(),
+    }
+}
+
+#[tokio::test]
+async fn the_formset_extractor_binds_the_form_prefix() {
+    let client = TestClient::new(Project::new("links").mount(
+        "/",
+        App::new("links").route("/links/", "links", post(save_links)),
+    ));
+    let response = client
+        .post("/links/")
+        .form(&[
+            ("form-TOTAL_FORMS", "2"),
+            ("form-INITIAL_FORMS", "0"),
+            ("form-0-title", "a"),
+            ("form-1-title", "b"),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.text(), "2");
+    let response = client
+        .post("/links/")
+        .form(&[("form-0-title", "a")])
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().contains("ManagementForm data is missing"));
 }

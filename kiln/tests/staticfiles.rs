@@ -9,12 +9,14 @@
 )]
 
 use std::fs;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kiln::http::FileResponse;
 use kiln::prelude::*;
 use kiln::test::TestClient;
+use sha2::Digest as _;
 
 fn settings(debug: bool) -> Settings {
     let key = "test-only-secret-key-0123456789abcdef0123456789";
@@ -535,4 +537,131 @@ async fn file_responses_seek_download_and_are_never_recompressed() {
 
     let streamed = client.get("/numbers").send().await;
     assert_eq!(streamed.text(), "chunk 1\nchunk 2\nchunk 3\n");
+}
+
+/// A stylesheet in `polls/css/` pointing at an image, a font, another
+/// stylesheet, things that are not static files, a missing file and a path
+/// out of the static files.
+fn stylesheet_project() -> tempfile::TempDir {
+    let dir = project_folder();
+    let statics = dir.path().join("src/polls/static/polls");
+    write(&statics.join("img/logo.png"), "PNG-1");
+    write(&statics.join("fonts/a.woff2"), "WOFF");
+    write(&statics.join("css/base.css"), "h1 { margin: 0 }");
+    let css = format!(
+        "@import \"base.css\";\n\
+         @import 'missing.css';\n\
+         .logo {{ background: url(../img/logo.png) }}\n\
+         .quoted {{ background: url( \"../img/logo.png?v=2#top\" ) }}\n\
+         @font-face {{ src: url('../fonts/a.woff2#iefix') }}\n\
+         .data {{ background: url(data:image/png;base64,AAAA) }}\n\
+         .far {{ background: url(https://cdn.example.com/x.png) }}\n\
+         .proto {{ background: url(//cdn.example.com/x.png) }}\n\
+         .svg {{ filter: url(#shadow) }}\n\
+         .gone {{ background: url(../img/nothing.png) }}\n\
+         .evil {{ background: url(../../../../etc/passwd) }}\n\
+         /* {} */\n",
+        "padding ".repeat(60)
+    );
+    write(&statics.join("css/site.css"), css);
+    dir
+}
+
+#[test]
+fn collected_stylesheets_point_at_hashed_names() {
+    let dir = stylesheet_project();
+    let root = dir.path();
+    let files = project(root).static_files(&settings(false));
+    let collected = files.collect().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("staticfiles/staticfiles.json")).unwrap())
+            .unwrap();
+    let hashed = |name: &str| manifest["paths"][name].as_str().unwrap().to_owned();
+    let base = |name: &str| hashed(name).rsplit('/').next().unwrap().to_owned();
+    let site =
+        fs::read_to_string(root.join("staticfiles").join(hashed("polls/css/site.css"))).unwrap();
+    for expected in [
+        format!("@import \"{}\";", base("polls/css/base.css")),
+        format!("url(../img/{})", base("polls/img/logo.png")),
+        format!("url( \"../img/{}?v=2#top\" )", base("polls/img/logo.png")),
+        format!("url('../fonts/{}#iefix')", base("polls/fonts/a.woff2")),
+        "@import 'missing.css';".to_owned(),
+        "url(data:image/png;base64,AAAA)".to_owned(),
+        "url(https://cdn.example.com/x.png)".to_owned(),
+        "url(//cdn.example.com/x.png)".to_owned(),
+        "url(#shadow)".to_owned(),
+        "url(../img/nothing.png)".to_owned(),
+        "url(../../../../etc/passwd)".to_owned(),
+    ] {
+        assert!(site.contains(&expected), "{expected} not in {site}");
+    }
+    // The stylesheet's own hash is of the rewritten text.
+    let digest = sha2::Sha256::digest(site.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hashed("polls/css/site.css"),
+        format!("polls/css/site.{hex}.css")
+    );
+    // The compressed variants are of the rewritten text too.
+    let gz = fs::read(
+        root.join("staticfiles")
+            .join(format!("{}.gz", hashed("polls/css/site.css"))),
+    )
+    .unwrap();
+    assert_eq!(decompress("gzip", &gz), site);
+    let br = fs::read(
+        root.join("staticfiles")
+            .join(format!("{}.br", hashed("polls/css/site.css"))),
+    )
+    .unwrap();
+    assert_eq!(decompress("br", &br), site);
+
+    let mut warnings = collected.warnings.clone();
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            "polls/css/site.css: the reference \"../../../../etc/passwd\" climbs out of the static files; left as written",
+            "polls/css/site.css: the reference \"../img/nothing.png\" names no collected static file; left as written",
+            "polls/css/site.css: the reference \"missing.css\" names no collected static file; left as written",
+        ]
+    );
+}
+
+#[test]
+fn a_changed_image_changes_the_name_of_the_stylesheet_that_uses_it() {
+    let dir = stylesheet_project();
+    let root = dir.path();
+    let files = project(root).static_files(&settings(false));
+    let read = || -> serde_json::Value {
+        serde_json::from_slice(&fs::read(root.join("staticfiles/staticfiles.json")).unwrap())
+            .unwrap()
+    };
+    files.collect().unwrap();
+    let before = read();
+    write(&root.join("src/polls/static/polls/img/logo.png"), "PNG-2");
+    write(
+        &root.join("src/polls/static/polls/css/base.css"),
+        "h1 { margin: 1px }",
+    );
+    files.collect().unwrap();
+    let after = read();
+    let name = |m: &serde_json::Value, n: &str| m["paths"][n].as_str().unwrap().to_owned();
+    assert_ne!(
+        name(&before, "polls/img/logo.png"),
+        name(&after, "polls/img/logo.png")
+    );
+    assert_ne!(
+        name(&before, "polls/css/site.css"),
+        name(&after, "polls/css/site.css")
+    );
+    let site = fs::read_to_string(
+        root.join("staticfiles")
+            .join(name(&after, "polls/css/site.css")),
+    )
+    .unwrap();
+    let base = name(&after, "polls/css/base.css");
+    assert!(site.contains(base.rsplit('/').next().unwrap()), "{site}");
+    // No file outside static_root was read or written.
+    assert!(!root.join("etc").exists());
 }

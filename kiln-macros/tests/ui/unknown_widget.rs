@@ -2,7 +2,7 @@ use kiln_macros::Form;
 
 #[derive(Form)]
 struct Contact {
-    #[form(widget = "radio")]
+    #[form(widget = "slider")]
     name: String,
 }
 

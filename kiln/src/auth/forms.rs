@@ -163,12 +163,12 @@ impl FormData for UserCreationForm {
         }
     }
 
-    fn to_values(&self) -> Vec<(&'static str, Option<String>)> {
+    fn to_values(&self) -> Vec<(&'static str, Vec<String>)> {
         vec![
-            ("username", Some(self.username.clone())),
-            ("email", Some(self.email.to_string())),
-            ("password1", None),
-            ("password2", None),
+            ("username", vec![self.username.clone()]),
+            ("email", vec![self.email.to_string()]),
+            ("password1", Vec::new()),
+            ("password2", Vec::new()),
         ]
     }
 }

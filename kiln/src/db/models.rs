@@ -247,7 +247,7 @@ where
     model_info::<E>().map(|info| info.state)
 }
 
-fn table_name(table: &TableRef) -> Option<String> {
+pub(crate) fn table_name(table: &TableRef) -> Option<String> {
     match table {
         TableRef::Table(TableName(None, name), _) => Some(name.to_string()),
         _ => None,

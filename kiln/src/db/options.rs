@@ -38,6 +38,11 @@ use std::sync::Arc;
 
 type DisplayFn = Arc<dyn Fn(&dyn Any) -> Option<String> + Send + Sync>;
 
+/// A row of the model's table, read whole, as text: the display function
+/// applied to the typed model. Forms list related rows through it without
+/// knowing the related entity's type.
+pub(crate) type RowLabelFn = Arc<dyn Fn(&sea_orm::QueryResult) -> Option<String> + Send + Sync>;
+
 /// Options of one model (Django's `Meta`, and `__str__`).
 #[derive(Clone, Default)]
 pub struct ModelOptions {
@@ -46,6 +51,7 @@ pub struct ModelOptions {
     pub(crate) ordering: Vec<String>,
     pub(crate) fields: BTreeMap<String, FieldOptions>,
     display: Option<DisplayFn>,
+    pub(crate) row_label: Option<RowLabelFn>,
 }
 
 /// Options of one field.
@@ -179,6 +185,19 @@ impl ModelOptions {
         self.display = Some(Arc::new(move |model: &dyn Any| {
             model.downcast_ref::<M>().map(display)
         }));
+        self
+    }
+
+    /// Makes the display function read rows of `E`'s table (set when the
+    /// app registers the model, where the entity type is known).
+    pub(crate) fn label_rows_of<E: sea_orm::EntityTrait>(mut self) -> Self {
+        if let Some(display) = self.display.clone() {
+            self.row_label = Some(Arc::new(move |row| {
+                let model =
+                    <E::Model as sea_orm::FromQueryResult>::from_query_result(row, "").ok()?;
+                display(&model)
+            }));
+        }
         self
     }
 

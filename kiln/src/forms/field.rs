@@ -36,6 +36,8 @@ pub enum FieldKind {
     Slug,
     /// One value among the field's choices.
     Choice,
+    /// Any number of the field's choices, each at most once.
+    MultipleChoice,
     /// An uploaded file.
     File,
 }
@@ -68,6 +70,12 @@ pub enum Widget {
     Url,
     /// `<select>` with the field's choices.
     Select,
+    /// Radio buttons, one per choice, in a `<fieldset>`.
+    Radio,
+    /// `<select multiple>` with the field's choices.
+    SelectMultiple,
+    /// Checkboxes, one per choice, in a `<fieldset>`.
+    CheckboxMultiple,
     /// `<input type="file">`
     File,
 }
@@ -86,6 +94,7 @@ impl Widget {
             FieldKind::Email => Self::Email,
             FieldKind::Url => Self::Url,
             FieldKind::Choice => Self::Select,
+            FieldKind::MultipleChoice => Self::SelectMultiple,
             FieldKind::File => Self::File,
         }
     }
@@ -287,7 +296,7 @@ impl FieldSpec {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
@@ -344,6 +353,12 @@ pub trait FormValue: Sized {
 
     /// The value as the text an input shows.
     fn to_text(&self) -> Option<String>;
+
+    /// The value as the texts of the inputs it shows: one, or none, except
+    /// for a multiple choice.
+    fn to_texts(&self) -> Vec<String> {
+        self.to_text().into_iter().collect()
+    }
 
     /// The value as a number, for `min` / `max`.
     fn to_number(&self) -> Option<f64> {
@@ -417,6 +432,10 @@ impl<T: FormValue> FormValue for Option<T> {
 
     fn to_text(&self) -> Option<String> {
         self.as_ref().and_then(T::to_text)
+    }
+
+    fn to_texts(&self) -> Vec<String> {
+        self.as_ref().map(T::to_texts).unwrap_or_default()
     }
 
     fn to_number(&self) -> Option<f64> {
@@ -798,6 +817,76 @@ pub fn choice_spec<C: Choices>(name: &str) -> FieldSpec {
 /// "Select a valid choice. ..." for an unknown value.
 pub fn choice_from_text<C: Choices>(text: &str) -> Result<C, ValidationError> {
     C::from_value(text).ok_or_else(|| invalid_choice(text))
+}
+
+/// Several choices of a [`Choices`] enum: a `<select multiple>` (or
+/// checkboxes with `widget = "checkboxes"`), required unless it is an
+/// `Option<Vec<_>>`. Unknown values, a value sent twice and more values than
+/// there are choices are errors on the field.
+impl<C: Choices + PartialEq> FormValue for Vec<C> {
+    type Target = [C];
+
+    fn target(&self) -> Option<&[C]> {
+        Some(self)
+    }
+
+    fn spec(name: &str) -> FieldSpec {
+        FieldSpec::new(name, FieldKind::MultipleChoice).choices(C::choices())
+    }
+
+    fn from_text(text: &str) -> Result<Self, ValidationError> {
+        choice_from_text(text).map(|choice| vec![choice])
+    }
+
+    fn to_text(&self) -> Option<String> {
+        self.first().map(|choice| choice.value().to_owned())
+    }
+
+    fn to_texts(&self) -> Vec<String> {
+        self.iter()
+            .map(|choice| choice.value().to_owned())
+            .collect()
+    }
+
+    fn is_empty_in(input: &FormInput, spec: &FieldSpec) -> bool {
+        input
+            .texts(&spec.name)
+            .iter()
+            .all(|text| text.trim().is_empty())
+    }
+
+    fn take(input: &mut FormInput, spec: &FieldSpec) -> Result<Self, ValidationError> {
+        let texts: Vec<&str> = input
+            .texts(&spec.name)
+            .iter()
+            .map(|text| text.trim())
+            .filter(|text| !text.is_empty())
+            .collect();
+        if texts.is_empty() {
+            return Err(ValidationError::new(REQUIRED));
+        }
+        // Counted first, so that a forged list of thousands is refused
+        // before any of it is parsed.
+        let most = C::choices().len();
+        if texts.len() > most {
+            return Err(ValidationError::new(format!(
+                "Select at most {most} choice{} ({} were sent).",
+                plural(most),
+                texts.len()
+            )));
+        }
+        let mut chosen = Vec::with_capacity(texts.len());
+        for text in texts {
+            let choice = choice_from_text::<C>(text)?;
+            if chosen.contains(&choice) {
+                return Err(ValidationError::new(format!(
+                    "Select each choice once; {text} was sent twice."
+                )));
+            }
+            chosen.push(choice);
+        }
+        Ok(chosen)
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,32 @@ impl FormInput {
         self.fields.get(name)?.first().map(String::as_str)
     }
 
+    /// Every value sent for `name` (several for a multiple choice), in
+    /// the order sent.
+    #[must_use]
+    pub fn texts(&self, name: &str) -> &[String] {
+        self.fields.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Takes out the text fields whose names start with `prefix`, as input
+    /// of their own with the prefix removed (one form of a formset; files
+    /// stay behind, as formsets do not carry file fields yet).
+    pub(crate) fn take_prefixed(&mut self, prefix: &str) -> Self {
+        let names: Vec<String> = self
+            .fields
+            .range(prefix.to_owned()..)
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut taken = Self::new();
+        for name in names {
+            if let Some(values) = self.fields.remove(&name) {
+                taken.fields.insert(name[prefix.len()..].to_owned(), values);
+            }
+        }
+        taken
+    }
+
     /// Whether a file was sent for `name`.
     #[must_use]
     pub fn has_file(&self, name: &str) -> bool {

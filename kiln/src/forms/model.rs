@@ -3,15 +3,17 @@
 use std::fmt;
 
 use sea_orm::prelude::{Date, DateTime, Decimal, Time};
-use sea_orm::sea_query::{ColumnType, StringLen};
+use sea_orm::sea_query::{Alias, Asterisk, ColumnType, Expr, ExprTrait, Order, Query, StringLen};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait, SqlErr,
-    Value,
+    IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait,
+    QueryResult, RelationTrait, SqlErr, Value,
 };
 
-use super::field::{FieldKind, FieldSpec, FormValue, Widget, label_from_name};
+use super::field::{FieldKind, FieldSpec, FormValue, REQUIRED, Widget, label_from_name};
 use super::{FormInput, FormState, ValidationError};
+use crate::db::models::table_name;
+use crate::db::options::RowLabelFn;
 use crate::db::{ModelEntry, ModelOptions};
 use crate::http::RequestContext;
 
@@ -62,10 +64,27 @@ use crate::http::RequestContext;
 pub struct ModelForm<E: EntityTrait> {
     state: FormState,
     columns: Vec<E::Column>,
+    /// For each column, the row it points at when it is a foreign key.
+    related: Vec<Option<Related>>,
     model_name: String,
     instance: Option<E::Model>,
     cleaned: Vec<(E::Column, Value)>,
 }
+
+/// Where a foreign key column points, and how the rows there read.
+#[derive(Clone)]
+struct Related {
+    table: String,
+    column: String,
+    /// The related model's display (`__str__`) when its app registered
+    /// one; the key itself otherwise.
+    label: Option<RowLabelFn>,
+}
+
+/// Django's `ModelChoiceField` message: the submitted text is not shown, as
+/// it may be anything.
+const INVALID_RELATED: &str =
+    "Select a valid choice. That choice is not one of the available choices.";
 
 /// Why [`ModelForm::save`] saved nothing.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +141,9 @@ where
         } else {
             Vec::new()
         };
+        let keys = foreign_keys::<E>();
         let mut columns = Vec::new();
+        let mut related = Vec::new();
         let mut fields = Vec::new();
         for column in E::Column::iter() {
             let name = column.as_str();
@@ -141,12 +162,21 @@ where
                 spec.choices = options.choice_list().to_vec();
                 spec.widget = Widget::Select;
             }
+            let key = keys
+                .iter()
+                .find(|key| key.0 == name)
+                .map(|key| key.1.clone());
+            if key.is_some() {
+                spec.widget = Widget::Select;
+            }
             columns.push(column);
+            related.push(key);
             fields.push(spec);
         }
         Self {
             state: FormState::unbound(fields),
             columns,
+            related,
             model_name: label_from_name(&entry.verbose_name()),
             instance: None,
             cleaned: Vec::new(),
@@ -162,6 +192,7 @@ where
     #[must_use]
     pub fn only(mut self, names: &[&str]) -> Self {
         let mut columns = Vec::new();
+        let mut related = Vec::new();
         let mut fields = Vec::new();
         for name in names {
             let Some(at) = self
@@ -176,9 +207,11 @@ where
                 );
             };
             columns.push(self.columns[at]);
+            related.push(self.related[at].clone());
             fields.push(self.state.fields[at].clone());
         }
         self.columns = columns;
+        self.related = related;
         self.state = FormState::unbound(fields);
         self
     }
@@ -191,6 +224,7 @@ where
             .filter(|&at| !names.contains(&self.state.fields[at].name.as_str()))
             .collect();
         self.columns = keep.iter().map(|&at| self.columns[at]).collect();
+        self.related = keep.iter().map(|&at| self.related[at].clone()).collect();
         let fields = keep
             .iter()
             .map(|&at| self.state.fields[at].clone())
@@ -205,7 +239,7 @@ where
     pub fn for_instance(mut self, model: E::Model) -> Self {
         for (column, field) in self.columns.iter().zip(&self.state.fields) {
             if let Some(text) = value_text(&model.get(*column)) {
-                self.state.values.insert(field.name.clone(), text);
+                self.state.values.insert(field.name.clone(), vec![text]);
             }
         }
         self.instance = Some(model);
@@ -217,16 +251,30 @@ where
     pub fn bind(mut self, mut input: FormInput) -> Self {
         self.state.bound = true;
         self.cleaned.clear();
-        for (column, field) in self.columns.iter().zip(&self.state.fields) {
+        for ((column, field), related) in self
+            .columns
+            .iter()
+            .zip(&self.state.fields)
+            .zip(&self.related)
+        {
             match input.text(&field.name) {
                 Some(text) => self
                     .state
                     .values
-                    .insert(field.name.clone(), text.to_owned()),
+                    .insert(field.name.clone(), vec![text.to_owned()]),
                 None => self.state.values.remove(&field.name),
             };
             let def = column.def();
-            match take_value(&mut input, field, def.get_column_type(), def.is_null()) {
+            let mut taken = take_value(&mut input, field, def.get_column_type(), def.is_null());
+            // A key that is not a number (or not among the loaded choices)
+            // reads as a wrong choice, not as a wrong number.
+            if related.is_some() {
+                taken = taken.map_err(|error| match error.message() {
+                    REQUIRED => error,
+                    _ => ValidationError::new(INVALID_RELATED),
+                });
+            }
+            match taken {
                 Ok(value) => self.cleaned.push((*column, value)),
                 Err(error) => self.state.errors.add(error.for_field(&field.name)),
             }
@@ -264,8 +312,8 @@ where
         db: &impl ConnectionTrait,
         complete: impl FnOnce(&mut E::ActiveModel),
     ) -> Result<E::Model, SaveError> {
-        if !self.is_valid() {
-            return Err(SaveError::Invalid);
+        if !self.is_valid() || !self.related_rows_exist(db).await? {
+            return self.invalid(db).await;
         }
         let mut row = match &self.instance {
             Some(model) => model.clone().into_active_model(),
@@ -285,15 +333,92 @@ where
             Err(error) => match error.sql_err() {
                 Some(SqlErr::UniqueConstraintViolation(message)) => {
                     self.constraint_error(&message, "with this", "already exists.");
-                    Err(SaveError::Invalid)
+                    self.invalid(db).await
                 }
+                // A related row deleted since the check above.
                 Some(SqlErr::ForeignKeyConstraintViolation(message)) => {
                     self.constraint_error(&message, "", "");
-                    Err(SaveError::Invalid)
+                    self.invalid(db).await
                 }
                 _ => Err(SaveError::Database(error)),
             },
         }
+    }
+
+    /// Loads the rows each foreign key field can point at as its choices
+    /// (`<option>`s labelled with the related model's display, or its
+    /// key), in key order. [`save`](Self::save) calls it when the form
+    /// comes back invalid; a page showing a new or unbound form calls it
+    /// before rendering. Called before [`bind`](Self::bind), the choices
+    /// also validate the submitted keys.
+    ///
+    /// # Errors
+    ///
+    /// A database error reading a related table.
+    pub async fn load_choices(&mut self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        for (at, related) in self.related.iter().enumerate() {
+            let Some(related) = related else { continue };
+            let ty = self.columns[at].def().get_column_type().clone();
+            let rows = db
+                .query_all(
+                    Query::select()
+                        .column(Asterisk)
+                        .from(Alias::new(&related.table))
+                        .order_by(Alias::new(&related.column), Order::Asc),
+                )
+                .await?;
+            let mut choices = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let key = key_text(row, &related.column, &ty)?;
+                let label = related
+                    .label
+                    .as_ref()
+                    .and_then(|label| label(row))
+                    .unwrap_or_else(|| key.clone());
+                choices.push((key, label));
+            }
+            self.state.fields[at].choices = choices;
+        }
+        Ok(())
+    }
+
+    /// Whether every foreign key of the cleaned values names an existing
+    /// row; a missing one becomes an error on its field, so that a forged
+    /// key never reaches the database's constraint (or, with foreign keys
+    /// off, the table).
+    async fn related_rows_exist(&mut self, db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+        // A valid form has one cleaned value per field, in field order.
+        let mut valid = true;
+        for (at, related) in self.related.iter().enumerate() {
+            let (Some(related), Some((_, value))) = (related, self.cleaned.get(at)) else {
+                continue;
+            };
+            if *value == value.as_null() {
+                continue;
+            }
+            let found = db
+                .query_one(
+                    Query::select()
+                        .column(Alias::new(&related.column))
+                        .from(Alias::new(&related.table))
+                        .and_where(Expr::col(Alias::new(&related.column)).eq(value.clone()))
+                        .limit(1),
+                )
+                .await?;
+            if found.is_none() {
+                self.state.errors.add(
+                    ValidationError::new(INVALID_RELATED).for_field(&self.state.fields[at].name),
+                );
+                valid = false;
+            }
+        }
+        Ok(valid)
+    }
+
+    /// The answer for an invalid form, with the choices loaded to render it.
+    async fn invalid(&mut self, db: &impl ConnectionTrait) -> Result<E::Model, SaveError> {
+        self.load_choices(db).await?;
+        Err(SaveError::Invalid)
     }
 
     /// Puts a constraint violation on the field whose column the database
@@ -311,10 +436,7 @@ where
                 Some(&name),
                 format!("{} {with} {label} {exists}", self.model_name),
             ),
-            (Some((name, _)), false) => self.state.add_error(
-                Some(&name),
-                "Select a valid choice. That choice is not one of the available choices.",
-            ),
+            (Some((name, _)), false) => self.state.add_error(Some(&name), INVALID_RELATED),
             (None, true) => self.state.add_error(
                 None,
                 format!("{} with these values already exists.", self.model_name),
@@ -324,6 +446,58 @@ where
                 .add_error(None, "A related object does not exist; check the values."),
         }
     }
+}
+
+/// The single-column foreign keys of `E`: column name and target. Related
+/// rows read with the display their app registered, when `E` is used
+/// inside a project.
+fn foreign_keys<E: EntityTrait>() -> Vec<(String, Related)> {
+    E::Relation::iter()
+        .filter_map(|relation| {
+            let relation = relation.def();
+            // The non-owner side holds the key column (as in `makemigrations`).
+            if relation.is_owner {
+                return None;
+            }
+            let table = table_name(&relation.to_tbl)?;
+            let from: Vec<String> = relation.from_col.iter().map(ToString::to_string).collect();
+            let to: Vec<String> = relation.to_col.iter().map(ToString::to_string).collect();
+            let ([from], [to]) = (from.as_slice(), to.as_slice()) else {
+                return None;
+            };
+            let label = RequestContext::with_current(|context| {
+                context
+                    .site
+                    .model(&table)
+                    .and_then(|entry| entry.options.row_label.clone())
+            })
+            .flatten();
+            Some((
+                from.clone(),
+                Related {
+                    table,
+                    column: to.clone(),
+                    label,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Column `column` of `row` as text, read as the key's type `ty` (the
+/// drivers are strict: PostgreSQL will not read an `int4` as an `i64`).
+fn key_text(row: &QueryResult, column: &str, ty: &ColumnType) -> Result<String, DbErr> {
+    Ok(match ty {
+        ColumnType::TinyInteger => row.try_get::<i8>("", column)?.to_string(),
+        ColumnType::SmallInteger => row.try_get::<i16>("", column)?.to_string(),
+        ColumnType::Integer => row.try_get::<i32>("", column)?.to_string(),
+        ColumnType::BigInteger => row.try_get::<i64>("", column)?.to_string(),
+        ColumnType::TinyUnsigned => row.try_get::<u8>("", column)?.to_string(),
+        ColumnType::SmallUnsigned => row.try_get::<u16>("", column)?.to_string(),
+        ColumnType::Unsigned => row.try_get::<u32>("", column)?.to_string(),
+        ColumnType::BigUnsigned => row.try_get::<u64>("", column)?.to_string(),
+        _ => row.try_get::<String>("", column)?,
+    })
 }
 
 /// Whether a database's constraint message names `column` as a whole word

@@ -15,23 +15,29 @@ use crate::http::escape;
 #[derive(Debug, Clone)]
 pub struct FormState {
     pub(crate) fields: Vec<FieldSpec>,
-    /// The text of each field: what was submitted, or the initial value.
-    pub(crate) values: BTreeMap<String, String>,
+    /// The texts of each field: what was submitted, or the initial value
+    /// (several for a multiple choice).
+    pub(crate) values: BTreeMap<String, Vec<String>>,
     pub(crate) errors: FormErrors,
     pub(crate) bound: bool,
+    /// Prepended to each field's HTML name and id in a formset
+    /// (`form-0-title`, `id_form-0-title`).
+    /// A boxed `str` keeps `Result<T, BoundForm<T>>` small.
+    pub(crate) prefix: Option<Box<str>>,
 }
 
 impl FormState {
     pub(crate) fn unbound(fields: Vec<FieldSpec>) -> Self {
         let values = fields
             .iter()
-            .filter_map(|field| Some((field.name.clone(), field.initial.clone()?)))
+            .filter_map(|field| Some((field.name.clone(), vec![field.initial.clone()?])))
             .collect();
         Self {
             fields,
             values,
             errors: FormErrors::default(),
             bound: false,
+            prefix: None,
         }
     }
 
@@ -122,7 +128,7 @@ impl fmt::Display for FormState {
 
 /// The state of a form serialized for a template context: `html` (the whole
 /// form), `is_multipart`, `non_field_errors` and, per field, `name`, `label`,
-/// `label_tag`, `widget`, `errors_html`, `help_text_html`, `html` and
+/// `label_tag`, `legend_tag`, `is_group`, `values`, `widget`, `errors_html`, `help_text_html`, `html` and
 /// `errors`. The HTML strings are already escaped: mark them safe.
 impl serde::Serialize for FormState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -135,6 +141,9 @@ impl serde::Serialize for FormState {
                     "id": field.id(),
                     "label": field.label(),
                     "label_tag": field.label_tag(),
+                    "legend_tag": field.legend_tag(),
+                    "is_group": field.is_group(),
+                    "values": field.values(),
                     "widget": field.widget(),
                     "errors_html": field.errors_html(),
                     "help_text_html": field.help_text_html(),
@@ -167,10 +176,20 @@ impl<'a> BoundField<'a> {
         &self.spec.name
     }
 
-    /// The `id` of its widget: `id_<name>`.
+    /// The name its inputs are submitted under: the field's name, after
+    /// the form's prefix in a formset (`form-0-title`).
+    #[must_use]
+    pub fn html_name(&self) -> String {
+        match &self.form.prefix {
+            Some(prefix) => format!("{prefix}-{}", self.spec.name),
+            None => self.spec.name.clone(),
+        }
+    }
+
+    /// The `id` of its widget: `id_<html name>`.
     #[must_use]
     pub fn id(&self) -> String {
-        format!("id_{}", self.spec.name)
+        format!("id_{}", self.html_name())
     }
 
     /// The label text (not escaped).
@@ -179,10 +198,34 @@ impl<'a> BoundField<'a> {
         &self.spec.label
     }
 
-    /// The text the field shows: what was submitted, or its initial value.
+    /// The text the field shows: what was submitted, or its initial value
+    /// (the first one, for a multiple choice).
     #[must_use]
     pub fn value(&self) -> Option<&'a str> {
-        self.form.values.get(&self.spec.name).map(String::as_str)
+        self.values().first().map(String::as_str)
+    }
+
+    /// Every text the field shows: the choices selected, for a multiple
+    /// choice.
+    #[must_use]
+    pub fn values(&self) -> &'a [String] {
+        self.form
+            .values
+            .get(&self.spec.name)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the widget is a group of inputs (radio buttons,
+    /// checkboxes), laid out in a `<fieldset>` with a `<legend>`.
+    #[must_use]
+    pub fn is_group(&self) -> bool {
+        matches!(self.spec.widget, Widget::Radio | Widget::CheckboxMultiple)
+    }
+
+    /// `<legend>Label:</legend>`, for a group of inputs.
+    #[must_use]
+    pub fn legend_tag(&self) -> String {
+        format!("<legend>{}:</legend>", escape(&self.spec.label))
     }
 
     /// Its error messages.
@@ -191,12 +234,18 @@ impl<'a> BoundField<'a> {
         self.form.errors.field(&self.spec.name)
     }
 
-    /// `<label for="id_<name>">Label:</label>`
+    /// `<label for="id_<name>">Label:</label>` (`id_<name>_0`, the first
+    /// input, for a group of inputs, as Django does).
     #[must_use]
     pub fn label_tag(&self) -> String {
+        let target = if self.is_group() {
+            format!("{}_0", self.id())
+        } else {
+            self.id()
+        };
         format!(
             "<label for=\"{}\">{}:</label>",
-            escape(&self.id()),
+            escape(&target),
             escape(&self.spec.label)
         )
     }
@@ -232,11 +281,24 @@ impl<'a> BoundField<'a> {
     pub fn widget(&self) -> String {
         let spec = self.spec;
         let id = self.id();
-        let mut attrs = format!(" name=\"{}\" id=\"{}\"", escape(&spec.name), escape(&id));
+        // The name and id go first, except in a group, where each input
+        // has its own id.
+        let mut attrs = if self.is_group() {
+            String::new()
+        } else {
+            format!(
+                " name=\"{}\" id=\"{}\"",
+                escape(&self.html_name()),
+                escape(&id)
+            )
+        };
         let hidden = spec.widget == Widget::Hidden;
         // A checkbox left unticked is not sent, so `required` would force
-        // it on; a hidden input cannot be filled in.
-        let required = spec.required && !hidden && spec.widget != Widget::Checkbox;
+        // it (or, in a group, every one of them) on; a hidden input cannot
+        // be filled in.
+        let required = spec.required
+            && !hidden
+            && !matches!(spec.widget, Widget::Checkbox | Widget::CheckboxMultiple);
         if required {
             attrs.push_str(" required");
         }
@@ -282,21 +344,49 @@ impl<'a> BoundField<'a> {
                     escape(value)
                 )
             }
+            Widget::SelectMultiple => {
+                let mut html = format!("<select{attrs} multiple>");
+                push_options(&mut html, &spec.choices, self.values());
+                html.push_str("</select>");
+                html
+            }
+            Widget::Radio | Widget::CheckboxMultiple => {
+                let kind = if spec.widget == Widget::Radio {
+                    "radio"
+                } else {
+                    "checkbox"
+                };
+                let mut html = format!("<div id=\"{}\">", escape(&id));
+                for (at, (choice, label)) in spec.choices.iter().enumerate() {
+                    let checked = if self.values().contains(choice) {
+                        " checked"
+                    } else {
+                        ""
+                    };
+                    let _ = write!(
+                        html,
+                        "<div><label for=\"{id}_{at}\"><input type=\"{kind}\" name=\"{}\" \
+                         value=\"{}\" id=\"{id}_{at}\"{attrs}{checked}>{}</label></div>",
+                        escape(&self.html_name()),
+                        escape(choice),
+                        escape(label),
+                        id = escape(&id),
+                    );
+                }
+                html.push_str("</div>");
+                html
+            }
             Widget::Select => {
                 let mut html = format!("<select{attrs}>");
                 let has_selection = spec.choices.iter().any(|(choice, _)| choice == value);
                 if !spec.required || !has_selection {
                     html.push_str("<option value=\"\">---------</option>");
                 }
-                for (choice, label) in &spec.choices {
-                    let selected = if choice == value { " selected" } else { "" };
-                    let _ = write!(
-                        html,
-                        "<option value=\"{}\"{selected}>{}</option>",
-                        escape(choice),
-                        escape(label)
-                    );
-                }
+                push_options(
+                    &mut html,
+                    &spec.choices,
+                    &self.values()[..self.values().len().min(1)],
+                );
                 html.push_str("</select>");
                 html
             }
@@ -330,12 +420,18 @@ impl<'a> BoundField<'a> {
         }
     }
 
-    /// The field in a `<div>`: label, help text, errors, widget.
+    /// The field in a `<div>`: label, help text, errors, widget. A group
+    /// of inputs is a `<fieldset>` whose `<legend>` is the label, so that
+    /// a screen reader names the group with each input.
     #[must_use]
     pub fn as_div(&self) -> String {
+        let (open, label, close) = if self.is_group() {
+            ("<div><fieldset>", self.legend_tag(), "</fieldset></div>")
+        } else {
+            ("<div>", self.label_tag(), "</div>")
+        };
         format!(
-            "<div>{}{}{}{}</div>",
-            self.label_tag(),
+            "{open}{label}{}{}{}{close}",
             self.help_text_html(),
             self.errors_html(),
             self.widget()
@@ -349,7 +445,24 @@ impl fmt::Display for BoundField<'_> {
     }
 }
 
-fn error_list(errors: &[String], class: &str, id: Option<&str>) -> String {
+/// Appends an `<option>` per choice, `selected` when among `selected`.
+fn push_options(html: &mut String, choices: &[(String, String)], selected: &[String]) {
+    for (choice, label) in choices {
+        let mark = if selected.contains(choice) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<option value=\"{}\"{mark}>{}</option>",
+            escape(choice),
+            escape(label)
+        );
+    }
+}
+
+pub(crate) fn error_list(errors: &[String], class: &str, id: Option<&str>) -> String {
     if errors.is_empty() {
         return String::new();
     }

@@ -1,7 +1,10 @@
 //! `collectstatic`: copies every app's static files into `static_root` for
 //! production, each under its name and a content-hashed name, with `.gz`
 //! and `.br` variants of text files and the manifest that maps one name to
-//! the other.
+//! the other. In `.css` files, `url(...)` and `@import "..."` references to
+//! other static files are rewritten to their hashed names first (Django's
+//! `ManifestStaticFilesStorage`), so a changed image changes the name of
+//! the stylesheet that uses it.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -37,6 +40,10 @@ pub struct Collected {
     /// Names found in more than one folder, with the later folder, whose
     /// file was skipped: the first folder wins.
     pub shadowed: Vec<(String, PathBuf)>,
+    /// References in stylesheets left as written, each naming the
+    /// stylesheet, the reference and why (no such static file, or a path
+    /// that climbs out of the static files).
+    pub warnings: Vec<String>,
 }
 
 /// Runs `collectstatic`, printing a summary to `out`.
@@ -71,6 +78,9 @@ pub(crate) fn collectstatic(
         )
         .ok();
     }
+    for warning in &collected.warnings {
+        writeln!(out, "  Warning: {warning}").ok();
+    }
     writeln!(
         out,
         "{} static file{} copied to {}, {} unmodified.",
@@ -102,7 +112,6 @@ pub(crate) fn collect(sources: &[PathBuf], root: &Path) -> Result<Collected, Boo
             }
         }
     }
-    let mut manifest = BTreeMap::new();
     let builtins = super::builtin::BUILTINS
         .iter()
         // A project's or an app's file of the same name replaces Kiln's own.
@@ -113,9 +122,18 @@ pub(crate) fn collect(sources: &[PathBuf], root: &Path) -> Result<Collected, Boo
             .map(|content| (name.clone(), content))
             .map_err(|error| io_error("read", path, &error))
     });
+    let mut contents = BTreeMap::new();
     for file in files.chain(builtins.map(Ok)) {
         let (name, content) = file?;
-        let hashed = hashed_name(&name, &content);
+        contents.insert(name, content);
+    }
+    let mut manifest: BTreeMap<String, String> = contents
+        .iter()
+        .map(|(name, content)| (name.clone(), hashed_name(name, content)))
+        .collect();
+    collected.warnings = rewrite_stylesheets(&mut contents, &mut manifest);
+    for (name, content) in contents {
+        let hashed = manifest[&name].clone();
         let mut changed = false;
         for target in [name.as_str(), hashed.as_str()] {
             changed |= write_with_variants(&root.join(target), &content)?;
@@ -125,10 +143,139 @@ pub(crate) fn collect(sources: &[PathBuf], root: &Path) -> Result<Collected, Boo
         } else {
             collected.unmodified += 1;
         }
-        manifest.insert(name, hashed);
     }
     write_manifest(root, &manifest)?;
     Ok(collected)
+}
+
+/// How many times stylesheets are rewritten at most: a stylesheet that
+/// imports another takes its hashed name from the other's rewritten
+/// content, so each pass settles one more level of `@import` (Django's
+/// `max_post_process_passes`, 5). A cycle of imports stops here.
+const STYLESHEET_PASSES: usize = 5;
+
+/// Rewrites the references of every `.css` file in `contents` to hashed
+/// names and gives each its hashed name from the rewritten content;
+/// returns the warnings about references left alone.
+fn rewrite_stylesheets(
+    contents: &mut BTreeMap<String, Vec<u8>>,
+    manifest: &mut BTreeMap<String, String>,
+) -> Vec<String> {
+    let originals: Vec<(String, String)> = contents
+        .iter()
+        .filter(|(name, _)| name.ends_with(".css"))
+        .filter_map(|(name, content)| {
+            Some((name.clone(), String::from_utf8(content.clone()).ok()?))
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    for _ in 0..STYLESHEET_PASSES {
+        warnings.clear();
+        let mut changed = false;
+        for (name, original) in &originals {
+            let rewritten = rewrite_css(name, original, manifest, &mut warnings);
+            let hashed = hashed_name(name, rewritten.as_bytes());
+            if manifest.get(name) != Some(&hashed) {
+                changed = true;
+                manifest.insert(name.clone(), hashed);
+            }
+            contents.insert(name.clone(), rewritten.into_bytes());
+        }
+        if !changed {
+            break;
+        }
+    }
+    warnings
+}
+
+/// `url(...)` (quoted or not) and `@import "..."` / `@import '...'`.
+fn css_references() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r#"(?i)url\(\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^'"\s)][^\s)]*))\s*\)|@import\s+(?:"(?P<idq>[^"]*)"|'(?P<isq>[^']*)')"#,
+        )
+        .unwrap_or_else(|error| unreachable!("the CSS reference pattern is valid: {error}"))
+    })
+}
+
+/// The stylesheet `name` with each reference to a collected file replaced
+/// by that file's hashed name, written relative as it was.
+fn rewrite_css(
+    name: &str,
+    css: &str,
+    manifest: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> String {
+    let folder = name.rsplit_once('/').map_or("", |(folder, _)| folder);
+    let mut out = String::with_capacity(css.len());
+    let mut last = 0;
+    for captures in css_references().captures_iter(css) {
+        let Some(reference) = ["dq", "sq", "bare", "idq", "isq"]
+            .iter()
+            .find_map(|group| captures.name(group))
+        else {
+            continue;
+        };
+        let Some(hashed) = hashed_reference(folder, reference.as_str(), manifest)
+            .map_err(|why| {
+                warnings.push(format!(
+                    "{name}: the reference {:?} {why}; left as written",
+                    reference.as_str()
+                ));
+            })
+            .ok()
+            .flatten()
+        else {
+            continue;
+        };
+        out.push_str(&css[last..reference.start()]);
+        out.push_str(&hashed);
+        last = reference.end();
+    }
+    out.push_str(&css[last..]);
+    out
+}
+
+/// The reference with its file name hashed; `Ok(None)` for references that
+/// are not to static files (`data:`, `http(s):`, `//host`, `#fragment`,
+/// `/absolute`); `Err(why)` for a static file that cannot be named.
+fn hashed_reference(
+    folder: &str,
+    reference: &str,
+    manifest: &BTreeMap<String, String>,
+) -> Result<Option<String>, &'static str> {
+    let reference = reference.trim();
+    // A scheme (`data:`, `http:`, `https:`) has a colon, and `//host` and
+    // `/absolute` start with a slash: none of these is a collected file.
+    let external =
+        reference.is_empty() || reference.starts_with(['#', '/']) || reference.contains(':');
+    if external {
+        return Ok(None);
+    }
+    let split = reference.find(['?', '#']).unwrap_or(reference.len());
+    let (path, suffix) = reference.split_at(split);
+    let mut segments: Vec<&str> = folder.split('/').filter(|s| !s.is_empty()).collect();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                // Climbing above the static files would name a file that
+                // is not one (`../../etc/passwd`): never looked up.
+                if segments.pop().is_none() {
+                    return Err("climbs out of the static files");
+                }
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let target = segments.join("/");
+    let Some(hashed) = manifest.get(&target) else {
+        return Err("names no collected static file");
+    };
+    let file_name = hashed.rsplit('/').next().unwrap_or(hashed);
+    let kept = path.rfind('/').map_or("", |at| &path[..=at]);
+    Ok(Some(format!("{kept}{file_name}{suffix}")))
 }
 
 /// The manifest in `root`, if `collectstatic` wrote one.

@@ -2,9 +2,9 @@
 //! empty.
 //!
 //! tokio's bounded mpsc channel allocates its first block of 32 slots when
-//! it is created, whatever its bound: about 2.5 KiB of [`Outbound`] slots
-//! for every connection, idle or not, a third of an idle connection's
-//! memory (`benchmarks/realtime-scale/RESULTS.md`). This queue is a
+//! it is created, whatever its bound: 2.3 KiB of [`Outbound`] slots on
+//! every connection, idle or not (measured with valgrind's DHAT, see
+//! `benchmarks/realtime-scale/RESULTS.md`). This queue is a
 //! `VecDeque` that allocates on its first push and gives its memory back
 //! once a burst has drained, behind a std mutex (nothing awaits while it is
 //! held) and a [`Notify`] for its one reader, the connection's writer task.

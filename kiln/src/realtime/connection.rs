@@ -37,7 +37,7 @@ use super::rooms::{Channels, CloseReason, ConnHandle, Hub, Outbound, SendError};
 /// How many parsed frames wait between the reader and the consumer; past
 /// that the reader stops reading, and TCP pushes back on the client. The
 /// frames are boxed: tokio's channel allocates a block of 32 slots up front,
-/// 256 bytes of pointers rather than 2 KiB of frames on every idle
+/// 256 bytes of pointers rather than 1.8 KiB of frames on every idle
 /// connection, for one allocation per client frame (which the rate limit
 /// bounds).
 const INBOUND_QUEUE: usize = 16;

@@ -67,6 +67,7 @@ pub mod layer;
 pub mod nats_layer;
 mod presence;
 mod protocol;
+mod queue;
 #[cfg(feature = "redis")]
 pub mod redis_layer;
 mod rooms;

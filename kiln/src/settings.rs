@@ -47,6 +47,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
 /// Minimum length of a production `secret_key`.
 const MIN_SECRET_KEY_LEN: usize = 32;
 
+/// The smallest `realtime_read_buffer`: below it a frame header and a short
+/// message would no longer arrive in one read.
+const MIN_READ_BUFFER: ByteSize = ByteSize(256);
+
 /// Every setting of a Kiln project, with its type and default.
 ///
 /// Defaults depend on the mode: debug builds (`cargo run`) default to debug
@@ -251,6 +255,10 @@ pub struct Settings {
     /// Largest WebSocket message accepted from a client; larger closes the
     /// connection with code 1009.
     pub realtime_max_message_size: ByteSize,
+    /// The read buffer of each WebSocket connection, allocated for as long
+    /// as it is open: most of an idle connection's memory. A message larger
+    /// than it still arrives (the buffer grows while it is read).
+    pub realtime_read_buffer: ByteSize,
     /// How often the server pings each WebSocket client.
     pub realtime_ping_interval: Seconds,
     /// How long a WebSocket client may send nothing (not even a pong)
@@ -390,6 +398,7 @@ impl Settings {
             realtime_max_connections: 10_000,
             realtime_send_queue: 256,
             realtime_max_message_size: ByteSize(64 * 1024),
+            realtime_read_buffer: ByteSize(4 * 1024),
             realtime_ping_interval: Seconds(Duration::from_secs(20)),
             realtime_idle_timeout: Seconds(Duration::from_secs(60)),
             realtime_rate_limit: 50,
@@ -550,6 +559,16 @@ impl Settings {
                     "use a duration such as \"20s\"",
                 ));
             }
+        }
+        if self.realtime_read_buffer.0 < MIN_READ_BUFFER.0 {
+            return Err(invalid(
+                "realtime_read_buffer",
+                format!(
+                    "{} is below {MIN_READ_BUFFER}: every frame would take several reads",
+                    self.realtime_read_buffer
+                ),
+                "use the default \"4 KiB\", or at least \"256 B\"",
+            ));
         }
         if self.realtime_idle_timeout.0 <= self.realtime_ping_interval.0 {
             return Err(invalid(
@@ -1017,6 +1036,7 @@ mod tests {
     #[test]
     fn realtime_limits_that_cannot_work_are_refused() {
         for (toml, key) in [
+            ("realtime_read_buffer = \"100 B\"", "realtime_read_buffer"),
             ("realtime_send_queue = 0", "realtime_send_queue"),
             ("realtime_max_connections = 0", "realtime_max_connections"),
             ("realtime_presence_ttl = \"0s\"", "realtime_presence_ttl"),
@@ -1030,6 +1050,8 @@ mod tests {
         }
         let fine = Settings::from_toml("realtime_max_message_size = \"1 MiB\"").unwrap();
         assert_eq!(fine.realtime_max_message_size.0, 1024 * 1024);
+        let small = Settings::from_toml("realtime_read_buffer = \"1 KiB\"").unwrap();
+        assert_eq!(small.realtime_read_buffer.0, 1024);
     }
 
     #[test]

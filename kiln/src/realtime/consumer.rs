@@ -211,10 +211,11 @@ async fn upgrade<C: Consumer>(
     };
     let max = hub.limits.max_message_size;
     upgrade
-        // tungstenite's default read buffer is 128 KiB per connection; 4 KiB
-        // keeps an idle connection small, and larger messages still arrive
-        // (the buffer grows while one is read).
-        .read_buffer_size(4 * 1024)
+        // tungstenite's default read buffer is 128 KiB per connection; the
+        // setting's 4 KiB keeps an idle connection small, and larger
+        // messages still arrive (the buffer grows while one is read). No
+        // write buffer: each frame is written when the writer sends it.
+        .read_buffer_size(hub.limits.read_buffer)
         .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)

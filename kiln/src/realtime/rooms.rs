@@ -4,7 +4,7 @@
 //!
 //! A room exists on a node while it has a local member. Its task reads the
 //! room's layer stream and pushes each message into every member's bounded
-//! send queue with `try_send`: a member whose queue is full is closed
+//! send queue without waiting: a member whose queue is full is closed
 //! ([`close::SLOW_CONSUMER`]) rather than slowing the room or growing memory.
 //! The same task keeps the room's presence (see [`super::presence`]).
 
@@ -19,11 +19,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::{RawValue, to_raw_value};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::layer::{ChannelLayer, Envelope, LayerError, MessageId};
 use super::presence::{Diff, Nudge, Presence, PresenceEntry, Snapshot};
 use super::protocol::{Published, ServerFrame, close};
+use super::queue::{PushError, SendQueue};
 use crate::settings::Settings;
 
 /// The limits of connections, read from the `realtime_*` settings.
@@ -31,6 +32,7 @@ use crate::settings::Settings;
 pub(crate) struct Limits {
     pub(crate) send_queue: usize,
     pub(crate) max_message_size: usize,
+    pub(crate) read_buffer: usize,
     pub(crate) ping_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) rate_limit: u32,
@@ -45,6 +47,7 @@ impl Limits {
             send_queue: settings.realtime_send_queue.max(1),
             max_message_size: usize::try_from(settings.realtime_max_message_size.0)
                 .unwrap_or(usize::MAX),
+            read_buffer: settings.realtime_read_buffer.as_usize(),
             ping_interval: settings.realtime_ping_interval.0,
             idle_timeout: settings.realtime_idle_timeout.0,
             rate_limit: settings.realtime_rate_limit,
@@ -84,14 +87,14 @@ pub(crate) type CloseReason = Option<(u16, &'static str)>;
 #[derive(Clone, Debug)]
 pub(crate) struct ConnHandle {
     pub(crate) key: Arc<str>,
-    queue: mpsc::Sender<Outbound>,
+    queue: Arc<SendQueue<Outbound>>,
     closer: Arc<watch::Sender<CloseReason>>,
 }
 
 impl ConnHandle {
     pub(crate) fn new(
         key: Arc<str>,
-        queue: mpsc::Sender<Outbound>,
+        queue: Arc<SendQueue<Outbound>>,
         closer: Arc<watch::Sender<CloseReason>>,
     ) -> Self {
         Self { key, queue, closer }
@@ -100,13 +103,13 @@ impl ConnHandle {
     /// Queues `item` without waiting; a full queue closes the connection
     /// (it cannot keep up). False when the item was not queued.
     pub(crate) fn push(&self, item: Outbound) -> bool {
-        match self.queue.try_send(item) {
+        match self.queue.try_push(item) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 self.close(close::SLOW_CONSUMER, "send queue full");
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(PushError::Closed) => false,
         }
     }
 

@@ -116,8 +116,9 @@ enum Phase {
 pub(super) struct ClockedIo<S> {
     io: S,
     clock: Arc<HeaderClock>,
-    /// Set once per connection; it may lag behind the deadline (see the module docs).
-    sleep: Pin<Box<Sleep>>,
+    /// Set once per connection; it may lag behind the deadline (see the module
+    /// docs). Dropped once the clock is off for good (see `check_deadline`).
+    sleep: Option<Pin<Box<Sleep>>>,
     /// The waker the sleep holds since it was last polled, if it has not
     /// been reset since.
     armed: Option<Waker>,
@@ -129,7 +130,7 @@ impl<S> ClockedIo<S> {
         Self {
             io,
             clock,
-            sleep,
+            sleep: Some(sleep),
             armed: None,
         }
     }
@@ -147,9 +148,16 @@ impl<S> ClockedIo<S> {
     fn check_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             let phase = self.clock.phase();
-            if matches!(phase, Phase::Off) {
+            let (Some(sleep), false) = (self.sleep.as_mut(), matches!(phase, Phase::Off)) else {
+                // Off is final (an upgraded connection, or HTTP/2). The sleep
+                // and `armed` hold a waker of the HTTP connection's task,
+                // which has ended once hyper handed the socket over: they
+                // would keep its memory (about 3.5 KiB) for as long as a
+                // WebSocket lives on the socket.
+                self.sleep = None;
+                self.armed = None;
                 return Poll::Pending;
-            }
+            };
             // A registered sleep keeps its waker and wakes the task when it
             // fires, so it is polled again only for another waker (the
             // connection's task keeps one) or once it has fired: most reads
@@ -158,16 +166,16 @@ impl<S> ClockedIo<S> {
                 .armed
                 .as_ref()
                 .is_some_and(|waker| waker.will_wake(cx.waker()));
-            if armed && !self.sleep.is_elapsed() {
+            if armed && !sleep.is_elapsed() {
                 return Poll::Pending;
             }
-            if self.sleep.as_mut().poll(cx).is_pending() {
+            if sleep.as_mut().poll(cx).is_pending() {
                 self.armed = Some(cx.waker().clone());
                 return Poll::Pending;
             }
             // The sleep fired: reset it to the real deadline, or time out.
             let next = match phase {
-                Phase::Waiting { deadline } if self.sleep.deadline() >= deadline => {
+                Phase::Waiting { deadline } if sleep.deadline() >= deadline => {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "the client did not send a request head within header_read_timeout",
@@ -177,7 +185,7 @@ impl<S> ClockedIo<S> {
                 // No head is due before the request ends, which is later than now.
                 Phase::Busy | Phase::Off => Instant::now() + self.clock.limit,
             };
-            self.sleep.as_mut().reset(next);
+            sleep.as_mut().reset(next);
             self.armed = None;
         }
     }

@@ -9,12 +9,15 @@
 use kiln::prelude::*;
 use kiln::realtime::{ConnectRequest, Consumer, Socket};
 
-/// What the sender sends: `{"t":"msg","data":{"seq":1,"ts":...}}`. The data
-/// is relayed as it came, so the members see the same fields.
-#[derive(Deserialize)]
+/// What the sender sends: `{"t":"msg","data":{"seq":1,"ts":...}}`, with a
+/// `pad` string in the slow consumer test. It is relayed with the same
+/// fields, so members read it as the other targets' members do.
+#[derive(Deserialize, Serialize)]
 struct Tick {
     seq: u64,
     ts: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pad: String,
 }
 
 /// A connection needs no state: every member is anonymous.
@@ -28,10 +31,9 @@ impl Consumer for Relay {
     }
 
     async fn receive(&mut self, socket: &Socket, tick: Tick) -> serde_json::Value {
-        let data = serde_json::json!({ "seq": tick.seq, "ts": tick.ts });
         // A failed broadcast (the layer is in-process: only at shutdown) is
         // seen by the load client as loss.
-        let _ = socket.broadcast("bench", "m", &data).await;
+        let _ = socket.broadcast("bench", "m", &tick).await;
         serde_json::Value::Null
     }
 }

@@ -101,6 +101,10 @@ enum Mode {
         rate: u32,
         #[arg(long, default_value_t = 60)]
         duration: u64,
+        /// Bytes of padding in each message: enough that what the slow
+        /// member misses outgrows the kernel's socket buffers (4 MiB here).
+        #[arg(long, default_value_t = 1024)]
+        pad: usize,
     },
     /// K idle connections, each joined to the room.
     Idle {
@@ -134,7 +138,8 @@ fn main() -> Result<(), Error> {
                 members,
                 rate,
                 duration,
-            } => slow(&target, members, rate, duration).await,
+                pad,
+            } => slow(&target, members, rate, duration, pad).await,
             Mode::Idle {
                 target,
                 connections,
@@ -153,8 +158,10 @@ fn now_us() -> u64 {
         })
 }
 
-/// Opens connection `index`, from source address 127.0.0.(1 + index % sources).
-async fn open(target: &Target, index: usize) -> Result<Ws, Error> {
+/// Opens connection `index`, from source address 127.0.0.(1 + index % sources);
+/// `small_window` shrinks its receive buffer, so that a member that stops
+/// reading backs up into the server soon instead of into this kernel.
+async fn open(target: &Target, index: usize, small_window: bool) -> Result<Ws, Error> {
     let url = target.target.url(&target.url);
     let authority = url
         .split("//")
@@ -170,6 +177,9 @@ async fn open(target: &Target, index: usize) -> Result<Ws, Error> {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)),
         0,
     ))?;
+    if small_window {
+        socket.set_recv_buffer_size(4096)?;
+    }
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
     let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
@@ -178,8 +188,8 @@ async fn open(target: &Target, index: usize) -> Result<Ws, Error> {
 }
 
 /// Opens a connection and joins room `bench` (waits for the server's answer).
-async fn join(target: &Target, index: usize) -> Result<Ws, Error> {
-    let mut ws = open(target, index).await?;
+async fn join(target: &Target, index: usize, small_window: bool) -> Result<Ws, Error> {
+    let mut ws = open(target, index, small_window).await?;
     ws.send(Message::text(target.target.join_frame())).await?;
     let deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(deadline);
@@ -255,7 +265,7 @@ impl Room {
             let target = target.clone();
             joins.push(tokio::spawn(async move {
                 let _permit = limit.acquire().await;
-                join(&target, index).await
+                join(&target, index, Some(index) == stalled).await
             }));
         }
         let counted_from = Arc::new(AtomicU64::new(u64::MAX));
@@ -362,12 +372,14 @@ struct Sender {
     /// Engine.IO pings seen by the reading task, answered between sends
     /// (the sink is not shared).
     pings: tokio::sync::mpsc::Receiver<()>,
+    /// Padding carried by every message (the slow consumer test's bytes).
+    pad: String,
 }
 
 impl Sender {
-    async fn open(target: &Target) -> Result<Self, Error> {
+    async fn open(target: &Target, pad: usize) -> Result<Self, Error> {
         // The last source address, so that it never waits behind members.
-        let ws = open(target, usize::from(target.sources.max(1)) - 1).await?;
+        let ws = open(target, usize::from(target.sources.max(1)) - 1, false).await?;
         let (sink, mut stream) = ws.split();
         let (ping, pings) = tokio::sync::mpsc::channel::<()>(4);
         let protocol = target.target;
@@ -384,6 +396,7 @@ impl Sender {
             protocol,
             sink,
             pings,
+            pad: "x".repeat(pad),
         })
     }
 
@@ -403,7 +416,7 @@ impl Sender {
                 continue;
             }
             while sent < due {
-                let frame = self.protocol.tick_frame(first + sent, now_us());
+                let frame = self.protocol.tick_frame(first + sent, now_us(), &self.pad);
                 self.sink.feed(Message::text(frame)).await?;
                 sent += 1;
             }
@@ -436,7 +449,7 @@ async fn drain(room: &Room, expected: u64) {
 
 async fn check(target: &Target) -> Result<(), Error> {
     let (room, _) = Room::join(target, 2, None).await?;
-    let mut sender = Sender::open(target).await?;
+    let mut sender = Sender::open(target, 0).await?;
     room.counted_from.store(1, Ordering::Relaxed);
     sender.send(1, 1, 1).await?;
     drain(&room, 2).await;
@@ -467,7 +480,7 @@ async fn fanout(
     stop_after: u32,
 ) -> Result<(), Error> {
     let (room, _) = Room::join(target, members, None).await?;
-    let mut sender = Sender::open(target).await?;
+    let mut sender = Sender::open(target, 0).await?;
     let mut next_seq = 1;
     let mut misses = 0;
     for &rate in rates {
@@ -517,14 +530,20 @@ async fn fanout(
     Ok(())
 }
 
-async fn slow(target: &Target, members: usize, rate: u32, seconds: u64) -> Result<(), Error> {
+async fn slow(
+    target: &Target,
+    members: usize,
+    rate: u32,
+    seconds: u64,
+    pad: usize,
+) -> Result<(), Error> {
     let pid = target
         .server_pid
         .ok_or("slow needs --server-pid (its RSS is the result)")?;
     // Member 0 joins, then is never read again: it keeps its socket open.
     let (room, stalled) = Room::join(target, members, Some(0)).await?;
     let mut stalled = stalled.ok_or("the stalled member did not join")?;
-    let mut sender = Sender::open(target).await?;
+    let mut sender = Sender::open(target, pad).await?;
     room.counted_from.store(1, Ordering::Relaxed);
     let rss_start = server::rss_kib(pid);
     let samples = Arc::new(Mutex::new(vec![rss_start]));
@@ -568,7 +587,7 @@ async fn slow(target: &Target, members: usize, rate: u32, seconds: u64) -> Resul
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     let line = json!({
-        "mode": "slow", "target": target.target.name(), "members": members, "rate": rate, "seconds": seconds,
+        "mode": "slow", "target": target.target.name(), "members": members, "rate": rate, "seconds": seconds, "pad": pad,
         "rss_start_kib": rss_start, "rss_peak_kib": samples.iter().copied().max().unwrap_or(rss_start).max(rss_end),
         "rss_end_kib": rss_end, "rss_samples_kib": samples,
         "others_expected": expected, "others_received": received,

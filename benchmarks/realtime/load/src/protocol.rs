@@ -78,11 +78,18 @@ impl Protocol {
         }
     }
 
-    pub(crate) fn tick_frame(self, seq: u64, ts: u64) -> String {
+    /// A tick; `pad` (plain ASCII) goes last, so that members find `seq`
+    /// and `ts` without scanning it.
+    pub(crate) fn tick_frame(self, seq: u64, ts: u64, pad: &str) -> String {
+        let tick = if pad.is_empty() {
+            format!(r#"{{"seq":{seq},"ts":{ts}}}"#)
+        } else {
+            format!(r#"{{"seq":{seq},"ts":{ts},"pad":"{pad}"}}"#)
+        };
         match self {
-            Self::Kiln => format!(r#"{{"t":"msg","data":{{"seq":{seq},"ts":{ts}}}}}"#),
-            Self::Axum | Self::Channels => format!(r#"{{"seq":{seq},"ts":{ts}}}"#),
-            Self::Socketio => format!(r#"42["msg",{{"seq":{seq},"ts":{ts}}}]"#),
+            Self::Kiln => format!(r#"{{"t":"msg","data":{tick}}}"#),
+            Self::Axum | Self::Channels => tick,
+            Self::Socketio => format!(r#"42["msg",{tick}]"#),
         }
     }
 

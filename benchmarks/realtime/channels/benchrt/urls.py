@@ -1,0 +1,3 @@
+"""No HTTP views: the benchmark only speaks WebSocket (see asgi.py)."""
+
+urlpatterns = []

@@ -324,6 +324,8 @@ async fn runserver(
     if uses_database {
         site.databases().default_db().await?;
     }
+    // A cache server that is down is found now, not on the first request.
+    site.cache().ping().await?;
     let listener = crate::server::bind(addr).await?;
     let local = listener.local_addr().unwrap_or(addr);
     let mode = if debug {

@@ -59,6 +59,11 @@ pub struct TopicSecurity;
 #[derive(Debug)]
 pub struct TopicMessages;
 
+/// docs/topics/cache.md
+#[doc = include_str!("../../docs/topics/cache.md")]
+#[derive(Debug)]
+pub struct TopicCache;
+
 /// docs/topics/sessions.md
 #[doc = include_str!("../../docs/topics/sessions.md")]
 #[derive(Debug)]

@@ -607,8 +607,10 @@ impl Project {
             .channel_layer
             .unwrap_or_else(|| crate::realtime::InProcessLayer::new());
         let channels = crate::realtime::Channels::new(layer, &settings);
+        let cache = crate::cache::Cache::from_settings(&settings)?;
         let site = Site(Arc::new(SiteInner {
             channels,
+            cache,
             name: self.name,
             root: self.root,
             urls,
@@ -717,6 +719,7 @@ struct SiteInner {
     models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
     channels: crate::realtime::Channels,
+    cache: crate::cache::Cache,
 }
 
 impl Site {
@@ -755,6 +758,13 @@ impl Site {
     #[must_use]
     pub fn urls(&self) -> &Arc<UrlRegistry> {
         &self.0.urls
+    }
+
+    /// The cache the `cache` setting names (the [`Cache`](crate::cache::Cache)
+    /// extractor gives the same one).
+    #[must_use]
+    pub fn cache(&self) -> &crate::cache::Cache {
+        &self.0.cache
     }
 
     /// The project's databases, connected on first use.
@@ -889,6 +899,9 @@ pub enum BootError {
     /// opened.
     #[error(transparent)]
     ChannelLayer(#[from] crate::realtime::LayerError),
+    /// The cache server that the `cache` setting names does not answer.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
     /// The server could not start listening.
     #[error("cannot listen on {addr}: {source}\n  fix: {fix}")]
     Bind {

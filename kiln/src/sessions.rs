@@ -39,7 +39,7 @@ mod cookie_store;
 mod database;
 mod migrations;
 #[cfg(feature = "redis")]
-mod redis_store;
+pub(crate) mod redis_store;
 mod store;
 
 use std::fmt;

@@ -170,6 +170,19 @@ pub struct Settings {
     /// Debug builds always read from disk. In debug mode, a template read
     /// from disk is reloaded when its file changes.
     pub templates_from_disk: bool,
+    /// Where [`Cache`](crate::cache::Cache) keeps values: `memory` (this
+    /// process, the default), `redis://host:port/db` (the `redis` cargo
+    /// feature) or `memcached://host:port` (the `memcached` feature).
+    pub cache: String,
+    /// How long a cached value lives when `set` is given no time to live.
+    pub cache_timeout: Seconds,
+    /// Put before every cache key (`{prefix}:{version}:{key}`), so that
+    /// sites sharing a Redis or Memcached keep apart; `clear` removes
+    /// this prefix's keys only. Printable ASCII without `:` or spaces.
+    pub cache_key_prefix: String,
+    /// Most values the in-process cache holds; past it, the least
+    /// useful are evicted.
+    pub cache_max_entries: u64,
     /// Where sessions are kept: `database` (the default database's
     /// `kiln_session` table), `redis` (needs the `redis` cargo feature) or
     /// `cookie` (the data itself, signed, in the cookie). Used when the
@@ -405,6 +418,10 @@ impl Settings {
             realtime_rate_burst: 100,
             realtime_history: 100,
             realtime_presence_ttl: Seconds(Duration::from_secs(30)),
+            cache: "memory".to_owned(),
+            cache_timeout: Seconds(Duration::from_secs(300)),
+            cache_key_prefix: String::new(),
+            cache_max_entries: 10_000,
             session_engine: crate::sessions::SessionEngine::Database,
             session_redis_url: "redis://127.0.0.1:6379".to_owned(),
             channel_layer: "memory://".to_owned(),
@@ -645,6 +662,8 @@ impl Settings {
                 "use a small number such as 10",
             ));
         }
+        crate::cache::check_settings(self)
+            .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
         crate::sessions::check_settings(self)
             .map_err(|(key, problem, fix)| invalid(key, problem, fix))?;
         crate::security::validate_settings(self)
@@ -964,6 +983,8 @@ fn fix_for(key: &str) -> String {
         }
         "log_format" => "use one of auto, pretty, compact, json".into(),
         "session_engine" => "use one of database, redis, cookie".into(),
+        "cache_timeout" => "use a duration such as \"300s\", \"5m\" or a number of seconds".into(),
+        "cache_max_entries" => "use a whole number, e.g. 10000".into(),
         "session_cookie_samesite" => "use one of lax, strict, none".into(),
         "session_cookie_age" => {
             "use a duration such as \"336h\" (two weeks), \"30m\" or a number of seconds".into()

@@ -1,6 +1,6 @@
 //! The baseline of Kiln's benchmark: TechEmpower's plaintext, json, db,
-//! queries, fortunes and updates tests on bare axum and sqlx, with nothing
-//! but the `Server` header every entry must send.
+//! queries, cached queries, fortunes and updates tests on bare axum and
+//! sqlx, with nothing but the `Server` header every entry must send.
 //!
 //! `benchmarks/run` starts it; by hand, after `benchmarks/db/setup`:
 //! `cargo run --release -p axum-bench -- 127.0.0.1:8080`, then
@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -19,6 +20,7 @@ use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use tokio::sync::OnceCell;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Listens here when no address is given.
@@ -46,7 +48,7 @@ async fn json() -> Json<Message> {
     })
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Clone, Copy, Serialize, sqlx::FromRow)]
 struct World {
     id: i32,
     #[serde(rename = "randomNumber")]
@@ -93,9 +95,11 @@ async fn random_worlds(pool: &PgPool, count: usize) -> Result<Vec<World>, sqlx::
     Ok(worlds)
 }
 
-/// `?queries=N` for the queries and updates tests.
+/// `?queries=N` for the queries and updates tests, `?count=N` for cached
+/// queries.
 #[derive(Deserialize)]
 struct Count {
+    #[serde(alias = "count")]
     queries: Option<String>,
 }
 
@@ -122,6 +126,47 @@ async fn queries(
     Query(count): Query<Count>,
 ) -> Result<Json<Vec<World>>, DbError> {
     Ok(Json(random_worlds(&pool, count.clamped()).await?))
+}
+
+/// The server's state: the pool, and the whole `world` table for cached
+/// queries.
+#[derive(Clone)]
+struct AppState {
+    pool: PgPool,
+    worlds: Arc<OnceCell<Vec<World>>>,
+}
+
+impl axum::extract::FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.pool.clone()
+    }
+}
+
+/// N random rows from an in-memory copy of the table, as TechEmpower's
+/// Rust entries do: every row read in one query on first use (so that
+/// plaintext and json need no database), then indexed by id.
+async fn cached_queries(
+    State(state): State<AppState>,
+    Query(count): Query<Count>,
+) -> Result<Json<Vec<World>>, DbError> {
+    let worlds = state
+        .worlds
+        .get_or_try_init(|| async {
+            sqlx::query_as::<_, World>("SELECT id, randomnumber FROM world ORDER BY id")
+                .fetch_all(&state.pool)
+                .await
+        })
+        .await?;
+    let picked = (0..count.clamped())
+        .filter_map(|_| {
+            let id = rand::random_range(1..=WORLD_ROWS);
+            usize::try_from(id - 1)
+                .ok()
+                .and_then(|index| worlds.get(index))
+                .copied()
+        })
+        .collect();
+    Ok(Json(picked))
 }
 
 /// Every fortune plus one added at request time, sorted by message, written
@@ -221,9 +266,13 @@ async fn main() -> std::io::Result<()> {
         .route("/json", get(json))
         .route("/db", get(db))
         .route("/queries", get(queries))
+        .route("/cached-queries", get(cached_queries))
         .route("/fortunes", get(fortunes))
         .route("/updates", get(updates))
-        .with_state(pool)
+        .with_state(AppState {
+            pool,
+            worlds: Arc::new(OnceCell::new()),
+        })
         .layer(SetResponseHeaderLayer::overriding(
             header::SERVER,
             HeaderValue::from_static("axum"),

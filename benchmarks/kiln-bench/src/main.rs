@@ -1,7 +1,8 @@
 //! Kiln's side of the benchmark: TechEmpower's plaintext, json, db,
-//! queries, fortunes and updates tests, written the way Kiln's docs teach
-//! (an app with SeaORM models, the `Db` extractor, a template for the
-//! fortunes page, settings in `kiln.toml`) and served through Kiln's full
+//! queries, cached queries, fortunes and updates tests, written the way
+//! Kiln's docs teach (an app with SeaORM models, the `Db` and `Cache`
+//! extractors, a template for the fortunes page, settings in `kiln.toml`)
+//! and served through Kiln's full
 //! default middleware stack (request id, access log, compression, panic
 //! catching, timeouts, body limit).
 //!
@@ -10,8 +11,11 @@
 //! `KILN_DEBUG=false KILN_SECRET_KEY=$(openssl rand -hex 32) KILN_ALLOWED_HOSTS='["127.0.0.1"]' cargo run --release -p kiln-bench`,
 //! then `curl -i http://127.0.0.1:8000/queries?queries=5`.
 
+use kiln::cache::Cache;
 use kiln::db::Db;
-use kiln::db::prelude::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+use kiln::db::prelude::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
 use kiln::deps::axum::http::HeaderValue;
 use kiln::deps::tower_http::set_header::SetResponseHeaderLayer;
 use kiln::prelude::*;
@@ -47,9 +51,11 @@ async fn random_world(db: &Db) -> Result<world::Model, Error> {
         .ok_or_else(|| Error::not_found(format!("world {id} does not exist")))
 }
 
-/// `?queries=N` for the queries and updates tests.
+/// `?queries=N` for the queries and updates tests, `?count=N` for cached
+/// queries.
 #[derive(Deserialize)]
 struct Count {
+    #[serde(alias = "count")]
     queries: Option<String>,
 }
 
@@ -83,6 +89,51 @@ async fn single_query(db: Db) -> Result<Json<world::Model>, Error> {
 
 async fn queries(db: Db, Query(count): Query<Count>) -> Result<Json<Vec<world::Model>>, Error> {
     Ok(Json(random_worlds(&db, count.clamped()).await?))
+}
+
+/// N random rows through the cache (`kiln::cache`, in process by the
+/// default `cache` setting): one `get_many` for all of them; the rows it
+/// does not hold yet are read in one query and stored with `set_many`.
+async fn cached_queries(
+    db: Db,
+    cache: Cache,
+    Query(count): Query<Count>,
+) -> Result<Json<Vec<world::Model>>, Error> {
+    let ids: Vec<i32> = (0..count.clamped())
+        .map(|_| rand::random_range(1..=world::ROWS))
+        .collect();
+    let keys: Vec<String> = ids.iter().map(|id| format!("world:{id}")).collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut found = cache.get_many::<world::Model>(&key_refs).await?;
+    let missing: Vec<i32> = ids
+        .iter()
+        .zip(&keys)
+        .filter(|(_, key)| !found.contains_key(*key))
+        .map(|(id, _)| *id)
+        .collect();
+    if !missing.is_empty() {
+        let rows = world::Entity::find()
+            .filter(world::Column::Id.is_in(missing))
+            .all(&*db)
+            .await
+            .map_err(Error::internal)?;
+        let entries: Vec<(String, world::Model)> = rows
+            .into_iter()
+            .map(|row| (format!("world:{}", row.id), row))
+            .collect();
+        cache.set_many(&entries, None).await?;
+        found.extend(entries);
+    }
+    let worlds = keys
+        .iter()
+        .map(|key| {
+            found
+                .get(key)
+                .cloned()
+                .ok_or_else(|| Error::not_found(format!("{key} does not exist")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Json(worlds))
 }
 
 /// The fortunes page's context.
@@ -126,6 +177,7 @@ fn hello_world() -> App {
         .model::<fortune::Entity>()
         .route("/db", "db", get(single_query))
         .route("/queries", "queries", get(queries))
+        .route("/cached-queries", "cached_queries", get(cached_queries))
         .route("/fortunes", "fortunes", get(fortunes))
         .route("/updates", "updates", get(updates))
 }
@@ -163,5 +215,7 @@ mod tests {
         assert_eq!(count(Some("foo")), 1);
         assert_eq!(count(Some("")), 1);
         assert_eq!(count(None), 1);
+        let cached: Count = kiln::deps::serde_json::from_str(r#"{"count": "7"}"#).unwrap();
+        assert_eq!(cached.clamped(), 7);
     }
 }

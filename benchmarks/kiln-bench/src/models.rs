@@ -4,13 +4,13 @@
 
 pub(crate) mod world {
     use kiln::db::prelude::*;
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
 
     /// Rows in the table; ids are `1..=ROWS`, random numbers too.
     pub(crate) const ROWS: i32 = 10_000;
 
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
     #[sea_orm(table_name = "world")]
     pub(crate) struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

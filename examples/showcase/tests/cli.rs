@@ -295,6 +295,23 @@ fn port_in_use_is_one_clear_message_and_exit_1() {
 }
 
 #[test]
+fn an_unreachable_cache_server_stops_runserver_with_the_fix() {
+    // Nothing listens on port 1. With the `memcached` feature the server is
+    // pinged and found down; without it the setting is refused: either way
+    // one clear message and exit 1, before the server listens.
+    let output = run(showcase()
+        .args(["runserver", "--addr", "127.0.0.1:0"])
+        .env("KILN_CACHE", "memcached://127.0.0.1:1"));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("cache") && message.contains("fix:") && !message.contains("serving"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
 fn serves_pages_and_shuts_down_gracefully_on_sigterm() {
     let mut server = Server::start(&mut showcase(), &[]);
     let (status, _, body) = server.get("/");

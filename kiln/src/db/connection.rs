@@ -137,7 +137,6 @@ macro_rules! on_pool {
             DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
                 $run($connection.get_sqlite_connection_pool(), $stmt).await
             }
-            #[allow(unreachable_patterns)]
             _ => $fallback.await,
         }
     };

@@ -71,22 +71,31 @@ impl RedisStore {
 
     async fn connection(&self, action: &'static str) -> Result<ConnectionManager, StoreError> {
         let connect = || async {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(TIMEOUT))
-                .set_response_timeout(Some(TIMEOUT))
-                .set_number_of_retries(1);
-            match tokio::time::timeout(
-                TIMEOUT * 2,
-                ConnectionManager::new_with_config(self.client.clone(), config),
-            )
-            .await
-            {
-                Ok(Ok(connection)) => Ok(connection),
-                Ok(Err(error)) => Err(self.failed(action, error)),
-                Err(_) => Err(self.failed(action, "no answer within 4 s")),
-            }
+            open_manager(&self.client)
+                .await
+                .map_err(|error| self.failed(action, error))
         };
         self.connection.get_or_try_init(connect).await.cloned()
+    }
+}
+
+/// A connection manager on `client` that gives up within seconds: an
+/// unreachable server is a prompt error, not a request that hangs until
+/// the request timeout. Shared by the session store and the cache.
+pub(crate) async fn open_manager(client: &redis::Client) -> Result<ConnectionManager, String> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(TIMEOUT))
+        .set_response_timeout(Some(TIMEOUT))
+        .set_number_of_retries(1);
+    match tokio::time::timeout(
+        TIMEOUT * 2,
+        ConnectionManager::new_with_config(client.clone(), config),
+    )
+    .await
+    {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within 4 s".to_owned()),
     }
 }
 

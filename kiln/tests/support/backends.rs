@@ -295,14 +295,23 @@ async fn reach(server: &str, url: &str) -> Option<DatabaseConnection> {
         Err(error) => {
             let address = url.rsplit('@').next().unwrap_or(url);
             let address = address.split('/').next().unwrap_or(address);
-            let message = format!("{server} at {address} unreachable ({error})");
-            if std::env::var("KILN_REQUIRE_BACKENDS").as_deref() == Ok("1") {
-                panic!("{message}; KILN_REQUIRE_BACKENDS=1 requires every backend");
-            }
-            eprintln!("SKIPPED: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail");
+            skip_unreachable(&format!("{server} at {address} unreachable ({error})"));
             None
         }
     }
+}
+
+/// Reports a server that does not answer: a `SKIPPED:` line on stderr, or
+/// a panic under `KILN_REQUIRE_BACKENDS=1` (as in CI).
+///
+/// # Panics
+///
+/// Under `KILN_REQUIRE_BACKENDS=1`.
+pub fn skip_unreachable(message: &str) {
+    if std::env::var("KILN_REQUIRE_BACKENDS").as_deref() == Ok("1") {
+        panic!("{message}; KILN_REQUIRE_BACKENDS=1 requires every backend");
+    }
+    eprintln!("SKIPPED: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail");
 }
 
 async fn run(db: &DatabaseConnection, sql: &str) {

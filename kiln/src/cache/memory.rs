@@ -1,0 +1,180 @@
+//! The in-process backend (`cache = "memory"`): a moka cache bounded by
+//! `cache_max_entries`, each entry with its own time to live.
+//!
+//! moka evicts the least useful entries when full (TinyLFU) and drops
+//! expired ones by itself; a read never returns an expired entry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
+
+use super::backend::{Backend, BoxFuture, Counted, add_to};
+
+#[derive(Clone)]
+struct Stored {
+    bytes: Arc<[u8]>,
+    expires_at: Instant,
+}
+
+impl Stored {
+    fn new(bytes: &[u8], ttl: Duration) -> Self {
+        Self {
+            bytes: bytes.into(),
+            expires_at: Instant::now() + ttl,
+        }
+    }
+}
+
+/// Each entry lives until its own `expires_at`, so that an update that
+/// keeps it (an increment) keeps its expiry too, and a touch moves it.
+struct UntilExpiry;
+
+impl moka::Expiry<String, Stored> for UntilExpiry {
+    fn expire_after_create(&self, _: &String, value: &Stored, now: Instant) -> Option<Duration> {
+        Some(value.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        value: &Stored,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.expires_at.saturating_duration_since(now))
+    }
+}
+
+pub(crate) struct MemoryBackend {
+    entries: Cache<String, Stored>,
+}
+
+impl MemoryBackend {
+    pub(crate) fn new(max_entries: u64) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(UntilExpiry)
+                .build(),
+        }
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move { Ok(self.entries.get(key).await.map(|s| s.bytes.to_vec())) })
+    }
+
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.entries.get(key).await.map(|s| s.bytes.to_vec()));
+            }
+            Ok(values)
+        })
+    }
+
+    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.entries
+                .insert(key.to_owned(), Stored::new(&value, ttl))
+                .await;
+            Ok(())
+        })
+    }
+
+    fn set_many(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for (key, value) in entries {
+                self.entries.insert(key, Stored::new(&value, ttl)).await;
+            }
+            Ok(())
+        })
+    }
+
+    fn add<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let entry = self
+                .entries
+                .entry_by_ref(key)
+                .or_insert(Stored::new(&value, ttl))
+                .await;
+            Ok(entry.is_fresh())
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { Ok(self.entries.remove(key).await.is_some()) })
+    }
+
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Counted> {
+        Box::pin(async move {
+            let mut counted = Counted::Missing;
+            // Atomic: moka runs one computation per key at a time.
+            let _: CompResult<String, Stored> = self
+                .entries
+                .entry_by_ref(key)
+                .and_compute_with(|current| {
+                    let op = match current {
+                        None => Op::Nop,
+                        Some(entry) => match add_to(&entry.value().bytes, delta) {
+                            None => {
+                                counted = Counted::NotANumber;
+                                Op::Nop
+                            }
+                            Some(sum) => {
+                                counted = Counted::Value(sum);
+                                Op::Put(Stored {
+                                    bytes: sum.to_string().into_bytes().into(),
+                                    expires_at: entry.value().expires_at,
+                                })
+                            }
+                        },
+                    };
+                    std::future::ready(op)
+                })
+                .await;
+            Ok(counted)
+        })
+    }
+
+    fn touch<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .entries
+                .entry_by_ref(key)
+                .and_compute_with(|current| {
+                    std::future::ready(match current {
+                        None => Op::Nop,
+                        Some(entry) => Op::Put(Stored {
+                            bytes: Arc::clone(&entry.value().bytes),
+                            expires_at: Instant::now() + ttl,
+                        }),
+                    })
+                })
+                .await;
+            Ok(matches!(result, CompResult::ReplacedWith(_)))
+        })
+    }
+
+    fn clear<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, ()> {
+        // This process's cache holds this site's keys only.
+        self.entries.invalidate_all();
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

@@ -17,7 +17,7 @@
 use std::ops::Deref;
 
 use sea_orm::AccessMode;
-use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Pool};
+use sea_orm::sqlx::{self, Database, IntoArguments};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
     DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel, QueryResult, RuntimeErr,
@@ -76,66 +76,25 @@ fn from_sqlx(error: sqlx::Error, wrap: fn(RuntimeErr) -> DbErr) -> DbErr {
     }
 }
 
-async fn query_one<DB: Database>(
-    pool: &Pool<DB>,
-    stmt: Statement,
-) -> Result<Option<QueryResult>, DbErr>
-where
-    SqlxValues: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    QueryResult: From<DB::Row>,
-{
-    query(&stmt)
-        .fetch_optional(pool)
-        .await
-        .map(|row| row.map(QueryResult::from))
-        .map_err(|error| from_sqlx(error, DbErr::Query))
-}
-
-async fn query_all<DB: Database>(
-    pool: &Pool<DB>,
-    stmt: Statement,
-) -> Result<Vec<QueryResult>, DbErr>
-where
-    SqlxValues: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    QueryResult: From<DB::Row>,
-{
-    query(&stmt)
-        .fetch_all(pool)
-        .await
-        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
-        .map_err(|error| from_sqlx(error, DbErr::Query))
-}
-
-async fn execute<DB: Database>(pool: &Pool<DB>, stmt: Statement) -> Result<ExecResult, DbErr>
-where
-    SqlxValues: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    ExecResult: From<DB::QueryResult>,
-{
-    query(&stmt)
-        .execute(pool)
-        .await
-        .map(ExecResult::from)
-        .map_err(|error| from_sqlx(error, DbErr::Exec))
-}
-
-/// Runs `$run(pool, stmt)` on the pool of the backend in use, or
-/// `$fallback` when the connection is not an sqlx pool.
+/// Runs `$run` with `$pool` bound to the sqlx pool of the backend in use
+/// (each arm with its own concrete pool type), or awaits `$fallback` when
+/// the connection is not an sqlx pool.
 macro_rules! on_pool {
-    ($connection:expr, $run:ident($stmt:expr), $fallback:expr) => {
+    ($connection:expr, |$pool:ident| $run:expr, $fallback:expr) => {
         match &$connection.inner {
             #[cfg(feature = "postgres")]
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
-                $run($connection.get_postgres_connection_pool(), $stmt).await
+                let $pool = $connection.get_postgres_connection_pool();
+                $run
             }
             #[cfg(feature = "mysql")]
             DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
-                $run($connection.get_mysql_connection_pool(), $stmt).await
+                let $pool = $connection.get_mysql_connection_pool();
+                $run
             }
             DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
-                $run($connection.get_sqlite_connection_pool(), $stmt).await
+                let $pool = $connection.get_sqlite_connection_pool();
+                $run
             }
             _ => $fallback.await,
         }
@@ -149,7 +108,15 @@ impl ConnectionTrait for Connection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        on_pool!(self.0, execute(stmt), self.0.execute_raw(stmt))
+        on_pool!(
+            self.0,
+            |pool| query(&stmt)
+                .execute(pool)
+                .await
+                .map(ExecResult::from)
+                .map_err(|error| from_sqlx(error, DbErr::Exec)),
+            self.0.execute_raw(stmt)
+        )
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
@@ -157,11 +124,27 @@ impl ConnectionTrait for Connection {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        on_pool!(self.0, query_one(stmt), self.0.query_one_raw(stmt))
+        on_pool!(
+            self.0,
+            |pool| query(&stmt)
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(QueryResult::from))
+                .map_err(|error| from_sqlx(error, DbErr::Query)),
+            self.0.query_one_raw(stmt)
+        )
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        on_pool!(self.0, query_all(stmt), self.0.query_all_raw(stmt))
+        on_pool!(
+            self.0,
+            |pool| query(&stmt)
+                .fetch_all(pool)
+                .await
+                .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                .map_err(|error| from_sqlx(error, DbErr::Query)),
+            self.0.query_all_raw(stmt)
+        )
     }
 }
 

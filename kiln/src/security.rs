@@ -89,8 +89,16 @@ impl Policy {
     }
 
     /// The host check and the HTTPS redirect, which need only the head.
-    pub(crate) fn admit(&self, uri: &Uri, headers: &HeaderMap) -> Verdict {
-        if let Err(problem) = hosts::check(uri, headers, &self.hosts) {
+    /// `host` and `upgrade` (whether there is an `Upgrade` header) come
+    /// from the caller's one walk over the request's headers.
+    pub(crate) fn admit(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        host: Option<&HeaderValue>,
+        upgrade: bool,
+    ) -> Verdict {
+        if let Err(problem) = hosts::check(uri, host, &self.hosts) {
             return Verdict::Refuse(self.bad_host(&problem));
         }
         let https = self.is_https(headers);
@@ -99,9 +107,7 @@ impl Policy {
         // this check any page could act as the logged-in user over a
         // socket (cross-site WebSocket hijacking). Non-browser clients send
         // no `Origin` and carry no ambient cookies of a victim.
-        if headers.contains_key(header::UPGRADE)
-            && let Some(origin) = headers.get(header::ORIGIN)
-        {
+        if upgrade && let Some(origin) = headers.get(header::ORIGIN) {
             let origin = String::from_utf8_lossy(origin.as_bytes());
             if !self
                 .csrf

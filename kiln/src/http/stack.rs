@@ -261,14 +261,20 @@ impl CoreService {
         let session = site
             .sessions()
             .map(|engine| crate::sessions::Session::new(engine, request.headers()));
-        // The two headers Kiln reads, found in one pass over the request's
-        // few headers rather than by two hashed lookups (x-request-id is not
-        // a standard header, so its lookup hashes the name byte by byte).
+        // The headers Kiln reads on every request, found in one pass over
+        // the request's few headers rather than by hashed lookups (x-request-id
+        // is not a standard header, so its lookup hashes the name byte by byte).
         let mut incoming_id = None;
         let mut accept = None;
+        let mut host = None;
+        let mut upgrade = false;
         for (name, value) in request.headers() {
-            if *name == header::ACCEPT {
+            if *name == header::HOST {
+                host.get_or_insert(value);
+            } else if *name == header::ACCEPT {
                 accept.get_or_insert(value);
+            } else if *name == header::UPGRADE {
+                upgrade = true;
             } else if *name == RequestId::HEADER {
                 incoming_id.get_or_insert(value);
             }
@@ -276,6 +282,7 @@ impl CoreService {
         let context = RequestContext {
             id: RequestId::from_header_or_new(incoming_id),
             site,
+            csrf: CsrfState::new(Arc::clone(&security.csrf)),
         };
         // Only an error page reads it: kept (a reference count), parsed only then.
         let accept = accept.cloned();
@@ -288,10 +295,9 @@ impl CoreService {
             .filter(|session| crate::auth::login::wants_user(&context.site, session))
             .map(|_| crate::auth::login::UserSlot::default());
         let mut https = false;
-        let mut csrf = None;
         let handler = match suspicious_path(uri.path()) {
             Some(problem) => Err(crate::Error::bad_request(problem).into_response()),
-            None => match security.admit(&uri, request.headers()) {
+            None => match security.admit(&uri, request.headers(), host, upgrade) {
                 Verdict::Refuse(response) => Err(response),
                 Verdict::Serve { https: secure } => {
                     https = secure;
@@ -302,9 +308,6 @@ impl CoreService {
                     if let Some(slot) = &user_slot {
                         request.extensions_mut().insert(slot.clone());
                     }
-                    let state = CsrfState::new(Arc::clone(&security.csrf));
-                    request.extensions_mut().insert(state.clone());
-                    csrf = Some(state);
                     // Reads skip everything below: two comparisons.
                     let checked = crate::security::checks_csrf(&method)
                         && request.extensions().get::<SkipCsrfChecks>().is_none()
@@ -364,7 +367,7 @@ impl CoreService {
             {
                 response = crate::Error::internal(error).into_response();
             }
-            let RequestContext { site, id } = context;
+            let RequestContext { site, id, csrf } = context;
             let status = response.status();
             if status.is_client_error() || status.is_server_error() {
                 let request = FailedRequest {
@@ -378,7 +381,7 @@ impl CoreService {
                 // request's future.
                 response = Box::pin(error_page(response, request, &site)).await;
             }
-            if let Some(cookie) = csrf.as_ref().and_then(CsrfState::set_cookie) {
+            if let Some(cookie) = csrf.set_cookie() {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             security.finish(&mut response, https);

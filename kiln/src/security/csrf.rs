@@ -54,6 +54,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::BodyExt;
 use subtle::ConstantTimeEq;
 
+use crate::http::RequestContext;
 use crate::settings::Settings;
 use crate::templates::RequestHead;
 
@@ -243,12 +244,7 @@ impl CsrfToken {
     /// or when the system's random number generator fails.
     pub fn for_request(request: &impl RequestHead) -> Result<Self, crate::Error> {
         let view = request.view();
-        let state = view.extensions.get::<CsrfState>().ok_or_else(|| {
-            crate::Error::internal(std::io::Error::other(
-                "no CSRF state: the request did not go through Kiln's middleware stack (serve the router built by Project::build)",
-            ))
-        })?;
-        state
+        request_state(view.extensions)?
             .token(view.headers)
             .map(Self)
             .map_err(crate::Error::internal)
@@ -278,13 +274,22 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
 ///
 /// As [`CsrfToken::for_request`].
 pub fn rotate_csrf_token(request: &impl RequestHead) -> Result<(), crate::Error> {
-    let view = request.view();
-    let state = view.extensions.get::<CsrfState>().ok_or_else(|| {
-        crate::Error::internal(std::io::Error::other(
-            "no CSRF state: the request did not go through Kiln's middleware stack",
-        ))
-    })?;
-    state.rotate().map_err(crate::Error::internal)
+    request_state(request.view().extensions)?
+        .rotate()
+        .map_err(crate::Error::internal)
+}
+
+/// The request's CSRF state, kept in its [`RequestContext`] (one extension
+/// for everything Kiln's stack gives a request).
+fn request_state(extensions: &axum::http::Extensions) -> Result<&CsrfState, crate::Error> {
+    extensions
+        .get::<RequestContext>()
+        .map(|context| &context.csrf)
+        .ok_or_else(|| {
+            crate::Error::internal(std::io::Error::other(
+                "no CSRF state: the request did not go through Kiln's middleware stack (serve the router built by Project::build)",
+            ))
+        })
 }
 
 /// What templates see of the CSRF state (as the hidden `_kiln_csrf`
@@ -302,7 +307,7 @@ impl TemplateCsrf {
 
     /// The value for a page rendered for `view`, or `None` outside Kiln's stack.
     pub(crate) fn for_view(view: crate::templates::RequestView<'_>) -> Option<Self> {
-        let state = view.extensions.get::<CsrfState>()?;
+        let state = &view.extensions.get::<RequestContext>()?.csrf;
         state
             .0
             .cookie

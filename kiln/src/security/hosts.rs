@@ -10,7 +10,9 @@
 //! `localhost` (and its subdomains), `127.0.0.1` and `[::1]`; production
 //! refuses to start with an empty list.
 
-use axum::http::{HeaderMap, Uri, header};
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, Uri};
 
 /// The hosts debug mode allows when `allowed_hosts` is empty (Django's).
 pub const DEBUG_DEFAULTS: [&str; 3] = [".localhost", "127.0.0.1", "[::1]"];
@@ -85,34 +87,77 @@ pub(crate) enum HostProblem {
 }
 
 /// The host a request is for, from its URI's authority (HTTP/2, absolute
-/// URIs) or its `Host` header, without the port, lower case; checked
-/// against `allowed`.
+/// URIs) or its `Host` header (`host_header`, found by the caller's walk
+/// over the headers), without the port, lower case; checked against
+/// `allowed`.
 pub(crate) fn check(
     uri: &Uri,
-    headers: &HeaderMap,
+    host_header: Option<&HeaderValue>,
     allowed: &AllowedHosts,
 ) -> Result<(), HostProblem> {
-    let raw = match uri.authority() {
-        Some(authority) => authority.as_str(),
-        None => match headers.get(header::HOST) {
-            Some(value) => value.to_str().map_err(|_| {
-                HostProblem::Invalid(String::from_utf8_lossy(value.as_bytes()).into_owned())
-            })?,
-            None => return Err(HostProblem::Missing),
-        },
+    let raw = match (uri.authority(), host_header) {
+        (Some(authority), _) => authority.as_str().as_bytes(),
+        (None, Some(value)) => value.as_bytes(),
+        (None, None) => return Err(HostProblem::Missing),
     };
-    let host = split_host(raw).ok_or_else(|| HostProblem::Invalid(raw.to_owned()))?;
-    // Hosts arrive in lower case almost always: no copy for those.
-    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(host)
-    };
+    let invalid = || HostProblem::Invalid(String::from_utf8_lossy(raw).into_owned());
+    let host = host_of(raw).ok_or_else(invalid)?;
     if allowed.allows(&host) {
         Ok(())
     } else {
         Err(HostProblem::NotAllowed(host.into_owned()))
     }
+}
+
+/// What [`split_host`] and lower-casing give, in one pass over the bytes
+/// for the usual `name[:port]` (every request goes through it); bracketed
+/// IPv6 addresses take `split_host`'s path.
+fn host_of(raw: &[u8]) -> Option<Cow<'_, str>> {
+    /// Per byte: 0 not allowed, 1 a lower-case name byte, 2 an upper-case
+    /// letter, 3 the colon before the port.
+    const CLASS: [u8; 256] = {
+        let mut table = [0u8; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            let b = byte as u8;
+            table[byte] = match b {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => 1,
+                b'A'..=b'Z' => 2,
+                b':' => 3,
+                _ => 0,
+            };
+            byte += 1;
+        }
+        table
+    };
+    if raw.first() == Some(&b'[') {
+        let raw = std::str::from_utf8(raw).ok()?;
+        return split_host(raw).map(|host| Cow::Owned(host.to_ascii_lowercase()));
+    }
+    let mut colon = None;
+    let mut upper = false;
+    for (at, &byte) in raw.iter().enumerate() {
+        match CLASS[usize::from(byte)] {
+            1 => {}
+            2 => upper = true,
+            3 if colon.is_none() => colon = Some(at),
+            _ => return None,
+        }
+    }
+    let host_len = colon.unwrap_or(raw.len());
+    let (host, port) = raw.split_at(host_len);
+    let port_ok = port.is_empty()
+        || (port.len() >= 2 && port.len() <= 6 && port[1..].iter().all(u8::is_ascii_digit));
+    if host.is_empty() || host.len() > 253 || !port_ok {
+        return None;
+    }
+    // Every byte was checked to be ASCII above.
+    let host = std::str::from_utf8(host).ok()?;
+    Some(if upper {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
 /// The host part of `host[:port]`, when both parts are well formed:
@@ -195,5 +240,36 @@ mod tests {
         }
         assert!(valid_entry(".example.com") && valid_entry("*") && valid_entry("[::1]"));
         assert!(!valid_entry("http://example.com") && !valid_entry("a b"));
+    }
+
+    #[test]
+    fn the_one_pass_reading_agrees_with_split_host() {
+        for raw in [
+            "example.com",
+            "example.com:8000",
+            "Example.COM:80",
+            "127.0.0.1:8080",
+            "[::1]:8000",
+            "[::1]",
+            "[zz]",
+            "[::1]:x",
+            "evil.com@x",
+            "a b",
+            "a/b",
+            "",
+            ":80",
+            "x:",
+            "x:port",
+            "x:123456",
+            "x:65535",
+            "a:1:2",
+            "caf\u{e9}.example",
+            "a.b.",
+        ] {
+            let expected = split_host(raw).map(str::to_ascii_lowercase);
+            let got = host_of(raw.as_bytes()).map(Cow::into_owned);
+            assert_eq!(got, expected, "{raw:?}");
+        }
+        assert_eq!(host_of(b"ex\xffample.com"), None);
     }
 }

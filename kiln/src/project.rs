@@ -555,14 +555,18 @@ impl Project {
             .socketio_bus
             .clone()
             .unwrap_or_else(crate::realtime::socketio::local_bus);
+        #[cfg(feature = "socketio")]
+        let mut socketio = Vec::new();
         for mount in self.mounts {
             #[cfg(feature = "socketio")]
             for mut pending in mount.app.socketio {
                 pending.path = Pattern::join(&mount.prefix, &pending.path)
                     .map(|pattern| pattern.axum_path())
                     .unwrap_or(pending.path);
-                crate::realtime::socketio::build(pending, &settings, &bus)
-                    .map_err(BootError::Usage)?;
+                socketio.push(
+                    crate::realtime::socketio::build(pending, &settings, &bus)
+                        .map_err(BootError::Usage)?,
+                );
             }
             let mut app_router = Router::new();
             for entry in mount.app.urls.routes {
@@ -610,6 +614,8 @@ impl Project {
         let cache = crate::cache::Cache::from_settings(&settings)?;
         let site = Site(Arc::new(SiteInner {
             channels,
+            #[cfg(feature = "socketio")]
+            socketio,
             cache,
             name: self.name,
             root: self.root,
@@ -719,6 +725,9 @@ struct SiteInner {
     models: Vec<crate::db::ModelEntry>,
     ready: AtomicBool,
     channels: crate::realtime::Channels,
+    /// The Socket.IO servers, closed on shutdown.
+    #[cfg(feature = "socketio")]
+    socketio: Vec<crate::realtime::socketio::SocketIo>,
     cache: crate::cache::Cache,
 }
 
@@ -811,6 +820,25 @@ impl Site {
 
     pub(crate) fn set_ready(&self, ready: bool) {
         self.0.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Tells the realtime clients that the server is going away, so that
+    /// they reconnect (to another node) rather than see the socket drop:
+    /// Kiln's WebSockets get a close frame 1001, now or as soon as they
+    /// open; Socket.IO clients get engine.io's close packet. The server
+    /// then waits for their sockets to close like any connection's.
+    pub(crate) fn close_realtime(&self) {
+        self.0
+            .channels
+            .0
+            .close_all(crate::realtime::close::GOING_AWAY, "server shutting down");
+        #[cfg(feature = "socketio")]
+        for io in &self.0.socketio {
+            let io = io.clone();
+            // Resolves once every transport has closed, which `serve`
+            // already waits for through the connections' slots.
+            tokio::spawn(async move { io.close().await });
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use self::drain::Drain;
 use self::header_deadline::{ClockedBody, ClockedIo, HeaderClock};
@@ -41,7 +41,9 @@ use crate::http::SiteService;
 use crate::project::Site;
 
 /// Serves `service` (from [`Project::build`](crate::Project::build)) on `listener` until `shutdown` resolves, then stops
-/// accepting, lets in-flight requests finish (up to `shutdown_timeout`) and returns.
+/// accepting, lets in-flight requests finish, closes realtime connections
+/// (WebSockets with 1001), waits for every connection, upgraded ones
+/// included, to end (up to `shutdown_timeout`) and returns.
 ///
 /// # Errors
 ///
@@ -116,7 +118,10 @@ pub async fn serve(
         let service = service.clone();
         let builders = Arc::clone(&builders);
         let drain = Arc::clone(&drain);
-        let open = open_tx.clone();
+        let slot = ConnectionSlot {
+            _permit: permit,
+            _open: open_tx.clone(),
+        };
         tokio::spawn(async move {
             // A client that connects and sends nothing is dropped here,
             // before hyper (which needs bytes to tell the protocol) is involved.
@@ -124,7 +129,7 @@ pub async fn serve(
                 return;
             };
             let clock = HeaderClock::new(header_timeout, protocol == Protocol::Http1);
-            let io = TokioIo::new(ClockedIo::new(stream, Arc::clone(&clock)));
+            let io = TokioIo::new(ClockedIo::new(stream, slot, Arc::clone(&clock)));
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 clock.request_started();
                 // hyper hands the connection over after a 101 answer, or a
@@ -156,7 +161,6 @@ pub async fn serve(
             if let Err(error) = served {
                 tracing::debug!(%peer, error = %error, "connection ended with an error");
             }
-            drop((permit, open));
         });
     }
 
@@ -165,16 +169,37 @@ pub async fn serve(
     let timeout = site.settings().shutdown_timeout.0;
     tracing::info!(
         target: "kiln::server",
-        "shutting down: no new connections; waiting up to {}s for in-flight requests",
+        "shutting down: no new connections; waiting up to {}s for open connections (WebSockets included)",
         timeout.as_secs()
     );
     drain.start();
+    // Upgraded connections are no longer hyper's to drain: the realtime
+    // ones are told to go away, then waited for like the rest.
+    site.close_realtime();
     drop(open_tx);
     tokio::select! {
         _ = open_rx.recv() => tracing::info!(target: "kiln::server", "all connections closed"),
         () = tokio::time::sleep(timeout) => tracing::warn!(target: "kiln::server", "shutdown timeout reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// What a connection holds for as long as its socket is open: a place
+/// under `max_connections`, and a sender of the channel graceful shutdown
+/// waits on.
+///
+/// The slot lives in the socket's IO rather than in the connection's task:
+/// after a 101 answer (a WebSocket) or a CONNECT, hyper's connection future
+/// ends and hands the IO to whoever took the upgrade, so a slot held by the
+/// task would be released while the upgraded connection still runs. In the
+/// IO it is dropped with the socket, whoever owns it by then, and it costs
+/// nothing per request. (A guard in every request's extensions, for the
+/// upgrade code to take, was rejected: it boxes a value per request and
+/// covers only the upgrade paths that know to take it.)
+#[derive(Debug)]
+struct ConnectionSlot {
+    _permit: OwnedSemaphorePermit,
+    _open: mpsc::Sender<()>,
 }
 
 /// The protocol a connection's first bytes announce.

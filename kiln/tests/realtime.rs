@@ -138,25 +138,29 @@ async fn post_message(channels: Channels, Json(post): Json<Post>) -> Result<Stri
 struct Server {
     addr: SocketAddr,
     channels: Channels,
-    _live: LiveServer,
+    _live: Option<LiveServer>,
 }
 
 async fn start(extra: &str) -> Server {
     start_on(extra, InProcessLayer::new()).await
 }
 
-async fn start_on(extra: &str, layer: Arc<dyn ChannelLayer>) -> Server {
-    let project = Project::new("rt")
+fn chat_project(layer: Arc<dyn ChannelLayer>) -> Project {
+    Project::new("rt")
         .channel_layer(layer)
         .route("/ws/", "chat", kiln::realtime::websocket::<Chat>())
-        .route("/post/", "post", post(post_message).csrf_exempt());
+        .route("/post/", "post", post(post_message).csrf_exempt())
+}
+
+async fn start_on(extra: &str, layer: Arc<dyn ChannelLayer>) -> Server {
+    let project = chat_project(layer);
     let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
     let client = TestClient::with_settings(project, settings);
     let live = client.serve().await;
     Server {
         addr: live.addr(),
         channels: client.site().channels().clone(),
-        _live: live,
+        _live: Some(live),
     }
 }
 
@@ -272,6 +276,51 @@ async fn room_broadcast_reaches_every_member_once() {
     }
     // The outsider got nothing: its next frame is the answer to its own request.
     outsider.assert_alive("d").await;
+}
+
+/// A room's member list is rebuilt by the first fan-out after joins and
+/// leaves, not by each of them: bursts before and after a rebuild must
+/// all be seen by the next broadcast.
+#[tokio::test]
+async fn broadcasts_reach_exactly_the_members_after_bursts_of_joins_and_leaves() {
+    let server = start("").await;
+    let mut members = Vec::new();
+    for n in 0..6 {
+        let mut client = server.connect(&format!("first{n}")).await;
+        assert_eq!(client.join("lobby", None).await["t"], "joined");
+        members.push(client);
+    }
+    let id = server.channels.broadcast("lobby", "e", &1).await.unwrap();
+    for member in &mut members {
+        assert_eq!(member.room_msg("lobby").await["id"], id);
+    }
+
+    let mut leavers = members.split_off(3);
+    for n in 0..6 {
+        let mut client = server.connect(&format!("second{n}")).await;
+        assert_eq!(client.join("lobby", None).await["t"], "joined");
+        members.push(client);
+    }
+    for leaver in &mut leavers {
+        leaver.send(json!({ "t": "leave", "room": "lobby" })).await;
+        leaver.until(|f| f["t"] == "left").await;
+    }
+    let id = server.channels.broadcast("lobby", "e", &2).await.unwrap();
+    // The room's task fans messages out one after the other: once every
+    // member has `last`, the fan-out of `id` is over.
+    let last = server.channels.broadcast("lobby", "e", &3).await.unwrap();
+    for member in &mut members {
+        assert_eq!(member.room_msg("lobby").await["id"], id);
+        assert_eq!(member.room_msg("lobby").await["id"], last);
+    }
+    for leaver in &mut leavers {
+        // Presence frames may come; a room message must not.
+        leaver
+            .send(json!({ "t": "msg", "data": { "type": "whoami" }, "ack": 1000 }))
+            .await;
+        let frame = leaver.until(|f| f["ack"] == 1000 || f["t"] == "msg").await;
+        assert_eq!(frame["t"], "ack", "a member that left got {frame}");
+    }
 }
 
 #[tokio::test]
@@ -690,6 +739,90 @@ async fn a_client_that_stops_reading_is_dropped_from_its_rooms_and_others_lose_n
     if let Some(code) = ended {
         assert_eq!(code, CloseCode::from(4001));
     }
+}
+
+/// The chat project served by `kiln::server::serve` itself, for the tests
+/// that shut it down: the sender starts the shutdown, the task is `serve`.
+async fn start_stoppable(
+    extra: &str,
+) -> (
+    Server,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
+    let (site, service) = chat_project(InProcessLayer::new()).build(settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server {
+        addr: listener.local_addr().unwrap(),
+        channels: site.channels().clone(),
+        _live: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(kiln::server::serve(listener, site, service, async {
+        let _ = stopped.await;
+    }));
+    (server, stop, task)
+}
+
+/// hyper is done with a connection once it is upgraded; the WebSocket must
+/// still hold its place under `max_connections` until it closes.
+#[tokio::test]
+async fn open_websockets_count_against_max_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start("max_connections = 2").await;
+    let mut one = server.connect("a").await;
+    let mut two = server.connect("b").await;
+    assert!(one.whoami().await.contains('/'));
+    assert!(two.whoami().await.contains('/'));
+
+    let mut third = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    third
+        .write_all(b"GET /post/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // A negative check: a client served wrongly is answered within milliseconds.
+    let early =
+        tokio::time::timeout(Duration::from_millis(500), third.read_to_end(&mut answer)).await;
+    assert!(
+        early.is_err() && answer.is_empty(),
+        "a third connection was served beside two WebSockets: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    one.ws.close(None).await.unwrap();
+    tokio::time::timeout(GUARD, async { while one.ws.next().await.is_some() {} })
+        .await
+        .expect("the closed WebSocket did not end");
+    tokio::time::timeout(GUARD, third.read_to_end(&mut answer))
+        .await
+        .expect("the waiting connection was not served after a WebSocket closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(two.whoami().await.contains('/'));
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_1001_and_waits_for_them() {
+    // A return by timeout would take a minute, past the test's guard.
+    let (server, stop, task) = start_stoppable("shutdown_timeout = \"60s\"").await;
+    let mut client = server.connect("a").await;
+    assert!(client.whoami().await.contains('/'));
+    stop.send(()).unwrap();
+    assert_eq!(client.close_code().await, Some(1001));
+    // The close handshake completes: the socket ends cleanly, not with a reset.
+    match tokio::time::timeout(GUARD, client.ws.next()).await.unwrap() {
+        None | Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => {}
+        other => panic!("the socket did not end cleanly after the close frame: {other:?}"),
+    }
+    tokio::time::timeout(GUARD, task)
+        .await
+        .expect("serve did not return once the WebSocket closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.channels.connections(), 0);
 }
 
 #[tokio::test]

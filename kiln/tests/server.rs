@@ -348,10 +348,9 @@ async fn requests_slower_than_the_header_timeout_are_served() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn upgraded_connections_are_not_bound_by_the_header_timeout() {
-    let server = start("header_read_timeout = \"300ms\"").await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+/// A connection switched to the echo protocol of `/upgrade`.
+async fn upgraded(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
             b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
@@ -361,8 +360,11 @@ async fn upgraded_connections_are_not_bound_by_the_header_timeout() {
     let mut buffer = vec![0u8; 4096];
     let n = stream.read(&mut buffer).await.unwrap();
     assert_eq!(status_of(&String::from_utf8_lossy(&buffer[..n])), 101);
-    // Quiet for longer than the header timeout: the other protocol decides.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream
+}
+
+/// Fails unless the upgraded `stream` still echoes (which ends it).
+async fn assert_echoes(stream: &mut TcpStream) {
     stream.write_all(b"ping").await.unwrap();
     let mut echo = [0u8; 4];
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echo))
@@ -370,6 +372,42 @@ async fn upgraded_connections_are_not_bound_by_the_header_timeout() {
         .unwrap()
         .unwrap();
     assert_eq!(&echo, b"ping");
+}
+
+#[tokio::test]
+async fn upgraded_connections_are_not_bound_by_the_header_timeout() {
+    let server = start("header_read_timeout = \"300ms\"").await;
+    let mut stream = upgraded(server.addr).await;
+    // Quiet for longer than the header timeout: the other protocol decides.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_echoes(&mut stream).await;
+    server.stop().await;
+}
+
+/// hyper's connection ends when it hands the socket over; the socket must
+/// still hold its place under `max_connections` until it closes.
+#[tokio::test]
+async fn upgraded_connections_count_against_max_connections() {
+    let server = start("max_connections = 1").await;
+    let mut upgraded = upgraded(server.addr).await;
+    // The echo ends the upgraded connection, which frees its place.
+    assert_a_second_client_waits_for(&server, assert_echoes(&mut upgraded)).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_waits_for_upgraded_connections() {
+    let mut server = start("shutdown_timeout = \"60s\"").await;
+    let mut upgraded = upgraded(server.addr).await;
+    server.begin_shutdown();
+    // A negative check: a server that does not wait returns at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !server.task.is_finished(),
+        "serve returned while an upgraded connection was open"
+    );
+    assert_echoes(&mut upgraded).await;
+    // Well before shutdown_timeout: it returned because the connection ended.
     server.stop().await;
 }
 
@@ -383,20 +421,26 @@ async fn connection_limit_makes_extra_clients_wait() {
         .unwrap();
     let mut buffer = vec![0u8; 4096];
     assert!(first.read(&mut buffer).await.unwrap() > 0);
+    assert_a_second_client_waits_for(&server, async { drop(first) }).await;
+    server.stop().await;
+}
 
+/// Under `max_connections = 1`: fails unless a second client waits, unserved,
+/// until `release` ends the connection that holds the place.
+async fn assert_a_second_client_waits_for(server: &Running, release: impl Future<Output = ()>) {
     let second = tokio::spawn(fetch(server.addr, "/"));
+    // A negative check: a client served wrongly is answered within milliseconds.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !second.is_finished(),
         "second client served beyond max_connections"
     );
-    drop(first);
+    release.await;
     let response = tokio::time::timeout(Duration::from_secs(5), second)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(status_of(&response), 200);
-    server.stop().await;
 }
 
 #[tokio::test]

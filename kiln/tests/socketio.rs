@@ -374,3 +374,28 @@ async fn bad_polling_requests_are_client_errors() {
         after.status()
     );
 }
+
+#[tokio::test]
+async fn shutdown_sends_socket_io_clients_the_close_packet() {
+    let (server, _events) = start("sio", "").await;
+    let mut ws = raw_socket(server.addr()).await;
+    // Dropping the live server shuts it down.
+    drop(server);
+    let mut close_packet = false;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server neither closed the socket nor sent anything");
+        match frame {
+            Some(Ok(Message::Text(text))) if text == "1" => close_packet = true,
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    // socketioxide 0.18 forgets its namespaces before it closes their
+    // transports, so the `on_disconnect` handlers do not run: not asserted.
+    assert!(
+        close_packet,
+        "no engine.io close packet before the socket ended"
+    );
+}

@@ -141,22 +141,28 @@ struct Member {
 #[derive(Debug)]
 struct LocalRoom {
     members: HashMap<Arc<str>, Member>,
-    /// The members' handles, rebuilt on every join and leave, so that a
-    /// fan-out clones one `Arc` under the node's lock and sends after
-    /// releasing it: a room of many members never holds up other rooms.
-    handles: Arc<[ConnHandle]>,
+    /// The members' handles, so that a fan-out clones one `Arc` under the
+    /// node's lock and sends after releasing it: a room of many members
+    /// never holds up other rooms. A join or leave only drops it (`None`);
+    /// the next fan-out rebuilds it, so N members joining in a burst cost
+    /// one rebuild rather than one each (O(N²) in all), and a member that
+    /// left is not kept alive by a list no fan-out uses.
+    handles: Option<Arc<[ConnHandle]>>,
     /// `Some(true)` once the room's subscriptions are live.
     ready: watch::Receiver<Option<bool>>,
     task: tokio::task::AbortHandle,
 }
 
 impl LocalRoom {
-    fn refresh_handles(&mut self) {
-        self.handles = self
-            .members
-            .values()
-            .map(|member| member.handle.clone())
-            .collect();
+    /// The members' handles, rebuilt if a join or leave came since the last call.
+    fn handles(&mut self) -> Arc<[ConnHandle]> {
+        let members = &self.members;
+        Arc::clone(self.handles.get_or_insert_with(|| {
+            members
+                .values()
+                .map(|member| member.handle.clone())
+                .collect()
+        }))
     }
 }
 
@@ -167,6 +173,9 @@ pub(crate) struct Hub {
     pub(crate) limits: Limits,
     rooms: Mutex<HashMap<String, LocalRoom>>,
     connections: Mutex<HashMap<Arc<str>, ConnHandle>>,
+    /// Set, under the `connections` lock, once the server shuts down: the
+    /// close every connection got, and every later one gets at once.
+    closing: std::sync::OnceLock<(u16, &'static str)>,
     next_connection: AtomicU64,
     permits: Arc<Semaphore>,
     node_room: std::sync::OnceLock<()>,
@@ -203,6 +212,7 @@ impl Hub {
             limits: Limits::from_settings(settings),
             rooms: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
+            closing: std::sync::OnceLock::new(),
             next_connection: AtomicU64::new(1),
             permits: Arc::new(Semaphore::new(settings.realtime_max_connections)),
             node_room: std::sync::OnceLock::new(),
@@ -229,11 +239,27 @@ impl Hub {
         self.node_room.get_or_init(|| {
             tokio::spawn(run_node_room(self.me.clone(), node_room(&self.node)));
         });
-        lock(&self.connections).insert(Arc::clone(&handle.key), handle);
+        let mut connections = lock(&self.connections);
+        // Read under the lock `close_all` sets it under: a connection
+        // upgraded while the server shuts down is either closed there or here.
+        if let Some(&(code, reason)) = self.closing.get() {
+            handle.close(code, reason);
+        }
+        connections.insert(Arc::clone(&handle.key), handle);
     }
 
     pub(crate) fn unregister(&self, key: &str) {
         lock(&self.connections).remove(key);
+    }
+
+    /// Closes every connection of this node with `code`, and every one
+    /// that registers later (the server is shutting down).
+    pub(crate) fn close_all(&self, code: u16, reason: &'static str) {
+        let connections = lock(&self.connections);
+        let _ = self.closing.set((code, reason));
+        for handle in connections.values() {
+            handle.close(code, reason);
+        }
     }
 
     /// Adds a local member to `room`, subscribing the node first if it is
@@ -254,7 +280,7 @@ impl Hub {
                 let task = tokio::spawn(run_room(self.me.clone(), room.to_owned(), ready_tx));
                 LocalRoom {
                     members: HashMap::new(),
-                    handles: Arc::new([]),
+                    handles: None,
                     ready,
                     task: task.abort_handle(),
                 }
@@ -266,7 +292,7 @@ impl Hub {
                     presence: encoded.clone(),
                 },
             );
-            local.refresh_handles();
+            local.handles = None;
             local.ready.clone()
         };
         let subscribed = matches!(
@@ -316,7 +342,9 @@ impl Hub {
         let mut rooms = lock(&self.rooms);
         let local = rooms.get_mut(room)?;
         let member = local.members.remove(key);
-        local.refresh_handles();
+        if member.is_some() {
+            local.handles = None;
+        }
         if local.members.is_empty() {
             // Dropping the task drops its subscriptions: the node leaves the room.
             local.task.abort();
@@ -441,10 +469,9 @@ impl Hub {
     /// The local members of `room` to send to, taken under the lock and
     /// used after it is released.
     fn handles(&self, room: &str) -> Arc<[ConnHandle]> {
-        lock(&self.rooms).get(room).map_or_else(
-            || Arc::new([]) as Arc<[ConnHandle]>,
-            |local| Arc::clone(&local.handles),
-        )
+        lock(&self.rooms)
+            .get_mut(room)
+            .map_or_else(|| Arc::new([]) as Arc<[ConnHandle]>, LocalRoom::handles)
     }
 
     fn local_presence(&self, room: &str) -> Vec<(Arc<str>, Bytes)> {

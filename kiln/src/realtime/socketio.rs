@@ -350,12 +350,13 @@ impl tower::Service<Request> for Gate {
 }
 
 /// Builds the Socket.IO server of one route at its full `path`, with the
-/// limits of `settings`, and fills the route's slot.
+/// limits of `settings`, and fills the route's slot. Returns the server's
+/// handle, which the site keeps to close its connections on shutdown.
 ///
 /// # Errors
 ///
 /// A message for settings that cannot work with the polling transport.
-pub(crate) fn build(pending: Pending, settings: &Settings, bus: &Bus) -> Result<(), String> {
+pub(crate) fn build(pending: Pending, settings: &Settings, bus: &Bus) -> Result<SocketIo, String> {
     let ping = settings.realtime_ping_interval.0;
     if ping >= settings.request_timeout.0 {
         return Err(format!(
@@ -407,7 +408,7 @@ pub(crate) fn build(pending: Pending, settings: &Settings, bus: &Bus) -> Result<
         tokio::spawn(init.clone());
     }
     let _ = pending.slot.set(Ready { service, init });
-    Ok(())
+    Ok(io)
 }
 
 /// The `prefix` of the `channel_layer` URL (Kiln's default otherwise).

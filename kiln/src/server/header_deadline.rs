@@ -113,8 +113,11 @@ enum Phase {
 /// A connection's socket, failing reads that wait for a request head past
 /// the deadline.
 #[derive(Debug)]
-pub(super) struct ClockedIo<S> {
+pub(super) struct ClockedIo<S, K = ()> {
     io: S,
+    /// Whatever must live exactly as long as the socket (the server's
+    /// connection slot): this IO is what hyper hands over on an upgrade.
+    _keep: K,
     clock: Arc<HeaderClock>,
     /// Set once per connection; it may lag behind the deadline (see the module
     /// docs). Dropped once the clock is off for good (see `check_deadline`).
@@ -124,11 +127,13 @@ pub(super) struct ClockedIo<S> {
     armed: Option<Waker>,
 }
 
-impl<S> ClockedIo<S> {
-    pub(super) fn new(io: S, clock: Arc<HeaderClock>) -> Self {
+impl<S, K> ClockedIo<S, K> {
+    /// `keep` is dropped with the socket.
+    pub(super) fn new(io: S, keep: K, clock: Arc<HeaderClock>) -> Self {
         let sleep = Box::pin(tokio::time::sleep_until(clock.origin + clock.limit));
         Self {
             io,
+            _keep: keep,
             clock,
             sleep: Some(sleep),
             armed: None,
@@ -191,7 +196,7 @@ impl<S> ClockedIo<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for ClockedIo<S> {
+impl<S: AsyncRead + Unpin, K: Unpin> AsyncRead for ClockedIo<S, K> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -205,7 +210,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedIo<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for ClockedIo<S> {
+impl<S: AsyncWrite + Unpin, K: Unpin> AsyncWrite for ClockedIo<S, K> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -283,7 +288,7 @@ mod tests {
     async fn reads_fail_only_while_a_head_is_late() {
         let clock = HeaderClock::new(Duration::from_secs(10), true);
         let (client, server) = tokio::io::duplex(64);
-        let mut io = ClockedIo::new(server, Arc::clone(&clock));
+        let mut io = ClockedIo::new(server, (), Arc::clone(&clock));
         let mut buffer = [0u8; 8];
         let read = |io: &mut ClockedIo<_>, buffer: &mut [u8]| {
             let mut cx = Context::from_waker(std::task::Waker::noop());

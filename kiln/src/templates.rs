@@ -183,12 +183,11 @@ impl Templates {
             .iter()
             .find(|(key, _)| key == "messages")
             .map(|(_, value)| value.clone());
-        let processed = Value::from_pairs(values.values);
-        let merged = minijinja::value::merge_maps([
+        let root = context::PageContext::root(
             Value::from(minijinja::value::Serde(&context)),
-            processed,
-        ]);
-        let body = self.render_value(name, merged)?;
+            values.values,
+        );
+        let body = self.render_value(name, root)?;
         let read = messages
             .as_ref()
             .and_then(|value| value.downcast_object_ref::<context::MessageList>())
@@ -455,16 +454,23 @@ fn formatter(
     minijinja::escape_formatter(out, state, value)
 }
 
-/// The content type of a rendered template, by its extension.
+/// The content type of a rendered template, by its extension. Constants,
+/// because `HeaderValue::from_static` checks its text on every call.
 fn content_type(name: &str) -> HeaderValue {
-    HeaderValue::from_static(match name.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("xml") => "application/xml; charset=utf-8",
-        Some("json") => "application/json",
-        Some("css") => "text/css; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        _ => "text/html; charset=utf-8",
-    })
+    const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+    const XML: HeaderValue = HeaderValue::from_static("application/xml; charset=utf-8");
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    const CSS: HeaderValue = HeaderValue::from_static("text/css; charset=utf-8");
+    const JS: HeaderValue = HeaderValue::from_static("text/javascript; charset=utf-8");
+    const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("txt") => TEXT,
+        Some("xml") => XML,
+        Some("json") => JSON,
+        Some("css") => CSS,
+        Some("js") => JS,
+        _ => HTML,
+    }
 }
 
 /// A templates folder of the calling crate, relative to its `Cargo.toml`

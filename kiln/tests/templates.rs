@@ -23,6 +23,11 @@ async fn show(parts: Parts, Path(name): Path<String>) -> Result<Response, kiln::
     )
 }
 
+/// Renders with a key that the app's context processor also adds.
+async fn priced(parts: Parts) -> Result<Response, kiln::Error> {
+    kiln::templates::render(&parts, "shop/currency.html", context! { currency => "USD" })
+}
+
 /// A templates folder outside the crate, as the macros would record it.
 fn dir_at(path: &FsPath, embedded: Option<&'static [(&'static str, &'static str)]>) -> TemplateDir {
     let absolute: &'static str = Box::leak(path.display().to_string().into_boxed_str());
@@ -36,6 +41,7 @@ fn shop(templates: TemplateDir) -> App {
         .route("/", "index", get(|| async { "index" }))
         .route("/item/{id:int}/", "item", get(|| async { "item" }))
         .route("/t/{*name}", "show", get(show))
+        .route("/priced/", "priced", get(priced))
 }
 
 fn project() -> Project {
@@ -82,6 +88,15 @@ async fn render_answers_200_html_with_inheritance_include_macros_and_processors(
         "{text}"
     );
     assert!(!text.contains("<script>"), "{text}");
+}
+
+#[tokio::test]
+async fn the_views_context_wins_over_the_context_processors() {
+    let page = client(true).get("/shop/priced/").send().await;
+    assert_eq!(page.status(), 200, "{}", page.text());
+    // `currency` from the view, not the processor's EUR; `request` from
+    // Kiln's processor; an unknown name prints nothing.
+    assert_eq!(page.text(), "USD /shop/priced/ []");
 }
 
 #[tokio::test]

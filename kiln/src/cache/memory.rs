@@ -4,9 +4,9 @@
 //! moka evicts the least useful entries when full (TinyLFU) and drops
 //! expired ones by itself; a read never returns an expired entry.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
@@ -14,14 +14,15 @@ use super::backend::{Backend, BoxFuture, Counted, add_to};
 
 #[derive(Clone)]
 struct Stored {
-    bytes: Arc<[u8]>,
+    /// Shared: a read hands out a reference count, not a copy.
+    bytes: Bytes,
     expires_at: Instant,
 }
 
 impl Stored {
-    fn new(bytes: &[u8], ttl: Duration) -> Self {
+    fn new(bytes: Vec<u8>, ttl: Duration) -> Self {
         Self {
-            bytes: bytes.into(),
+            bytes: Bytes::from(bytes),
             expires_at: Instant::now() + ttl,
         }
     }
@@ -75,15 +76,15 @@ impl Backend for MemoryBackend {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move { Ok(self.entries.get(key).await.map(|s| s.bytes.to_vec())) })
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
+        Box::pin(async move { Ok(self.entries.get(key).await.map(|s| s.bytes)) })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
         Box::pin(async move {
             let mut values = Vec::with_capacity(keys.len());
             for key in keys {
-                values.push(self.entries.get(key).await.map(|s| s.bytes.to_vec()));
+                values.push(self.entries.get(key).await.map(|s| s.bytes));
             }
             Ok(values)
         })
@@ -92,7 +93,7 @@ impl Backend for MemoryBackend {
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.entries
-                .insert(key.to_owned(), Stored::new(&value, ttl))
+                .insert(key.to_owned(), Stored::new(value, ttl))
                 .await;
             Ok(())
         })
@@ -101,7 +102,7 @@ impl Backend for MemoryBackend {
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             for (key, value) in entries {
-                self.entries.insert(key, Stored::new(&value, ttl)).await;
+                self.entries.insert(key, Stored::new(value, ttl)).await;
             }
             Ok(())
         })
@@ -112,7 +113,7 @@ impl Backend for MemoryBackend {
             let entry = self
                 .entries
                 .entry_by_ref(key)
-                .or_insert(Stored::new(&value, ttl))
+                .or_insert(Stored::new(value, ttl))
                 .await;
             Ok(entry.is_fresh())
         })
@@ -140,7 +141,7 @@ impl Backend for MemoryBackend {
                             Some(sum) => {
                                 counted = Counted::Value(sum);
                                 Op::Put(Stored {
-                                    bytes: sum.to_string().into_bytes().into(),
+                                    bytes: Bytes::from(sum.to_string()),
                                     expires_at: entry.value().expires_at,
                                 })
                             }
@@ -162,7 +163,7 @@ impl Backend for MemoryBackend {
                     std::future::ready(match current {
                         None => Op::Nop,
                         Some(entry) => Op::Put(Stored {
-                            bytes: Arc::clone(&entry.value().bytes),
+                            bytes: entry.value().bytes.clone(),
                             expires_at: Instant::now() + ttl,
                         }),
                     })

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
@@ -115,16 +116,24 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move { self.run("get a value", &redis::Cmd::get(key)).await })
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
+        Box::pin(async move {
+            let value: Option<Vec<u8>> = self.run("get a value", &redis::Cmd::get(key)).await?;
+            Ok(value.map(Bytes::from))
+        })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Vec<u8>>>> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
         Box::pin(async move {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            self.run("get values", redis::cmd("MGET").arg(keys)).await
+            let values: Vec<Option<Vec<u8>>> =
+                self.run("get values", redis::cmd("MGET").arg(keys)).await?;
+            Ok(values
+                .into_iter()
+                .map(|value| value.map(Bytes::from))
+                .collect())
         })
     }
 

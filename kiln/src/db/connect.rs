@@ -309,7 +309,11 @@ impl Databases {
                 self.names().collect::<Vec<_>>().join(", ")
             ),
         })?;
-        cell.get_or_try_init(|| config.connect()).await
+        // Boxed: SeaORM's connect future holds every driver's, several KiB
+        // that would otherwise sit inline in the future of every `Db`
+        // extractor (and so of every handler taking one) and be copied
+        // with it on each request, though it runs once.
+        cell.get_or_try_init(|| Box::pin(config.connect())).await
     }
 
     /// The default database's pool.

@@ -57,12 +57,16 @@ impl Deref for Connection {
 
 /// The sqlx query for a statement SeaORM built: its SQL, prepared and
 /// cached per connection by sqlx, and its bind values.
-fn query<DB: Database>(stmt: &Statement) -> sqlx::query::Query<'_, DB, SqlxValues>
+///
+/// The statement is taken by value: sqlx copies a borrowed SQL string into
+/// a new `Arc<str>` and the values would need a clone, two allocations per
+/// query that an owned `String` and `Values` avoid.
+fn query<DB: Database>(stmt: Statement) -> sqlx::query::Query<'static, DB, SqlxValues>
 where
     SqlxValues: IntoArguments<DB>,
 {
-    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+    let values = stmt.values.unwrap_or(Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), SqlxValues(values))
 }
 
 /// sqlx's errors as SeaORM reports them (`sqlx_conn_acquire_err` and the
@@ -110,7 +114,7 @@ impl ConnectionTrait for Connection {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         on_pool!(
             self.0,
-            |pool| query(&stmt)
+            |pool| query(stmt)
                 .execute(pool)
                 .await
                 .map(ExecResult::from)
@@ -126,7 +130,7 @@ impl ConnectionTrait for Connection {
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         on_pool!(
             self.0,
-            |pool| query(&stmt)
+            |pool| query(stmt)
                 .fetch_optional(pool)
                 .await
                 .map(|row| row.map(QueryResult::from))
@@ -138,7 +142,7 @@ impl ConnectionTrait for Connection {
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         on_pool!(
             self.0,
-            |pool| query(&stmt)
+            |pool| query(stmt)
                 .fetch_all(pool)
                 .await
                 .map(|rows| rows.into_iter().map(QueryResult::from).collect())

@@ -67,7 +67,14 @@ async fn the_showcase_works_in_headless_chromium() {
         .env("PASSWORD", server::PASSWORD)
         .env("CHROMIUM", chromium);
     let stdout = server::run_node(node, NODE_GUARD).await;
-    for part in ["polls", "chat", "dashboard", "tictactoe", "videos", "console"] {
+    for part in [
+        "polls",
+        "chat",
+        "dashboard",
+        "tictactoe",
+        "videos",
+        "console",
+    ] {
         assert!(
             stdout
                 .lines()

@@ -15,16 +15,16 @@ export const WS_URL = BASE.replace(/^http/, "ws") + "/ws/";
 /** The longest any single wait may take. */
 export const GUARD_MS = 15000;
 
-/** A signed token for `user`, from the test server. */
-export async function token(user) {
-  const response = await fetch(`${BASE}/token/?user=${encodeURIComponent(user)}`);
+/** A signed token for `user`, from the test server at `base`. */
+export async function token(user, base = BASE) {
+  const response = await fetch(`${base}/token/?user=${encodeURIComponent(user)}`);
   if (!response.ok) throw new Error(`token for ${user}: ${response.status}`);
   return response.text();
 }
 
-/** Broadcasts `event` with `data` to `room` from a view; the message id. */
-export async function broadcast(room, event, data) {
-  const response = await fetch(`${BASE}/post/`, {
+/** Broadcasts `event` with `data` to `room` from a view of the server at `base`; the message id. */
+export async function broadcast(room, event, data, base = BASE) {
+  const response = await fetch(`${base}/post/`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ room, event, data }),

@@ -51,6 +51,19 @@ async function logIn(page, user, next) {
   await page.waitForLoadState("load");
 }
 
+/** `promise`, or a failure naming `what` after GUARD ms. */
+async function within(promise, what) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${GUARD} ms`)), GUARD);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Waits until the text of `selector` satisfies `wanted`; fails with what it was. */
 async function textUntil(page, selector, wanted, what) {
   const deadline = Date.now() + GUARD;
@@ -90,9 +103,20 @@ const bob = await open("bob");
     await textUntil(page, "#status", (text) => text.startsWith("Connected as "), `${user} connects`);
     await textUntil(page, "#present", (text) => text.includes("alice") && text.includes("bob"), `${user} sees both present`);
   }
-  // Typing: a notice reaches the other user, not the typist.
+  // Typing: a notice reaches the other user, not the typist. The page
+  // shows it for 3 s, so alice's page records it the moment it appears
+  // rather than the test hoping to look within those 3 s.
+  await alice.evaluate(() => {
+    const typing = document.getElementById("typing");
+    window.typingShown = new Promise((resolve) => {
+      new MutationObserver(() => {
+        if (typing.textContent) resolve(typing.textContent);
+      }).observe(typing, { childList: true, characterData: true, subtree: true });
+    });
+  });
   await bob.locator("#text").pressSequentially("hello <i>alice</i>");
-  await textUntil(alice, "#typing", (text) => text === "bob is typing…", "alice sees bob typing");
+  const shown = await within(alice.evaluate(() => window.typingShown), "alice sees bob typing");
+  assert.equal(shown, "bob is typing…");
   assert.equal(await bob.textContent("#typing"), "", "the typist gets no notice of their own");
   await bob.press("#text", "Enter");
   const said = (text) => text.includes("bob hello <i>alice</i>");
@@ -138,6 +162,12 @@ const bob = await open("bob");
   await page.waitForFunction((first) => document.getElementById("chart").toDataURL() !== first, first, {
     timeout: GUARD,
   });
+  // A page opened now draws the kept samples at once, before any event.
+  await page.reload();
+  const kept = await page.evaluate(() => JSON.parse(document.getElementById("dashboard").dataset.samples).length);
+  assert.ok(kept >= 2, `the page embeds the samples kept so far: ${kept}`);
+  assert.notEqual(await chart(), blank, "the chart is drawn from the kept samples");
+  await textUntil(page, "#status", (text) => text === "Live", "the event stream opens again");
   await page.close();
   console.log("ok dashboard");
 }
@@ -186,24 +216,24 @@ const bob = await open("bob");
   await Promise.all([alice.waitForURL(`${BASE}/videos/`), alice.getByRole("button", { name: "Upload" }).click()]);
   await textUntil(alice, ".messages", (text) => /Uploaded clip(_\w+)?\.webm \(\d+ bytes\)\./.test(text), "the upload is saved");
   const video = alice.locator("video").first();
-  await video.evaluate(
+  await within(video.evaluate(
     (video) =>
       video.readyState >= 1 ||
       new Promise((resolve, reject) => {
         video.addEventListener("loadedmetadata", resolve, { once: true });
         video.addEventListener("error", () => reject(new Error(`media error ${video.error?.code}: ${video.error?.message}`)));
       }),
-  );
+  ), "the video's metadata");
   const duration = await video.evaluate((video) => video.duration);
   assert.ok(Math.abs(duration - 4) < 0.2, `the duration is read from the file: ${duration}`);
-  const at = await video.evaluate(
+  const at = await within(video.evaluate(
     (video) =>
       new Promise((resolve, reject) => {
         video.addEventListener("seeked", () => resolve(video.currentTime), { once: true });
         video.addEventListener("error", () => reject(new Error(`media error ${video.error?.code}`)));
         video.currentTime = 2.5;
       }),
-  );
+  ), "the seek");
   assert.ok(Math.abs(at - 2.5) < 0.01, `seeked to 2.5 s: ${at}`);
   const ranges = await Promise.all(fetched);
   assert.ok(ranges.length > 0, "the browser fetched the video");

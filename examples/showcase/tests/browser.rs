@@ -29,22 +29,27 @@ use std::time::Duration;
 /// shorter, guard).
 const NODE_GUARD: Duration = Duration::from_secs(300);
 
-/// The Chromium to drive, if it is installed.
-fn chromium() -> Option<PathBuf> {
+/// The Chromium to drive: `KILN_TEST_CHROMIUM`, or Debian's; `Err` with
+/// the path when nothing is there.
+fn chromium() -> Result<PathBuf, PathBuf> {
     let path = PathBuf::from(
         std::env::var("KILN_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
     );
-    path.is_file().then_some(path)
+    if path.is_file() { Ok(path) } else { Err(path) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_showcase_works_in_headless_chromium() {
-    let Some(chromium) = chromium() else {
-        server::skip(
-            "the browser tests: Chromium is not installed at /usr/bin/chromium \
-             (apt-get install -y chromium, or set KILN_TEST_CHROMIUM to its path)",
-        );
-        return;
+    let chromium = match chromium() {
+        Ok(path) => path,
+        Err(path) => {
+            server::skip(&format!(
+                "the browser tests: Chromium is not installed at {} \
+                 (apt-get install -y chromium, or set KILN_TEST_CHROMIUM to its path)",
+                path.display()
+            ));
+            return;
+        }
     };
     if !server::node_available("the pages in a browser are") {
         return;

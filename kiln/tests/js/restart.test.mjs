@@ -12,11 +12,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Kiln, broadcast, deferred, next, token, until } from "./support.mjs";
+import { broadcast, deferred, gated, next, record, until } from "./support.mjs";
 
 const BASE = process.env.KILN_RESTART_URL;
 if (!BASE) throw new Error("KILN_RESTART_URL is not set: run these through `cargo test -p kiln --test js_client`");
-const WS_URL = BASE.replace(/^http/, "ws") + "/ws/";
 const T = { timeout: 60000 };
 
 /** Which server answers (1, 2, ...), or null while none does. */
@@ -29,45 +28,39 @@ async function incarnation() {
   }
 }
 
-/** Polls until the server after `before` answers. */
+/**
+ * Asks the server to restart. With `keepLayer` the new server shares the old
+ * one's channel layer, as a Redis or NATS layer outlives the process;
+ * otherwise its in-process layer is new. Returns the number of the server
+ * that answered before.
+ */
+async function restart(keepLayer) {
+  const before = await incarnation();
+  assert.ok(before !== null, "the server answers before the restart");
+  const response = await fetch(`${BASE}/restart/?keep_layer=${keepLayer}`, { method: "POST" });
+  assert.equal(await response.text(), "restarting");
+  return before;
+}
+
+/** Resolves once a server after `before` answers (refusals while the port is free are asked again). */
 async function restarted(before) {
   let current = null;
-  const poll = async () => {
-    for (;;) {
+  let stopped = false;
+  (async () => {
+    while (!stopped && !(current > before)) {
       current = await incarnation();
-      if (current !== null && current > before) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-  };
-  await Promise.race([poll(), until(() => current !== null && current > before, `server ${before + 1}`)]);
-}
-
-/** A socket for `user` whose reconnections wait for `state.gate.resolve()` once a gate is set. */
-function gated(t, user) {
-  const state = { gate: null, connections: 0 };
-  const socket = Kiln.connect(WS_URL, {
-    minDelay: 20,
-    maxDelay: 200,
-    token: async () => {
-      state.connections += 1;
-      if (state.gate) await state.gate.promise;
-      return token(user, BASE);
-    },
-  });
-  // Refused attempts while the server is down report errors: expected.
-  socket.on("error", () => {});
-  t.after(() => socket.close());
-  return { socket, state };
-}
-
-function record(room, event) {
-  const seen = [];
-  room.on(event, (data, msg) => seen.push([msg.id, data]));
-  return seen;
+  })();
+  try {
+    await until(() => current !== null && current > before, `server ${before + 1}`);
+  } finally {
+    stopped = true;
+  }
 }
 
 test("after a graceful restart the socket reconnects, rejoins, and gets what was sent meanwhile from a layer that kept it", T, async (t) => {
-  const { socket, state } = gated(t, "ivan");
+  const { socket, state } = gated(t, "ivan", BASE);
   const room = socket.join("restart-kept");
   const seen = record(room, "n");
   let resyncs = 0;
@@ -78,9 +71,7 @@ test("after a graceful restart the socket reconnects, rejoins, and gets what was
 
   state.gate = deferred();
   const closed = next(socket, "close");
-  const before = await incarnation();
-  const response = await fetch(`${BASE}/restart/?keep_layer=true`, { method: "POST" });
-  assert.equal(await response.text(), "restarting");
+  const before = await restart(true);
   const [event] = await closed;
   assert.equal(event.code, 1001);
   assert.equal(event.reason, "server shutting down");
@@ -108,7 +99,7 @@ test("after a graceful restart the socket reconnects, rejoins, and gets what was
 });
 
 test("after a restart that lost the history the room gets resync, then live messages", T, async (t) => {
-  const { socket } = gated(t, "judy");
+  const { socket } = gated(t, "judy", BASE);
   const room = socket.join("restart-lost");
   const seen = record(room, "n");
   let resyncs = 0;
@@ -121,9 +112,7 @@ test("after a restart that lost the history the room gets resync, then live mess
   await until(() => seen.length === 3, "the first messages");
 
   const closed = next(socket, "close");
-  const before = await incarnation();
-  const response = await fetch(`${BASE}/restart/?keep_layer=false`, { method: "POST" });
-  assert.equal(await response.text(), "restarting");
+  const before = await restart(false);
   const [event] = await closed;
   assert.equal(event.code, 1001);
   // No gate: the socket retries, refused while the port is free, until

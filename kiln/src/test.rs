@@ -41,11 +41,13 @@ use crate::project::{Project, Site};
 use crate::settings::Settings;
 
 /// A site served on a real port by [`TestClient::serve`]; dropping it
-/// shuts the server down gracefully.
+/// shuts the server down gracefully, and [`LiveServer::stop`] does and
+/// waits until it is done.
 #[derive(Debug)]
 pub struct LiveServer {
     addr: std::net::SocketAddr,
     _stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The client's temporary database, kept while this serves it.
     _database_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
@@ -67,6 +69,26 @@ impl LiveServer {
     #[must_use]
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
+    }
+
+    /// Shuts the server down as SIGTERM does (WebSockets get `1001`) and
+    /// returns once it has stopped: its port is free, and every connection
+    /// has ended (or `shutdown_timeout` passed). A test restarts a server on
+    /// the same port with [`TestClient::serve_at`] and [`Self::addr`].
+    ///
+    /// # Panics
+    ///
+    /// When the server's task panicked.
+    pub async fn stop(self) {
+        let Self {
+            _stop: stop, task, ..
+        } = self;
+        drop(stop);
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("the live server failed: {error}"),
+            Err(error) => panic!("the live server's task failed: {error}"),
+        }
     }
 }
 
@@ -196,17 +218,29 @@ impl TestClient {
     /// # });
     /// ```
     pub async fn serve(&self) -> LiveServer {
+        self.serve_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+    }
+
+    /// Like [`Self::serve`], on `addr`: for a test that restarts a server on
+    /// the port of one it [stopped](LiveServer::stop), as a deployment
+    /// restarts a process.
+    ///
+    /// # Panics
+    ///
+    /// When `addr` cannot be bound or a migration fails.
+    pub async fn serve_at(&self, addr: std::net::SocketAddr) -> LiveServer {
         self.migrate().await;
-        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => listener,
-            Err(error) => panic!("cannot bind a port for the live server: {error}"),
+            Err(error) => panic!("cannot bind {addr} for the live server: {error}"),
         };
         let addr = match listener.local_addr() {
             Ok(addr) => addr,
             Err(error) => panic!("the live server's port has no address: {error}"),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(crate::server::serve(
+        let task = tokio::spawn(crate::server::serve(
             listener,
             self.site.clone(),
             self.service.clone(),
@@ -218,6 +252,7 @@ impl TestClient {
         LiveServer {
             addr,
             _stop: stop,
+            task,
             _database_dir: self.database_dir.clone(),
         }
     }

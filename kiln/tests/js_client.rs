@@ -5,6 +5,10 @@
 //! own test runner, no npm package) with the server's address in
 //! `KILN_TEST_URL`, and fails with Node's output unless every test passed.
 //!
+//! A second server, on a port of its own, restarts on `POST /restart/`
+//! (`KILN_RESTART_URL`, for `restart.test.mjs`): it shuts down gracefully,
+//! as on SIGTERM, and a new one starts on the same port.
+//!
 //! Without a `node` that has a WebSocket (Node 20 with
 //! `--experimental-websocket`, or newer) the test skips with a `SKIPPED:`
 //! line, unless `KILN_REQUIRE_BACKENDS=1`, which makes it fail.
@@ -16,12 +20,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kiln::prelude::*;
-use kiln::realtime::{Channels, ConnectRequest, Consumer, Presence, SendError, Socket};
+use kiln::realtime::{
+    ChannelLayer, Channels, ConnectRequest, Consumer, InProcessLayer, Presence, SendError, Socket,
+};
 use kiln::test::{LiveServer, TestClient};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 /// How long the whole Node run may take before it is killed: a hang guard
 /// only (each Node test has its own, shorter, guard).
@@ -138,19 +146,91 @@ async fn post_message(channels: Channels, Json(post): Json<Post>) -> Result<Stri
     Ok(id.to_string())
 }
 
-/// The server the Node tests talk to, on a real port.
-async fn start() -> LiveServer {
-    let project = Project::new("js")
+/// The test project: the consumer and the views the Node tests call.
+fn project() -> Project {
+    Project::new("js")
         .route("/ws/", "chat", kiln::realtime::websocket::<TestChat>())
         .route("/token/", "token", get(token))
-        .route("/post/", "post", post(post_message).csrf_exempt());
+        .route("/post/", "post", post(post_message).csrf_exempt())
+}
+
+fn settings() -> Settings {
     // A short history, so that the resync test can outrun it; a small
-    // message limit, so that the 1009 test need not send much.
-    let settings = Settings::from_toml(
-        "debug = true\nrealtime_history = 5\nrealtime_max_message_size = \"16 KiB\"\n",
+    // message limit, so that the 1009 test need not send much; one secret
+    // key, so that a restarted server accepts the tokens of the one before.
+    Settings::from_toml(
+        "debug = true\nrealtime_history = 5\nrealtime_max_message_size = \"16 KiB\"\n\
+         secret_key = \"the js_client tests' key, the same across restarts\"\n",
     )
-    .unwrap();
-    TestClient::with_settings(project, settings).serve().await
+    .unwrap()
+}
+
+/// The server the Node tests talk to, on a real port.
+async fn start() -> LiveServer {
+    TestClient::with_settings(project(), settings())
+        .serve()
+        .await
+}
+
+#[derive(Deserialize)]
+struct RestartQuery {
+    /// The new server shares the old one's channel layer, as a Redis or
+    /// NATS layer outlives the processes that use it; otherwise it gets a
+    /// fresh in-process layer, as a restarted process on embedded defaults.
+    #[serde(default)]
+    keep_layer: bool,
+}
+
+/// A server that restarts on `POST /restart/`: the old one stops
+/// gracefully ([`LiveServer::stop`]: WebSockets get 1001), then a new one
+/// serves on the same port. `GET /incarnation/` says which one answers
+/// (1, 2, ...), so that a test knows when the new one is up.
+async fn start_restartable() -> std::net::SocketAddr {
+    fn incarnation(
+        number: u64,
+        layer: Arc<dyn ChannelLayer>,
+        restarts: mpsc::UnboundedSender<bool>,
+    ) -> TestClient {
+        let restart = move |Query(query): Query<RestartQuery>| {
+            let sent = restarts.send(query.keep_layer).is_ok();
+            async move { if sent { "restarting" } else { "not restarting" } }
+        };
+        let project = project()
+            .channel_layer(layer)
+            .route(
+                "/incarnation/",
+                "incarnation",
+                get(move || async move { number.to_string() }),
+            )
+            .route("/restart/", "restart", post(restart).csrf_exempt());
+        TestClient::with_settings(project, settings())
+    }
+
+    let (restarts, mut requested) = mpsc::unbounded_channel();
+    let layer: Arc<dyn ChannelLayer> = InProcessLayer::new();
+    let client = incarnation(1, Arc::clone(&layer), restarts.clone());
+    let server = client.serve().await;
+    let addr = server.addr();
+    tokio::spawn(async move {
+        // Each client is kept with its server: it holds the site's
+        // temporary database.
+        let mut running = (client, server);
+        let mut number = 1;
+        while let Some(keep_layer) = requested.recv().await {
+            let (_client, server) = running;
+            server.stop().await;
+            number += 1;
+            let layer = if keep_layer {
+                Arc::clone(&layer)
+            } else {
+                InProcessLayer::new()
+            };
+            let client = incarnation(number, layer, restarts.clone());
+            let server = client.serve_at(addr).await;
+            running = (client, server);
+        }
+    });
+    addr
 }
 
 /// Whether `node` runs and has a WebSocket with `--experimental-websocket`;
@@ -197,6 +277,7 @@ async fn kiln_js_passes_its_tests_against_a_real_server() {
     }
     let server = start().await;
     let url = server.url("");
+    let restartable = start_restartable().await;
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = test_files(&manifest_dir.join("tests/js"));
     assert!(!files.is_empty(), "no kiln/tests/js/*.test.mjs found");
@@ -206,6 +287,7 @@ async fn kiln_js_passes_its_tests_against_a_real_server() {
         .args(&files)
         .current_dir(manifest_dir)
         .env("KILN_TEST_URL", &url)
+        .env("KILN_RESTART_URL", format!("http://{restartable}"))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

@@ -1,6 +1,6 @@
 //! Server-Sent Events over a real port, read by a streaming HTTP client:
 //! ids, `Last-Event-ID` resume, keep-alive comments, `resync` when the
-//! history window has moved on, and a plain stream.
+//! history window has moved on (or the process restarted), and a plain stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,6 +215,33 @@ async fn a_resume_beyond_the_history_window_gets_a_resync_event() {
     let (id, event, _) = client.event().await;
     assert_eq!((id, event.as_deref()), (None, Some(sse::RESYNC_EVENT)));
     let live = layer.publish("busy", "6".into(), 2).await.expect("publish");
+    assert_eq!(client.event().await.0, Some(live.to_string()), "then live");
+}
+
+#[tokio::test]
+async fn a_resume_after_a_restart_on_the_in_process_layer_gets_resync_then_live_events() {
+    // The browser's last id is from the process before the restart; the new
+    // one's in-process layer kept nothing.
+    let (_, before) = serve(Duration::from_secs(30)).await;
+    let mut seen = 0;
+    for n in 1..=3 {
+        seen = before
+            .publish("restarted", n.to_string().into(), 10)
+            .await
+            .expect("publish");
+    }
+    let (base, after) = serve(Duration::from_secs(30)).await;
+    let mut client = Client::open(
+        &format!("{base}/rooms/restarted/events"),
+        Some(&seen.to_string()),
+    )
+    .await;
+    let (id, event, _) = client.event().await;
+    assert_eq!((id, event.as_deref()), (None, Some(sse::RESYNC_EVENT)));
+    let live = after
+        .publish("restarted", "4".into(), 10)
+        .await
+        .expect("publish");
     assert_eq!(client.event().await.0, Some(live.to_string()), "then live");
 }
 

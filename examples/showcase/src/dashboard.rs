@@ -42,6 +42,11 @@ pub struct Metrics {
     requests: AtomicU64,
     /// The id of the newest sample published (0 before the first).
     last_id: AtomicU64,
+    /// The id of the first sample published (0 before it). Ids are not
+    /// consecutive (the layer may number other rooms' messages in between,
+    /// or start them from the clock), so the page reads the history from
+    /// no earlier than this.
+    first_id: AtomicU64,
     sampler: OnceLock<()>,
 }
 

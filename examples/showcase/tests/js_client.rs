@@ -18,28 +18,15 @@ pub mod server;
 use std::path::Path;
 use std::process::Command;
 
-/// Skips the test (false) with a `SKIPPED:` line, or fails it under
-/// `KILN_REQUIRE_BACKENDS=1`.
-fn skip(message: &str) -> bool {
-    assert!(
-        std::env::var("KILN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-        "{message}, and KILN_REQUIRE_BACKENDS=1 requires it"
-    );
-    eprintln!("SKIPPED: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail");
-    false
-}
-
 #[tokio::test]
 async fn the_pages_calls_work_through_the_javascript_client() {
-    let version = Command::new("node").arg("--version").output();
-    if !version.is_ok_and(|output| output.status.success()) {
-        skip("`node` is not on the PATH; the JavaScript client is not exercised");
+    if !server::node_available("the JavaScript client is") {
         return;
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let client = manifest.join("../../kiln/static/kiln/kiln.js");
     if !client.is_file() {
-        skip(&format!("{} is missing", client.display()));
+        server::skip(&format!("{} is missing", client.display()));
         return;
     }
     let script = manifest.join("tests/js/realtime_apps.cjs");
@@ -54,19 +41,5 @@ async fn the_pages_calls_work_through_the_javascript_client() {
         .env("BASE", format!("ws://{}", server.addr))
         .env("ALICE", channels.sign_token("alice"))
         .env("BOB", channels.sign_token("bob"));
-    // Node runs on a thread of its own while this runtime serves it.
-    let output = tokio::time::timeout(
-        server::GUARD,
-        tokio::task::spawn_blocking(move || node.output()),
-    )
-    .await
-    .expect("node finished in time")
-    .unwrap()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    server::run_node(node, server::GUARD).await;
 }

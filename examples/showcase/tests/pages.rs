@@ -68,3 +68,27 @@ async fn api_refuses_bad_input_with_4xx() {
     let too_long = client.get("/api/sleep/60000").send().await;
     assert_eq!(too_long.status(), 400);
 }
+
+#[tokio::test]
+async fn pages_link_the_icon_so_browsers_do_not_ask_for_favicon_ico() {
+    // Found in a browser (tests/browser.rs): without a `<link rel="icon">`,
+    // Chromium asks for /favicon.ico, whose 404 is a console error.
+    let client = client();
+    for path in ["/", "/polls/", "/accounts/login/", "/accounts/signup/"] {
+        let page = client.get(path).send().await;
+        assert_eq!(page.status(), 200, "{path}");
+        let html = page.text();
+        let icon = html
+            .split("<link rel=\"icon\" href=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{path} links no icon: {html}"));
+        let served = client.get(icon).send().await;
+        assert_eq!(served.status(), 200, "{icon}");
+        assert!(served.text().starts_with("<svg"), "{icon}");
+    }
+    // The log-in page is in the showcase's layout, navigation included.
+    let login = client.get("/accounts/login/").send().await.text();
+    assert!(login.contains("<nav><a href=\"/\">Home</a>"), "{login}");
+    assert!(login.contains("name=\"username\""), "{login}");
+}

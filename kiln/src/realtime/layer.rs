@@ -156,16 +156,48 @@ pub trait ChannelLayer: Send + Sync + fmt::Debug + 'static {
 /// back still never reuses an id; a client asking for what followed an id
 /// older than the room's state is told [`History::Gone`] (messages may have
 /// been published meanwhile that nobody kept, so it must resync).
+///
+/// The history ends with the process, but ids keep growing across restarts:
+/// the counter starts from the clock ([`first_id`]), so that a client of the
+/// previous process, which rejoins with one of its ids, is told
+/// [`History::Gone`] and then gets ids above the ones it saw. Ids from a
+/// counter restarted at 1 would have looked like messages it had already
+/// seen (kiln.js skips those), and the history after them like nothing
+/// missed. An id above any this layer gave is [`History::Gone`] too (the
+/// clock went back, or the id came from another layer).
 #[derive(Debug, Default)]
 pub struct InProcessLayer {
     rooms: Arc<Mutex<Rooms>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Rooms {
     by_name: HashMap<String, Room>,
     /// The newest id given to any room's message.
     last_id: MessageId,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Self {
+            by_name: HashMap::new(),
+            last_id: first_id(std::time::SystemTime::now()),
+        }
+    }
+}
+
+/// Where a new in-process layer's ids start: the milliseconds since 1970
+/// times 1,000, so that a restarted process continues above its previous
+/// incarnation's ids (unless that published over 1,000 messages a
+/// millisecond on average). The ids stay below 2^53, JavaScript's largest
+/// exact integer, until the year 2255.
+fn first_id(now: std::time::SystemTime) -> MessageId {
+    let millis = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    MessageId::try_from(millis)
+        .unwrap_or(0)
+        .saturating_mul(1_000)
 }
 
 /// How many messages a slow local subscriber may lag behind before it skips.
@@ -258,6 +290,14 @@ impl InProcessLayer {
         Arc::new(Self::default())
     }
 
+    /// A layer whose ids start as one created at `now` would.
+    #[cfg(test)]
+    fn created_at(now: std::time::SystemTime) -> Arc<Self> {
+        let layer = Self::default();
+        lock(&layer.rooms).last_id = first_id(now);
+        Arc::new(layer)
+    }
+
     /// How many rooms hold state (a subscriber, kept messages or presence):
     /// what the layer costs in memory, for metrics and tests.
     pub fn room_count(&self) -> usize {
@@ -335,7 +375,12 @@ impl ChannelLayer for InProcessLayer {
         // until now; a fresh state may have had some before it.
         let born_after = state.map_or(rooms.last_id, |state| state.born_after);
         let dropped_through = state.map_or(0, |state| state.dropped_through);
-        let history = if after < dropped_through || (after > 0 && after < born_after) {
+        // An id this layer never gave is from before a restart (or from
+        // another layer): what followed it is unknown.
+        let history = if after < dropped_through
+            || (after > 0 && after < born_after)
+            || after > rooms.last_id
+        {
             History::Gone
         } else {
             History::Messages(state.map_or_else(Vec::new, |state| {
@@ -449,5 +494,42 @@ mod tests {
         // Kept messages keep their room: they are its history.
         layer.publish("c", Bytes::new(), 5).await.ok();
         assert_eq!(layer.room_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_layer_reports_the_old_history_gone_and_gives_higher_ids() {
+        let started = std::time::SystemTime::now();
+        let before = InProcessLayer::created_at(started);
+        let _subscriber = before.subscribe("a").await.ok();
+        let mut old_ids = Vec::new();
+        for _ in 0..3 {
+            old_ids.extend(before.publish("a", Bytes::new(), 10).await.ok());
+        }
+        drop(before);
+        // The next process: an empty layer, a millisecond later.
+        let after = InProcessLayer::created_at(started + Duration::from_millis(1));
+        let _subscriber = after.subscribe("a").await.ok();
+        let last_seen = old_ids.last().copied().unwrap_or(0);
+        assert_eq!(
+            after.history_after("a", last_seen).await.ok(),
+            Some(History::Gone),
+            "a client of the old process must resync"
+        );
+        let next = after.publish("a", Bytes::new(), 10).await.ok();
+        assert!(next > Some(last_seen), "{next:?} after {last_seen}");
+        // An id above any the layer gave is as unknown.
+        let ahead = next.unwrap_or(0) + 1_000;
+        assert_eq!(
+            after.history_after("a", ahead).await.ok(),
+            Some(History::Gone)
+        );
+    }
+
+    #[test]
+    fn first_ids_follow_the_clock_and_stay_exact_in_javascript() {
+        let at = |secs| first_id(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        assert!(at(1_800_000_000) > at(1_799_999_999));
+        // 2255-01-01: still below 2^53.
+        assert!(at(8_994_000_000) < 1 << 53);
     }
 }

@@ -8,29 +8,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Kiln, WS_URL, broadcast, connect, countingWebSocket, deferred, next, token, until } from "./support.mjs";
+import { Kiln, WS_URL, broadcast, connect, countingWebSocket, deferred, gated, next, record, token, until } from "./support.mjs";
 
 const T = { timeout: 30000 };
-
-/** A socket for `user` whose reconnections wait for `gate.resolve()`. */
-function gated(t, user) {
-  const state = { gate: null, connections: 0 };
-  const socket = connect(t, user, {
-    token: async () => {
-      state.connections += 1;
-      if (state.gate) await state.gate.promise;
-      return token(user);
-    },
-  });
-  return { socket, state };
-}
-
-/** The room messages `room` gets, as [id, data] pairs. */
-function record(room, event) {
-  const seen = [];
-  room.on(event, (data, msg) => seen.push([msg.id, data]));
-  return seen;
-}
 
 test("after the server drops it, the socket reconnects, rejoins and gets the missed messages once, in order", T, async (t) => {
   const { socket, state } = gated(t, "carol");

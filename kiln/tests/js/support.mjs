@@ -15,16 +15,16 @@ export const WS_URL = BASE.replace(/^http/, "ws") + "/ws/";
 /** The longest any single wait may take. */
 export const GUARD_MS = 15000;
 
-/** A signed token for `user`, from the test server. */
-export async function token(user) {
-  const response = await fetch(`${BASE}/token/?user=${encodeURIComponent(user)}`);
+/** A signed token for `user`, from the test server at `base`. */
+export async function token(user, base = BASE) {
+  const response = await fetch(`${base}/token/?user=${encodeURIComponent(user)}`);
   if (!response.ok) throw new Error(`token for ${user}: ${response.status}`);
   return response.text();
 }
 
-/** Broadcasts `event` with `data` to `room` from a view; the message id. */
-export async function broadcast(room, event, data) {
-  const response = await fetch(`${BASE}/post/`, {
+/** Broadcasts `event` with `data` to `room` from a view of the server at `base`; the message id. */
+export async function broadcast(room, event, data, base = BASE) {
+  const response = await fetch(`${base}/post/`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ room, event, data }),
@@ -33,11 +33,37 @@ export async function broadcast(room, event, data) {
   return Number(await response.text());
 }
 
-/** A socket logged in as `user`, closed when test `t` ends. */
-export function connect(t, user, options = {}) {
-  const socket = Kiln.connect(WS_URL, { token: () => token(user), minDelay: 20, maxDelay: 200, ...options });
+/** A socket logged in as `user` to the server at `base`, closed when test `t` ends. */
+export function connect(t, user, options = {}, base = BASE) {
+  const url = base.replace(/^http/, "ws") + "/ws/";
+  const socket = Kiln.connect(url, { token: () => token(user, base), minDelay: 20, maxDelay: 200, ...options });
   t.after(() => socket.close());
   return socket;
+}
+
+/** A socket for `user` whose reconnections wait for `state.gate.resolve()` once a gate is set. */
+export function gated(t, user, base = BASE) {
+  const state = { gate: null, connections: 0 };
+  const socket = connect(
+    t,
+    user,
+    {
+      token: async () => {
+        state.connections += 1;
+        if (state.gate) await state.gate.promise;
+        return token(user, base);
+      },
+    },
+    base,
+  );
+  return { socket, state };
+}
+
+/** The messages of `event` that `room` gets, as [id, data] pairs. */
+export function record(room, event) {
+  const seen = [];
+  room.on(event, (data, msg) => seen.push([msg.id, data]));
+  return seen;
 }
 
 /** `promise`, or a failure naming `what` after GUARD_MS. */

@@ -33,7 +33,14 @@ pub(super) async fn run(metrics: Arc<Metrics>, site: Site) {
         let payload = sample.to_string().into_bytes().into();
         let layer = site.channels().layer();
         match layer.publish(super::ROOM, payload, super::KEEP).await {
-            Ok(id) => metrics.last_id.store(id, Ordering::Relaxed),
+            Ok(id) => {
+                // Only the first publish sets it.
+                let _ =
+                    metrics
+                        .first_id
+                        .compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed);
+                metrics.last_id.store(id, Ordering::Relaxed);
+            }
             Err(error) => kiln::deps::tracing::warn!(%error, "dashboard sample not published"),
         }
     }

@@ -28,7 +28,14 @@ pub(super) async fn index(
     let mut samples: Vec<serde_json::Value> = Vec::new();
     let mut last_id = 0;
     if newest > 0 {
-        let after = newest.saturating_sub(u64::try_from(super::KEEP).unwrap_or(u64::MAX));
+        // The last KEEP ids at most, and none before the first sample's: a
+        // room's history read from before the room had any message would
+        // be Gone (the in-process layer's ids start from the clock, and
+        // every room takes from one counter).
+        let first = metrics.first_id.load(Ordering::Relaxed);
+        let after = newest
+            .saturating_sub(u64::try_from(super::KEEP).unwrap_or(u64::MAX))
+            .max(first.saturating_sub(1));
         // Gone only when ids have gaps (NATS may skip some): the chart then
         // starts empty and fills live.
         if let Ok(History::Messages(kept)) = site

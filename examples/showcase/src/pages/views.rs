@@ -12,8 +12,12 @@ fn link_with(name: &str, params: impl kiln::urls::UrlParams, text: &str) -> Resu
 }
 
 fn page(title: &str, body: &str) -> Html<String> {
+    // The icon is linked, as in templates/base.html: without a link, browsers
+    // ask for /favicon.ico, a 404 in their console.
+    let icon = kiln::staticfiles::url("favicon.svg");
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · Kiln showcase</title>\
+         <link rel=\"icon\" href=\"{icon}\" type=\"image/svg+xml\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <style>body{{font:16px/1.6 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}}\
          h1{{color:#b4431b}}code{{background:#f4f1ee;padding:0 .25rem}}</style></head><body>{body}</body></html>"

@@ -22,6 +22,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The longest any single wait may take before the test fails.
 pub const GUARD: Duration = Duration::from_secs(20);
 
+/// The password of every user made by [`Server::user`].
+pub const PASSWORD: &str = "a long passphrase";
+
 /// The showcase serving on `addr`, and an in-process client on the same
 /// (migrated, temporary) database for pages that need a session and for
 /// checking rows.
@@ -38,9 +41,11 @@ pub struct Server {
 impl Server {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // Uploads go to the same throwaway folder as the database.
         let toml = format!(
-            "debug = true\ndatabase_url = \"sqlite://{}/db.sqlite3\"",
-            dir.path().display()
+            "debug = true\ndatabase_url = \"sqlite://{0}/db.sqlite3\"\nmedia_root = {1:?}",
+            dir.path().display(),
+            dir.path().join("media").display().to_string()
         );
         let client =
             TestClient::with_settings(showcase::project(), Settings::from_toml(&toml).unwrap());
@@ -63,7 +68,7 @@ impl Server {
 
     /// Creates a user; returns its id.
     pub async fn user(&self, username: &str) -> i64 {
-        kiln::auth::create_user(&self.db, username, "", Some("a long passphrase"))
+        kiln::auth::create_user(&self.db, username, "", Some(PASSWORD))
             .await
             .unwrap()
             .id
@@ -74,7 +79,7 @@ impl Server {
         let response = self
             .client
             .post("/accounts/login/")
-            .form(&[("username", username), ("password", "a long passphrase")])
+            .form(&[("username", username), ("password", PASSWORD)])
             .send()
             .await;
         assert_eq!(response.status(), 302, "{}", response.text());
@@ -98,6 +103,43 @@ impl Server {
             .unwrap();
         Client { ws, next_ack: 0 }
     }
+}
+
+/// Skips a test that lacks a tool (false, after a loud `SKIPPED:` line), or
+/// fails it when `KILN_REQUIRE_BACKENDS=1` (as .ci/run sets).
+pub fn skip(message: &str) -> bool {
+    assert!(
+        std::env::var("KILN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+        "{message}, and KILN_REQUIRE_BACKENDS=1 requires it"
+    );
+    eprintln!("SKIPPED: {message}; set KILN_REQUIRE_BACKENDS=1 to make this fail");
+    false
+}
+
+/// Whether `node` runs; otherwise [`skip`]s, saying what is not `tested`.
+pub fn node_available(tested: &str) -> bool {
+    let version = std::process::Command::new("node").arg("--version").output();
+    version.is_ok_and(|output| output.status.success())
+        || skip(&format!("`node` is not on the PATH; {tested} not tested"))
+}
+
+/// Runs `node` (on a thread of its own, while the test's runtime serves it)
+/// and fails the test with its output unless it exits with 0 within `guard`;
+/// returns what it printed.
+pub async fn run_node(mut node: std::process::Command, guard: Duration) -> String {
+    let output = tokio::time::timeout(guard, tokio::task::spawn_blocking(move || node.output()))
+        .await
+        .expect("node finished in time")
+        .expect("the node thread ended")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "node failed ({}):\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 pub fn percent_encode(value: &str) -> String {

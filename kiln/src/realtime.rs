@@ -68,6 +68,7 @@ pub mod nats_layer;
 mod presence;
 mod protocol;
 mod queue;
+pub(crate) mod rate;
 #[cfg(feature = "redis")]
 pub mod redis_layer;
 mod rooms;

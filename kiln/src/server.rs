@@ -20,6 +20,8 @@
 
 mod drain;
 mod header_deadline;
+#[cfg(feature = "socketio")]
+mod read_tap;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,6 +39,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use self::drain::Drain;
 use self::header_deadline::{ClockedBody, ClockedIo, HeaderClock};
+#[cfg(feature = "socketio")]
+pub(crate) use self::read_tap::ReadTap;
 use crate::http::SiteService;
 use crate::project::Site;
 
@@ -118,9 +122,15 @@ pub async fn serve(
         let service = service.clone();
         let builders = Arc::clone(&builders);
         let drain = Arc::clone(&drain);
+        // Socket.IO's WebSocket transport is read by socketioxide, so its
+        // rate limit watches the connection's bytes (see read_tap).
+        #[cfg(feature = "socketio")]
+        let tap = ReadTap::default();
         let slot = ConnectionSlot {
             _permit: permit,
             _open: open_tx.clone(),
+            #[cfg(feature = "socketio")]
+            tap: tap.clone(),
         };
         tokio::spawn(async move {
             // A client that connects and sends nothing is dropped here,
@@ -129,6 +139,8 @@ pub async fn serve(
                 return;
             };
             let clock = HeaderClock::new(header_timeout, protocol == Protocol::Http1);
+            // Socket.IO's WebSocket transport is read by socketioxide, so
+            // its rate limit watches the connection's bytes (see read_tap).
             let io = TokioIo::new(ClockedIo::new(stream, slot, Arc::clone(&clock)));
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 clock.request_started();
@@ -137,6 +149,8 @@ pub async fn serve(
                 let connect = request.method() == Method::CONNECT;
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
+                #[cfg(feature = "socketio")]
+                request.extensions_mut().insert(tap.clone());
                 let response = service.serve(request);
                 let clock = Arc::clone(&clock);
                 async move {
@@ -200,6 +214,15 @@ pub async fn serve(
 struct ConnectionSlot {
     _permit: OwnedSemaphorePermit,
     _open: mpsc::Sender<()>,
+    #[cfg(feature = "socketio")]
+    tap: ReadTap,
+}
+
+impl header_deadline::ReadWatch for ConnectionSlot {
+    #[cfg(feature = "socketio")]
+    fn watch(&mut self, read: &[u8]) -> std::io::Result<()> {
+        self.tap.watch(read)
+    }
 }
 
 /// The protocol a connection's first bytes announce.

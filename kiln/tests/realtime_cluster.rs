@@ -32,6 +32,9 @@ use ws::{Client, GUARD};
 /// The child's environment variable: the layer URL the node connects to.
 const NODE_LAYER: &str = "KILN_TEST_CLUSTER_LAYER";
 
+/// How many messages the burst test sends at once.
+const BURST: u64 = 2000;
+
 /// Presence entries of a dead node are gone this long after its last
 /// refresh (the nodes' `realtime_presence_ttl`).
 const PRESENCE_TTL: &str = "1s";
@@ -47,6 +50,15 @@ enum MemberIn {
     Whoami,
     /// Who is in a room, as this node's `Channels::presence` sees it.
     Who { room: String },
+    /// Sends `count` messages numbered from 0 to a room as fast as the API
+    /// allows: `broadcast_queued` one after the other (`queued`), or every
+    /// `broadcast` at once (`concurrent`). The reply comes once all are
+    /// queued, or published.
+    Burst {
+        room: String,
+        count: u64,
+        mode: String,
+    },
 }
 
 /// A member named by the `user` query parameter, present in every room.
@@ -81,6 +93,26 @@ impl Consumer for Member {
                 json!({ "id": socket.id(), "node": channels.node_id(), "user": self.user })
             }
             MemberIn::Who { room } => json!(channels.presence(&room).await.unwrap()),
+            MemberIn::Burst { room, count, mode } => {
+                if mode == "queued" {
+                    for n in 0..count {
+                        socket
+                            .broadcast_queued(&room, "burst", &json!({ "n": n }))
+                            .await
+                            .unwrap();
+                    }
+                } else {
+                    let sends = (0..count).map(|n| {
+                        let channels = channels.clone();
+                        let room = room.clone();
+                        async move { channels.broadcast(&room, "burst", &json!({ "n": n })).await }
+                    });
+                    for sent in futures_util::future::join_all(sends).await {
+                        sent.unwrap();
+                    }
+                }
+                json!({ "sent": count })
+            }
         }
     }
 
@@ -102,8 +134,14 @@ async fn cluster_node() {
         "member",
         kiln::realtime::websocket::<Member>(),
     );
+    // The send queue holds a whole burst (see
+    // `a_burst_from_one_node_reaches_a_member_on_the_other_whole_and_in_order`):
+    // what is tested is the path between the nodes, not how fast the test
+    // client reads.
     let settings = Settings::from_toml(&format!(
-        "debug = true\nrealtime_history = 50\nrealtime_presence_ttl = \"{PRESENCE_TTL}\""
+        "debug = true\nrealtime_history = 50\nrealtime_presence_ttl = \"{PRESENCE_TTL}\"\n\
+         realtime_send_queue = {}",
+        2 * BURST
     ))
     .unwrap();
     let (site, service) = project.build(settings).unwrap();
@@ -220,6 +258,39 @@ async fn a_room_message_from_one_node_reaches_the_others_members_in_id_order() {
                 );
             }
         }
+    })
+    .await;
+}
+
+/// Issue 6's "messages silently dropped on group sends": a burst sent on
+/// node A as fast as Kiln takes it must reach a member on node B whole, in
+/// the order it was sent, with increasing ids, however the node batches it
+/// on the way (one round trip to the layer carries many messages).
+#[tokio::test]
+async fn a_burst_from_one_node_reaches_a_member_on_the_other_whole_and_in_order() {
+    on_each_layer(async |name, [a, b]| {
+        let mut sender = a.connect("sender").await;
+        let mut bob = b.connect("bob").await;
+        assert_eq!(bob.join("burst", None).await["t"], "joined", "{name}");
+        for mode in ["queued", "concurrent"] {
+            let reply = sender
+                .request(json!({ "type": "burst", "room": "burst", "count": BURST, "mode": mode }))
+                .await;
+            assert_eq!(reply["sent"], BURST, "{name} {mode}");
+            let mut last_id = 0;
+            for n in 0..BURST {
+                let msg = bob.room_msg("burst").await;
+                assert_eq!(
+                    msg["data"]["n"], n,
+                    "{name} {mode}: message {n} is missing or out of order"
+                );
+                let id = msg["id"].as_u64().unwrap();
+                assert!(id > last_id, "{name} {mode}: id {id} after {last_id}");
+                last_id = id;
+            }
+        }
+        // Nothing more came: the member got each message once.
+        bob.assert_alive("bob").await;
     })
     .await;
 }

@@ -86,10 +86,29 @@ fn chat(io: &mut SocketIoSetup, events: Events) {
     });
 }
 
-/// A Kiln server on a real port serving the chat namespace at `/socket.io/`.
+/// A Kiln consumer beside the Socket.IO endpoint: both count against
+/// `realtime_max_connections`.
+struct Native;
+
+impl kiln::realtime::Consumer for Native {
+    type Message = Value;
+
+    async fn connect(_request: &kiln::realtime::ConnectRequest) -> Result<Self, kiln::Error> {
+        Ok(Self)
+    }
+
+    async fn receive(&mut self, _socket: &kiln::realtime::Socket, message: Value) -> Value {
+        message
+    }
+}
+
+/// A Kiln server on a real port serving the chat namespace at `/socket.io/`
+/// (and a Kiln consumer at `/ws/`).
 async fn start(name: &str, extra: &str) -> (LiveServer, mpsc::UnboundedReceiver<String>) {
     let (events, received) = mpsc::unbounded_channel();
-    let app = App::new("chat").socketio("/socket.io/", "socketio", move |io| chat(io, events));
+    let app = App::new("chat")
+        .socketio("/socket.io/", "socketio", move |io| chat(io, events))
+        .route("/ws/", "native", kiln::realtime::websocket::<Native>());
     let settings = Settings::from_toml(&format!("debug = true\n{extra}")).unwrap();
     let project = Project::new(name)
         .mount("/", app)
@@ -218,6 +237,87 @@ async fn broadcast_reaches_a_client_on_the_other_node_through_redis() {
     let (a, _) = start("sio-a", &layer).await;
     let (b, _) = start("sio-b", &layer).await;
     run_client("cross", &[a.url(""), b.url("")]).await;
+}
+
+#[tokio::test]
+async fn a_connection_over_realtime_max_connections_gets_a_connect_error() {
+    if !node_ready() {
+        return;
+    }
+    let (server, _events) = start("sio", "realtime_max_connections = 2").await;
+    run_client("limit", &[format!("http://{}", server.addr())]).await;
+}
+
+#[tokio::test]
+async fn socket_io_and_kiln_websockets_share_realtime_max_connections() {
+    let (server, _events) = start("sio", "realtime_max_connections = 1").await;
+    let addr = server.addr();
+    // A Socket.IO connection takes the only place...
+    let mut first = raw_socket(addr).await;
+    // ...so a second one's connect is refused with a connect_error packet
+    // that names the limit, on a transport that stays usable.
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut second, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let open = next_text(&mut second)
+        .await
+        .expect("the engine.io open packet");
+    assert!(open.starts_with("0{"), "{open}");
+    second.send(Message::text("40")).await.unwrap();
+    let refused = next_text(&mut second)
+        .await
+        .expect("the connect_error packet");
+    assert!(refused.starts_with("44{"), "{refused}");
+    assert!(
+        refused.contains("realtime_max_connections = 1"),
+        "{refused}"
+    );
+    // The first is still served.
+    first
+        .send(Message::text("42[\"shout\",\"still here\"]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut first).await.as_deref(),
+        Some("42[\"shouted\",\"STILL HERE\"]")
+    );
+    // And Kiln's own WebSocket endpoint counts it too: its upgrade gets 503.
+    let native = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/")).await;
+    match native {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("the native WebSocket was not refused: {other:?}"),
+    }
+    // Once the Socket.IO connection is gone, its place is free again.
+    first.close(None).await.unwrap();
+    drop(first);
+    let mut upgraded = None;
+    for _ in 0..200 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/")).await {
+            upgraded = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(upgraded.is_some(), "the place was never given back");
+}
+
+#[tokio::test]
+async fn a_client_flooding_events_is_cut_off_alone() {
+    if !node_ready() {
+        return;
+    }
+    let (server, mut events) =
+        start("sio", "realtime_rate_limit = 5\nrealtime_rate_burst = 5").await;
+    let url = format!("http://{}", server.addr());
+    for transport in ["websocket", "polling"] {
+        run_client("flood", &[url.clone(), transport.to_owned()]).await;
+        // The server saw the flooder go (and the calm client leave after it).
+        assert!(
+            next_event(&mut events).await.starts_with("disconnect "),
+            "{transport}"
+        );
+    }
 }
 
 /// A raw engine.io WebSocket past the Socket.IO connect: what a broken or

@@ -64,24 +64,32 @@ fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
+/// How a member's connection ended, if it did before the run stopped it.
+type Ended = Option<String>;
+
 async fn member(
     mut ws: client::Ws,
     index: u32,
     clock: Instant,
     reads: Reads,
     mut stop: watch::Receiver<bool>,
-) {
+) -> Ended {
     loop {
         let message = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return,
+            _ = stop.wait_for(|stop| *stop) => return None,
             message = ws.next() => message,
         };
-        let Some(Ok(Message::Text(text))) = message else {
-            if matches!(message, Some(Ok(_))) {
-                continue;
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                return Some(frame.map_or_else(
+                    || "close without a code".to_owned(),
+                    |frame| format!("close {} {}", u16::from(frame.code), frame.reason),
+                ));
             }
-            eprintln!("member {index}: connection ended early: {message:?}");
-            return;
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => return Some(format!("error: {error}")),
+            None => return Some("connection ended without a close frame".to_owned()),
         };
         let now = micros(clock);
         let Ok(Frame {
@@ -139,6 +147,7 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         "{}: sending {} msg/s for 1 s of warm-up and {} s measured",
         args.label, args.rate, args.seconds
     );
+    let sending_started = clock.elapsed();
     let mut tick = tokio::time::interval(period);
     for seq in 0..total {
         tick.tick().await;
@@ -149,23 +158,50 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         // Read past the sender's own frames without waiting (pings).
         while let Some(Some(_)) = futures_util::FutureExt::now_or_never(sender.next()) {}
     }
+    let sending = clock.elapsed();
     // Deliveries still in flight: wait until every member has every message,
-    // or up to 5 s.
+    // or until nothing has arrived for 5 s (what is still missing then is
+    // lost, not late), or 120 s at most.
     let sent = total - warm;
     let expected = sent * args.members as u64;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let got = reads
+    let count = || {
+        reads
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len() as u64;
+            .len() as u64
+    };
+    let cap = Instant::now() + Duration::from_secs(120);
+    let (mut last, mut last_change) = (count(), Instant::now());
+    while Instant::now() < cap && last_change.elapsed() < Duration::from_secs(5) {
+        let got = count();
         if got >= expected {
             break;
         }
+        if got != last {
+            (last, last_change) = (got, Instant::now());
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let drained = clock.elapsed() - sending;
     let _ = stop_tx.send(true);
-    while members.join_next().await.is_some() {}
+    let mut ended: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    while let Some(end) = members.join_next().await {
+        if let Ok(Some(how)) = end {
+            *ended.entry(how).or_default() += 1;
+        }
+    }
+    eprintln!(
+        "{}: sending took {:.1} s (planned {} s), draining {:.1} s; members cut off: {}",
+        args.label,
+        (sending - sending_started).as_secs_f64(),
+        1 + args.seconds,
+        drained.as_secs_f64(),
+        if ended.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{ended:?}")
+        }
+    );
     let reads = std::mem::take(
         &mut *reads
             .lock()

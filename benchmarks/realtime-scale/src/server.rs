@@ -3,6 +3,7 @@
 use kiln::prelude::*;
 use kiln::realtime::{ConnectRequest, Consumer, Socket};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -18,7 +19,52 @@ pub(crate) struct Args {
     /// `realtime_read_buffer`, when given (otherwise Kiln's default).
     #[arg(long)]
     read_buffer: Option<String>,
+    /// How the consumer sends each message to the room: `broadcast` (waits
+    /// for the channel layer and replies with the id) or `queued`
+    /// (`broadcast_queued`: returns once queued on the node).
+    #[arg(long, default_value = "broadcast")]
+    send: Send,
+    /// Print, every 2 s while it changes, how many broadcasts the consumer
+    /// made, how many failed, and how long they waited for the layer.
+    #[arg(long)]
+    stats: bool,
 }
+
+/// What `--stats` prints: broadcasts made, failed, and their total and
+/// longest wait in microseconds.
+static BROADCASTS: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+static WAITED_US: AtomicU64 = AtomicU64::new(0);
+static LONGEST_US: AtomicU64 = AtomicU64::new(0);
+
+async fn print_stats() {
+    let mut last = u64::MAX;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let broadcasts = BROADCASTS.load(Ordering::Relaxed);
+        if broadcasts == last {
+            continue;
+        }
+        last = broadcasts;
+        let waited = WAITED_US.load(Ordering::Relaxed);
+        eprintln!(
+            "STATS broadcasts {broadcasts} failed {} mean wait {:.2} ms longest {:.2} ms",
+            FAILED.load(Ordering::Relaxed),
+            waited as f64 / broadcasts.max(1) as f64 / 1000.0,
+            LONGEST_US.swap(0, Ordering::Relaxed) as f64 / 1000.0,
+        );
+    }
+}
+
+/// How the consumer sends to the room (`--send`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Send {
+    Broadcast,
+    Queued,
+}
+
+/// The `--send` choice, read by every connection's consumer.
+static QUEUED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -39,9 +85,25 @@ impl Consumer for Bench {
 
     async fn receive(&mut self, socket: &Socket, message: BenchIn) -> Value {
         let BenchIn::Say { room, data } = message;
-        match socket.broadcast(&room, "said", &data).await {
+        let started = std::time::Instant::now();
+        let sent = if QUEUED.load(Ordering::Relaxed) {
+            socket
+                .broadcast_queued(&room, "said", &data)
+                .await
+                .map(|()| 0)
+        } else {
+            socket.broadcast(&room, "said", &data).await
+        };
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        BROADCASTS.fetch_add(1, Ordering::Relaxed);
+        WAITED_US.fetch_add(waited, Ordering::Relaxed);
+        LONGEST_US.fetch_max(waited, Ordering::Relaxed);
+        match sent {
             Ok(id) => json!({ "id": id }),
-            Err(error) => json!({ "error": error.to_string() }),
+            Err(error) => {
+                FAILED.fetch_add(1, Ordering::Relaxed);
+                json!({ "error": error.to_string() })
+            }
         }
     }
 }
@@ -71,6 +133,12 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         toml.push_str(&format!("realtime_read_buffer = \"{size}\"\n"));
     }
     let settings = Settings::from_toml(&toml).map_err(|error| error.to_string())?;
+    // Kiln's warnings (a dropped message, a slow member closed) go to stderr.
+    kiln::logging::init(&settings);
+    QUEUED.store(args.send == Send::Queued, Ordering::Relaxed);
+    if args.stats {
+        tokio::spawn(print_stats());
+    }
     let (site, service) = project.build(settings).map_err(|error| error.to_string())?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -213,10 +213,13 @@ async fn upgrade<C: Consumer>(
     upgrade
         // tungstenite's default read buffer is 128 KiB per connection; the
         // setting's 4 KiB keeps an idle connection small, and larger
-        // messages still arrive (the buffer grows while one is read). No
-        // write buffer: each frame is written when the writer sends it.
+        // messages still arrive (the buffer grows while one is read). The
+        // write buffer gathers the frames of one writer batch into a few
+        // writes (the writer flushes at the end of each batch, so nothing
+        // waits in it); 4 KiB, not tungstenite's 128 KiB, since it keeps
+        // what it grew to.
         .read_buffer_size(hub.limits.read_buffer)
-        .write_buffer_size(0)
+        .write_buffer_size(4 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |ws| connection::run(ws, consumer, hub, permit))

@@ -46,7 +46,7 @@ pub enum History {
 }
 
 /// A backend failed; the message names the backend and what it was doing.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("channel layer {backend}: {message}")]
 pub struct LayerError {
     pub backend: &'static str,
@@ -97,10 +97,35 @@ pub trait ChannelLayer: Send + Sync + fmt::Debug + 'static {
         keep: usize,
     ) -> BoxFuture<'a, Result<MessageId, LayerError>>;
 
+    /// Publishes `payloads` to `room` in this order, as [`publish`] would one
+    /// after the other, and returns each one's outcome in the same order.
+    /// Backends override it to publish the whole batch in one round trip
+    /// (Redis: one script call; NATS: the JetStream publishes in flight
+    /// together); this default publishes one at a time. Kiln's rooms publish
+    /// through it, so that one sender's messages are not limited to one
+    /// round trip each.
+    ///
+    /// [`publish`]: Self::publish
+    fn publish_batch<'a>(
+        &'a self,
+        room: &'a str,
+        payloads: Vec<Bytes>,
+        keep: usize,
+    ) -> BoxFuture<'a, Vec<Result<MessageId, LayerError>>> {
+        Box::pin(async move {
+            let mut outcomes = Vec::with_capacity(payloads.len());
+            for payload in payloads {
+                outcomes.push(self.publish(room, payload, keep).await);
+            }
+            outcomes
+        })
+    }
+
     /// The live messages of `room` from now on, from every node, in id order
     /// per publisher. Dropping the stream unsubscribes. A subscriber that
     /// falls too far behind loses messages rather than growing without limit
-    /// (the stream then simply skips them; the ids show the gap). When the
+    /// (the stream skips them, the ids show the gap, and the layer logs a
+    /// warning with the room and how many were skipped). When the
     /// returned future resolves the subscription is in place on the
     /// backend, so anything published afterwards, from any node, arrives:
     /// subscribing and then reading [`ChannelLayer::history_after`] misses
@@ -234,6 +259,34 @@ impl Room {
     }
 }
 
+/// The next message of a subscription fed by a broadcast channel. A
+/// receiver that fell more than the channel's capacity behind skips what it
+/// missed, and that drop is logged with the room and the count, never
+/// silent.
+pub(crate) async fn next_live(
+    receiver: &mut broadcast::Receiver<Envelope>,
+    backend: &'static str,
+    room: &str,
+) -> Option<Envelope> {
+    loop {
+        match receiver.recv().await {
+            Ok(envelope) => return Some(envelope),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    target: "kiln::realtime",
+                    backend,
+                    room,
+                    dropped = missed,
+                    "a room subscription fell {missed} messages behind and skipped them; \
+                     this node's members of the room miss them (they can recover them \
+                     from the history by id)"
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 /// Locks the rooms; a poisoned lock only means another task panicked
 /// mid-update of plain data, and the maps are still usable. A std mutex:
 /// nothing awaits while it is held.
@@ -353,13 +406,8 @@ impl ChannelLayer for InProcessLayer {
         };
         let stream = futures_util::stream::unfold(subscription, |mut subscription| async move {
             let receiver = subscription.receiver.as_mut()?;
-            loop {
-                match receiver.recv().await {
-                    Ok(envelope) => return Some((envelope, subscription)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
+            let envelope = next_live(receiver, "memory", &subscription.room).await?;
+            Some((envelope, subscription))
         });
         Box::pin(async move { Ok(Box::pin(stream) as BoxStream<'static, Envelope>) })
     }

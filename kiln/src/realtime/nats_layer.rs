@@ -36,8 +36,9 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
+use tokio::sync::broadcast;
 
-use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId};
+use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, next_live};
 
 /// The subject and stream prefix used when none is given.
 pub const DEFAULT_PREFIX: &str = "kiln";
@@ -113,7 +114,8 @@ impl NatsLayer {
         };
         let options = async_nats::ConnectOptions::new()
             .connection_timeout(TIMEOUT)
-            .subscription_capacity(SUBSCRIBER_BUFFER);
+            .subscription_capacity(SUBSCRIBER_BUFFER)
+            .event_callback(|event| async move { log_event(&event) });
         let client = match tokio::time::timeout(TIMEOUT, options.connect(url)).await {
             Ok(Ok(client)) => client,
             Ok(Err(error)) => return Err(fail("connect", &error)),
@@ -200,23 +202,147 @@ impl NatsLayer {
         Ok(stream)
     }
 
-    /// Appends to the room's stream and returns the sequence it got.
-    async fn append(&self, room: &str, token: &str, payload: Bytes) -> Result<u64, LayerError> {
+    /// Appends `payloads` to the room's stream, all in flight together,
+    /// and returns the sequence each got, in order.
+    async fn append(
+        &self,
+        room: &str,
+        token: &str,
+        payloads: &[Bytes],
+    ) -> Vec<Result<u64, LayerError>> {
         let subject = format!("{}.history.{token}", self.prefix);
         let action = format!("publish to room {room:?}");
-        let ack = self
-            .jetstream
-            .publish(subject, payload)
-            .await
-            .map_err(|error| self.failed(&action, error))?;
-        Ok(ack
-            .await
-            .map_err(|error| self.failed(&action, error))?
-            .sequence)
+        let mut acks = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            acks.push(
+                self.jetstream
+                    .publish(subject.clone(), payload.clone())
+                    .await,
+            );
+        }
+        let mut ids = Vec::with_capacity(acks.len());
+        for ack in acks {
+            ids.push(match ack {
+                Ok(ack) => ack
+                    .await
+                    .map(|ack| ack.sequence)
+                    .map_err(|error| self.failed(&action, error)),
+                Err(error) => Err(self.failed(&action, error)),
+            });
+        }
+        ids
+    }
+
+    /// Publishes `payloads` to `room` in order: appended to its stream, the
+    /// stream trimmed to `keep`, then sent live with their ids.
+    async fn publish_all(
+        &self,
+        room: &str,
+        payloads: &[Bytes],
+        keep: usize,
+    ) -> Vec<Result<MessageId, LayerError>> {
+        let token = token(room);
+        let mut stream = match self.cached_stream(room, &token, false).await {
+            Ok(stream) => stream,
+            Err(error) => return payloads.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let mut ids = self.append(room, &token, payloads).await;
+        if ids.iter().all(Result::is_err) {
+            // The stream may have been deleted behind the cache's back.
+            stream = match self.cached_stream(room, &token, true).await {
+                Ok(stream) => stream,
+                Err(error) => return payloads.iter().map(|_| Err(error.clone())).collect(),
+            };
+            ids = self.append(room, &token, payloads).await;
+        }
+        let keep = u64::try_from(keep).unwrap_or(u64::MAX);
+        let newest = ids.iter().filter_map(|id| id.as_ref().ok()).max().copied();
+        // While fewer than `keep` messages were ever sent, none can be in
+        // excess, which spares the purge request. A failed trim only leaves
+        // the history longer than `keep` until the next one: the messages
+        // still go out live.
+        if newest.is_some_and(|newest| newest > keep)
+            && let Err(error) = stream.purge().keep(keep).await
+        {
+            tracing::warn!(target: "kiln::realtime", room, %error, "nats channel layer: trimming the room's history failed");
+        }
+        let live = format!("{}.room.{token}", self.prefix);
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for (id, payload) in ids.into_iter().zip(payloads) {
+            outcomes.push(match id {
+                Ok(id) => {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(ID_HEADER, id.to_string().as_str());
+                    self.client
+                        .publish_with_headers(live.clone(), headers, payload.clone())
+                        .await
+                        .map(|()| id)
+                        .map_err(|error| self.failed(&format!("publish to room {room:?}"), error))
+                }
+                Err(error) => Err(error),
+            });
+        }
+        outcomes
     }
 
     fn presence_key(room: &str, key: &str) -> String {
         format!("{}.{}", token(room), token(key))
+    }
+}
+
+/// Moves one room subscription's messages into `sender` until the
+/// subscription ends (which ends the room's stream) or the stream is
+/// dropped (which unsubscribes).
+async fn forward(
+    mut subscriber: async_nats::Subscriber,
+    sender: broadcast::Sender<Envelope>,
+    room: String,
+) {
+    loop {
+        let message = tokio::select! {
+            message = subscriber.next() => message,
+            () = sender.closed() => return,
+        };
+        let Some(message) = message else { return };
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(ID_HEADER))
+            .and_then(|id| id.as_str().parse().ok());
+        let Some(id) = id else {
+            tracing::warn!(target: "kiln::realtime", room, "nats channel layer: a message without an id on the room's subject");
+            continue;
+        };
+        let envelope = Envelope {
+            room: room.clone(),
+            id,
+            payload: message.payload,
+        };
+        if sender.send(envelope).is_err() {
+            return;
+        }
+    }
+}
+
+/// Logs what the NATS client reports that costs live messages.
+fn log_event(event: &async_nats::Event) {
+    match event {
+        async_nats::Event::SlowConsumer(subscription) => tracing::warn!(
+            target: "kiln::realtime",
+            backend = "nats",
+            subscription,
+            "the NATS client dropped messages of a room subscription whose buffer \
+             ({SUBSCRIBER_BUFFER} messages) was full: this node's members of the room miss them"
+        ),
+        async_nats::Event::Disconnected => tracing::warn!(
+            target: "kiln::realtime",
+            backend = "nats",
+            "disconnected from NATS: live room messages published until it reconnects do not reach this node"
+        ),
+        async_nats::Event::Connected => {
+            tracing::info!(target: "kiln::realtime", backend = "nats", "connected to NATS");
+        }
+        _ => {}
     }
 }
 
@@ -283,34 +409,22 @@ impl ChannelLayer for NatsLayer {
         keep: usize,
     ) -> BoxFuture<'a, Result<MessageId, LayerError>> {
         Box::pin(async move {
-            let token = token(room);
-            let mut stream = self.cached_stream(room, &token, false).await?;
-            let id = match self.append(room, &token, payload.clone()).await {
-                Ok(id) => id,
-                // The stream may have been deleted behind the cache's back.
-                Err(_) => {
-                    stream = self.cached_stream(room, &token, true).await?;
-                    self.append(room, &token, payload.clone()).await?
-                }
-            };
-            let keep = u64::try_from(keep).unwrap_or(u64::MAX);
-            // While fewer than `keep` messages were ever sent, none can be
-            // in excess, which spares the purge request.
-            if id > keep {
-                stream
-                    .purge()
-                    .keep(keep)
-                    .await
-                    .map_err(|error| self.failed(&format!("trim room {room:?}"), error))?;
-            }
-            let mut headers = HeaderMap::new();
-            headers.insert(ID_HEADER, id.to_string().as_str());
-            self.client
-                .publish_with_headers(format!("{}.room.{token}", self.prefix), headers, payload)
+            self.publish_all(room, &[payload], keep)
                 .await
-                .map_err(|error| self.failed(&format!("publish to room {room:?}"), error))?;
-            Ok(id)
+                .pop()
+                .unwrap_or_else(|| {
+                    Err(self.failed(&format!("publish to room {room:?}"), "no outcome"))
+                })
         })
+    }
+
+    fn publish_batch<'a>(
+        &'a self,
+        room: &'a str,
+        payloads: Vec<Bytes>,
+        keep: usize,
+    ) -> BoxFuture<'a, Vec<Result<MessageId, LayerError>>> {
+        Box::pin(async move { self.publish_all(room, &payloads, keep).await })
     }
 
     fn subscribe<'a>(
@@ -330,20 +444,19 @@ impl ChannelLayer for NatsLayer {
                 .flush()
                 .await
                 .map_err(|error| self.failed(&action, error))?;
-            let room = room.to_owned();
-            let stream = subscriber.filter_map(move |message| {
-                let id = message
-                    .headers
-                    .as_ref()
-                    .and_then(|headers| headers.get(ID_HEADER))
-                    .and_then(|id| id.as_str().parse().ok());
-                let envelope = id.map(|id| Envelope {
-                    room: room.clone(),
-                    id,
-                    payload: message.payload,
-                });
-                std::future::ready(envelope)
-            });
+            // A task of its own moves the messages out of the client's
+            // buffer into the room's: a subscriber that falls behind then
+            // skips in `next_live`, which counts and logs it, rather than in
+            // the client, which cannot say how many it dropped.
+            let (sender, receiver) = broadcast::channel(SUBSCRIBER_BUFFER);
+            tokio::spawn(forward(subscriber, sender, room.to_owned()));
+            let stream = futures_util::stream::unfold(
+                (receiver, room.to_owned()),
+                |(mut receiver, room)| async move {
+                    let envelope = next_live(&mut receiver, "nats", &room).await?;
+                    Some((envelope, (receiver, room)))
+                },
+            );
             Ok(Box::pin(stream) as BoxStream<'static, Envelope>)
         })
     }

@@ -93,6 +93,11 @@ impl<T> SendQueue<T> {
         }
     }
 
+    /// The next item if one waits, without waiting.
+    pub(crate) fn try_pop(&self) -> Option<T> {
+        self.take()
+    }
+
     fn take(&self) -> Option<T> {
         let mut state = self.lock();
         let item = state.items.pop_front();

@@ -34,7 +34,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ProtocolVersion, PushInfo, PushKind, Script, Value};
 use tokio::sync::broadcast;
 
-use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId};
+use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, next_live};
 
 /// The key prefix used when none is given.
 pub const DEFAULT_PREFIX: &str = "kiln:";
@@ -45,25 +45,32 @@ const SUBSCRIBER_BUFFER: usize = 1024;
 /// Longest wait for Redis to accept a connection or answer a command.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Assigns the id, appends to the history stream (recording what the trim
-/// drops) and publishes `<id>:<payload>` on the room's channel.
+/// For each payload from `ARGV[3]` on, in order: assigns the id, appends to
+/// the history stream (recording what the trim drops) and publishes
+/// `<id>:<payload>` on the room's channel `ARGV[2]`, keeping `ARGV[1]`
+/// messages. Returns the ids. One call publishes a whole batch, atomically,
+/// in one round trip.
 const PUBLISH: &str = r"
-local id = redis.call('INCR', KEYS[1])
-local sid = string.format('%d', id)
-local keep = tonumber(ARGV[2])
-if keep == 0 then
-  redis.call('DEL', KEYS[2])
-  redis.call('SET', KEYS[3], sid)
-else
-  local excess = redis.call('XLEN', KEYS[2]) + 1 - keep
-  if excess > 0 then
-    local gone = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', excess)
-    redis.call('SET', KEYS[3], string.match(gone[#gone][1], '^(%d+)'))
+local keep = tonumber(ARGV[1])
+local ids = {}
+for i = 3, #ARGV do
+  local id = redis.call('INCR', KEYS[1])
+  local sid = string.format('%d', id)
+  if keep == 0 then
+    redis.call('SET', KEYS[3], sid)
+  else
+    local excess = redis.call('XLEN', KEYS[2]) + 1 - keep
+    if excess > 0 then
+      local gone = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', excess)
+      redis.call('SET', KEYS[3], string.match(gone[#gone][1], '^(%d+)'))
+    end
+    redis.call('XADD', KEYS[2], 'MAXLEN', keep, sid .. '-0', 'p', ARGV[i])
   end
-  redis.call('XADD', KEYS[2], 'MAXLEN', keep, sid .. '-0', 'p', ARGV[1])
+  redis.call('PUBLISH', ARGV[2], sid .. ':' .. ARGV[i])
+  ids[#ids + 1] = id
 end
-redis.call('PUBLISH', ARGV[3], sid .. ':' .. ARGV[1])
-return id
+if keep == 0 then redis.call('DEL', KEYS[2]) end
+return ids
 ";
 
 /// The dropped-through id and the entries from `ARGV[1]` on, read together.
@@ -225,6 +232,29 @@ impl RedisLayer {
     fn failed(&self, action: &str, error: impl fmt::Display) -> LayerError {
         self.live.failed(action, error)
     }
+
+    /// Publishes `payloads` to `room` in one script call; their ids in order.
+    async fn publish_all(
+        &self,
+        room: &str,
+        payloads: &[Bytes],
+        keep: usize,
+    ) -> Result<Vec<MessageId>, LayerError> {
+        let mut invocation = self.scripts.publish.prepare_invoke();
+        invocation
+            .key(self.key(room, "seq"))
+            .key(self.key(room, "history"))
+            .key(self.key(room, "dropped"))
+            .arg(keep)
+            .arg(self.channel(room));
+        for payload in payloads {
+            invocation.arg(payload.as_ref());
+        }
+        invocation
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .map_err(|error| self.failed(&format!("publish to room {room:?}"), error))
+    }
 }
 
 impl Live {
@@ -257,6 +287,7 @@ impl Live {
         Ok(Subscription {
             live: Arc::clone(self),
             channel,
+            room: room.to_owned(),
             receiver: Some(receiver),
         })
     }
@@ -322,6 +353,7 @@ fn parse_message(message: &[u8]) -> Option<(MessageId, &[u8])> {
 struct Subscription {
     live: Arc<Live>,
     channel: Vec<u8>,
+    room: String,
     receiver: Option<broadcast::Receiver<Envelope>>,
 }
 
@@ -349,17 +381,33 @@ impl ChannelLayer for RedisLayer {
         keep: usize,
     ) -> BoxFuture<'a, Result<MessageId, LayerError>> {
         Box::pin(async move {
-            self.scripts
-                .publish
-                .key(self.key(room, "seq"))
-                .key(self.key(room, "history"))
-                .key(self.key(room, "dropped"))
-                .arg(payload.as_ref())
-                .arg(keep)
-                .arg(self.channel(room))
-                .invoke_async(&mut self.commands.clone())
-                .await
-                .map_err(|error| self.failed(&format!("publish to room {room:?}"), error))
+            let ids = self.publish_all(room, &[payload], keep).await?;
+            ids.first()
+                .copied()
+                .ok_or_else(|| self.failed(&format!("publish to room {room:?}"), "no id returned"))
+        })
+    }
+
+    fn publish_batch<'a>(
+        &'a self,
+        room: &'a str,
+        payloads: Vec<Bytes>,
+        keep: usize,
+    ) -> BoxFuture<'a, Vec<Result<MessageId, LayerError>>> {
+        Box::pin(async move {
+            match self.publish_all(room, &payloads, keep).await {
+                Ok(ids) if ids.len() == payloads.len() => ids.into_iter().map(Ok).collect(),
+                Ok(ids) => {
+                    let error =
+                        format!("{} ids returned for {} messages", ids.len(), payloads.len());
+                    payloads
+                        .iter()
+                        .map(|_| Err(self.failed(&format!("publish to room {room:?}"), &error)))
+                        .collect()
+                }
+                // One script call: the whole batch failed together.
+                Err(error) => payloads.iter().map(|_| Err(error.clone())).collect(),
+            }
         })
     }
 
@@ -371,13 +419,8 @@ impl ChannelLayer for RedisLayer {
             let subscription = self.live.subscribe(room, self.channel(room)).await?;
             let stream = futures_util::stream::unfold(subscription, |mut subscription| async {
                 let receiver = subscription.receiver.as_mut()?;
-                loop {
-                    match receiver.recv().await {
-                        Ok(envelope) => return Some((envelope, subscription)),
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
+                let envelope = next_live(receiver, "redis", &subscription.room).await?;
+                Some((envelope, subscription))
             });
             Ok(Box::pin(stream) as BoxStream<'static, Envelope>)
         })

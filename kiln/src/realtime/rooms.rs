@@ -5,8 +5,19 @@
 //! A room exists on a node while it has a local member. Its task reads the
 //! room's layer stream and pushes each message into every member's bounded
 //! send queue without waiting: a member whose queue is full is closed
-//! ([`close::SLOW_CONSUMER`]) rather than slowing the room or growing memory.
-//! The same task keeps the room's presence (see [`super::presence`]).
+//! ([`close::SLOW_CONSUMER`], logged with the room) rather than slowing the
+//! room or growing memory. The task never waits on the channel layer: the
+//! room's presence (see [`super::presence`]) is refreshed by a task of its
+//! own, so that a slow presence round trip cannot leave the room's stream
+//! unread until its buffer overflows.
+//!
+//! Messages a node sends to a room wait in the room's **outbox** on that
+//! node, in order, and one publisher task per room hands everything waiting
+//! to the layer in one batch ([`ChannelLayer::publish_batch`]): one round
+//! trip to Redis or NATS for many messages, so that one sender is not
+//! limited to a message per round trip. The outbox is bounded
+//! ([`OUTBOX_LIMIT`]); senders wait while it is full, so nothing is dropped
+//! on the way out.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,7 +30,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::{RawValue, to_raw_value};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use std::collections::VecDeque;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
 use super::layer::{ChannelLayer, Envelope, LayerError, MessageId};
 use super::presence::{Diff, Nudge, Presence, PresenceEntry, Snapshot};
@@ -56,6 +69,22 @@ impl Limits {
             presence_ttl: settings.realtime_presence_ttl.0,
         }
     }
+}
+
+/// How many messages of one room may wait on a node for the channel layer;
+/// a sender that finds the outbox full waits for room (so a burst is slowed
+/// down to what the layer takes, never dropped).
+const OUTBOX_LIMIT: usize = 4096;
+
+/// The most messages the publisher hands the layer in one call (one round
+/// trip); a bigger backlog goes out in several.
+const BATCH_LIMIT: usize = 256;
+
+/// A message waiting in a room's outbox.
+struct Outgoing {
+    payload: Bytes,
+    /// The caller waiting for the message's id, if one waits.
+    reply: Option<oneshot::Sender<Result<MessageId, LayerError>>>,
 }
 
 /// What a connection's writer task is asked to do, in order.
@@ -103,13 +132,20 @@ impl ConnHandle {
     /// Queues `item` without waiting; a full queue closes the connection
     /// (it cannot keep up). False when the item was not queued.
     pub(crate) fn push(&self, item: Outbound) -> bool {
+        self.try_push(item) == Pushed::Queued
+    }
+
+    /// As [`push`](Self::push), saying whether a full queue closed it.
+    fn try_push(&self, item: Outbound) -> Pushed {
         match self.queue.try_push(item) {
-            Ok(()) => true,
-            Err(PushError::Full) => {
-                self.close(close::SLOW_CONSUMER, "send queue full");
-                false
+            Ok(()) => Pushed::Queued,
+            // Counted once, by the push that closes it: until the
+            // connection has left its rooms, later pushes find it full too.
+            Err(PushError::Full) if self.close_first(close::SLOW_CONSUMER, "send queue full") => {
+                Pushed::Full
             }
-            Err(PushError::Closed) => false,
+            Err(PushError::Full) => Pushed::Closed,
+            Err(PushError::Closed) => Pushed::Closed,
         }
     }
 
@@ -119,6 +155,11 @@ impl ConnHandle {
 
     /// Asks the connection to close with `code`; the first reason wins.
     pub(crate) fn close(&self, code: u16, reason: &'static str) {
+        self.close_first(code, reason);
+    }
+
+    /// As [`close`](Self::close); true when this call gave the reason.
+    fn close_first(&self, code: u16, reason: &'static str) -> bool {
         self.closer.send_if_modified(|current| {
             if current.is_none() {
                 *current = Some((code, reason));
@@ -126,8 +167,18 @@ impl ConnHandle {
             } else {
                 false
             }
-        });
+        })
     }
+}
+
+/// What became of a push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pushed {
+    Queued,
+    /// The queue was full: this push closed the connection.
+    Full,
+    /// The connection is already closing (or closed).
+    Closed,
 }
 
 /// One local member of a room.
@@ -173,6 +224,10 @@ pub(crate) struct Hub {
     pub(crate) limits: Limits,
     rooms: Mutex<HashMap<String, LocalRoom>>,
     connections: Mutex<HashMap<Arc<str>, ConnHandle>>,
+    /// Each room's messages waiting for the layer, while its publisher runs.
+    outboxes: Mutex<HashMap<String, VecDeque<Outgoing>>>,
+    /// Wakes senders waiting for room in a full outbox.
+    outbox_space: Notify,
     /// Set, under the `connections` lock, once the server shuts down: the
     /// close every connection got, and every later one gets at once.
     closing: std::sync::OnceLock<(u16, &'static str)>,
@@ -212,6 +267,8 @@ impl Hub {
             limits: Limits::from_settings(settings),
             rooms: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
+            outboxes: Mutex::new(HashMap::new()),
+            outbox_space: Notify::new(),
             closing: std::sync::OnceLock::new(),
             next_connection: AtomicU64::new(1),
             permits: Arc::new(Semaphore::new(settings.realtime_max_connections)),
@@ -361,6 +418,7 @@ impl Hub {
             .map(drop)
     }
 
+    /// Publishes a room message and waits for its id.
     pub(crate) async fn publish(
         &self,
         room: &str,
@@ -368,14 +426,58 @@ impl Hub {
         data: Box<RawValue>,
         except: Option<&str>,
     ) -> Result<MessageId, LayerError> {
-        let published = Published {
-            event: event.to_owned(),
-            data,
-            except: except.map(str::to_owned),
-            to: None,
-        };
-        let payload = Bytes::from(serde_json::to_vec(&published).unwrap_or_default());
-        self.layer.publish(room, payload, self.limits.history).await
+        let (reply, id) = oneshot::channel();
+        self.enqueue(room, room_payload(event, data, except), Some(reply))
+            .await;
+        id.await.unwrap_or_else(|_| {
+            Err(LayerError::new(
+                self.layer.name(),
+                format!("the node stopped before the message to room {room:?} was published"),
+            ))
+        })
+    }
+
+    /// Queues a room message behind this node's earlier ones for the room,
+    /// without waiting for the layer.
+    pub(crate) async fn publish_queued(
+        &self,
+        room: &str,
+        event: &str,
+        data: Box<RawValue>,
+        except: Option<&str>,
+    ) {
+        self.enqueue(room, room_payload(event, data, except), None)
+            .await;
+    }
+
+    /// Puts `payload` in `room`'s outbox, starting the room's publisher if
+    /// it is not running, and waiting while the outbox is full.
+    async fn enqueue(
+        &self,
+        room: &str,
+        payload: Bytes,
+        reply: Option<oneshot::Sender<Result<MessageId, LayerError>>>,
+    ) {
+        let mut outgoing = Some(Outgoing { payload, reply });
+        loop {
+            // Registered before the check, so that space made between the
+            // check and the wait still wakes this sender.
+            let space = self.outbox_space.notified();
+            let mut space = std::pin::pin!(space);
+            space.as_mut().enable();
+            {
+                let mut outboxes = lock(&self.outboxes);
+                let outbox = outboxes.entry(room.to_owned()).or_insert_with(|| {
+                    tokio::spawn(run_publisher(self.me.clone(), room.to_owned()));
+                    VecDeque::new()
+                });
+                if outbox.len() < OUTBOX_LIMIT {
+                    outbox.extend(outgoing.take());
+                    return;
+                }
+            }
+            space.await;
+        }
     }
 
     /// Sends to one connection of any node: at once when it is local, else
@@ -412,7 +514,8 @@ impl Hub {
         Ok(true)
     }
 
-    /// Pushes one message of `room` to its local members.
+    /// Pushes one message of `room` to its local members. A member whose
+    /// send queue is full is closed; how many were is logged with the room.
     fn fan_out(&self, room: &str, envelope: &Envelope) {
         let Ok(published) = serde_json::from_slice::<Published>(&envelope.payload) else {
             tracing::warn!(room, id = envelope.id, "undecodable room message skipped");
@@ -429,15 +532,31 @@ impl Hub {
         .encode()
         .into();
         let room_key: Arc<str> = Arc::from(room);
+        let mut closed = 0_usize;
         for handle in self.handles(room).iter() {
             if published.except.as_deref() == Some(&*handle.key) {
                 continue;
             }
-            handle.push(Outbound::Room {
+            let pushed = handle.try_push(Outbound::Room {
                 room: Arc::clone(&room_key),
                 id: envelope.id,
                 frame: Message::Text(text.clone()),
             });
+            if pushed == Pushed::Full {
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            tracing::warn!(
+                target: "kiln::realtime",
+                room,
+                id = envelope.id,
+                closed,
+                "{closed} member(s) of the room read too slowly: their send queue \
+                 (realtime_send_queue = {}) was full, so they miss this message and \
+                 are closed with 4001; they recover from the history when they rejoin with last_id",
+                self.limits.send_queue
+            );
         }
     }
 
@@ -484,16 +603,19 @@ impl Hub {
         })
     }
 
-    /// Refreshes this node's presence entries of `room` and diffs the layer's list.
-    async fn presence_tick(&self, room: &str, snapshot: &mut Snapshot) -> Result<(), LayerError> {
-        for (key, value) in self.local_presence(room) {
-            self.layer
-                .presence_set(room, &key, value, self.limits.presence_ttl)
-                .await?;
-        }
-        let list = self.layer.presence_list(room).await?;
-        self.push_diff(room, &snapshot.replace(&list));
-        Ok(())
+    /// Refreshes this node's presence entries of `room` and reads the
+    /// layer's list, for the room task to diff.
+    async fn presence_refresh(&self, room: &str) -> Result<Vec<(String, Bytes)>, LayerError> {
+        let ttl = self.limits.presence_ttl;
+        let entries = self.local_presence(room);
+        // All at once: a room of many members costs one round trip's wait.
+        let refreshed =
+            futures_util::future::join_all(entries.into_iter().map(|(key, value)| async move {
+                self.layer.presence_set(room, &key, value, ttl).await
+            }))
+            .await;
+        refreshed.into_iter().collect::<Result<Vec<()>, _>>()?;
+        self.layer.presence_list(room).await
     }
 }
 
@@ -534,12 +656,14 @@ async fn run_room(hub: Weak<Hub>, room: String, ready: watch::Sender<Option<bool
         messages.map(RoomEvent::Message),
         nudges.map(RoomEvent::Nudge),
     );
-    let Some(ttl) = hub.upgrade().map(|hub| hub.limits.presence_ttl) else {
-        return;
-    };
-    // Well within the TTL, so that a live node's entries never expire.
-    let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The presence refresh waits on the layer, so it runs beside this task
+    // (aborted with it) and hands over each list it read.
+    let (lists_tx, mut lists) = tokio::sync::mpsc::channel(1);
+    let _refresher = AbortOnDrop(tokio::spawn(refresh_presence(
+        hub.clone(),
+        room.clone(),
+        lists_tx,
+    )));
     let mut snapshot = Snapshot::default();
     loop {
         tokio::select! {
@@ -561,14 +685,124 @@ async fn run_room(hub: Weak<Hub>, room: String, ready: watch::Sender<Option<bool
                     }
                 }
             }
-            _ = tick.tick() => {
+            Some(list) = lists.recv() => {
                 let Some(hub) = hub.upgrade() else { return };
-                if let Err(error) = hub.presence_tick(&room, &mut snapshot).await {
-                    tracing::warn!(room, %error, "presence refresh failed");
-                }
+                hub.push_diff(&room, &snapshot.replace(&list));
             }
         }
     }
+}
+
+/// Aborts a task when dropped: a helper task ends with the one that owns it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Refreshes this node's presence entries of `room` every third of the
+/// TTL (well within it, so that a live node's entries never expire) and
+/// sends the layer's list to the room task.
+async fn refresh_presence(
+    hub: Weak<Hub>,
+    room: String,
+    lists: tokio::sync::mpsc::Sender<Vec<(String, Bytes)>>,
+) {
+    let Some(ttl) = hub.upgrade().map(|hub| hub.limits.presence_ttl) else {
+        return;
+    };
+    let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        match hub.presence_refresh(&room).await {
+            Ok(list) => {
+                if lists.send(list).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::warn!(room, %error, "presence refresh failed"),
+        }
+    }
+}
+
+/// The publisher of one room on this node: hands what waits in the room's
+/// outbox to the layer, a batch per round trip, in order, and ends once the
+/// outbox is empty (the next message starts a new one). A message whose
+/// sender does not wait for its id and that the layer fails to take is
+/// logged with the room and the count.
+async fn run_publisher(hub: Weak<Hub>, room: String) {
+    loop {
+        let Some(hub) = hub.upgrade() else { return };
+        let batch: Vec<Outgoing> = {
+            let mut outboxes = lock(&hub.outboxes);
+            let Some(outbox) = outboxes.get_mut(&room) else {
+                return;
+            };
+            if outbox.is_empty() {
+                // Everything taken earlier is published: a message queued
+                // from now on goes to a new publisher, after all of them.
+                outboxes.remove(&room);
+                return;
+            }
+            let take = outbox.len().min(BATCH_LIMIT);
+            outbox.drain(..take).collect()
+        };
+        hub.outbox_space.notify_waiters();
+        let payloads = batch
+            .iter()
+            .map(|outgoing| outgoing.payload.clone())
+            .collect();
+        let mut outcomes = hub
+            .layer
+            .publish_batch(&room, payloads, hub.limits.history)
+            .await
+            .into_iter();
+        let mut lost = 0_usize;
+        let mut last_error = None;
+        for outgoing in batch {
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(LayerError::new(
+                    hub.layer.name(),
+                    "the layer returned fewer outcomes than messages",
+                ))
+            });
+            match outgoing.reply {
+                Some(reply) => {
+                    let _ = reply.send(outcome);
+                }
+                None => {
+                    if let Err(error) = outcome {
+                        lost += 1;
+                        last_error = Some(error);
+                    }
+                }
+            }
+        }
+        if let Some(error) = last_error {
+            tracing::warn!(
+                target: "kiln::realtime",
+                room,
+                dropped = lost,
+                %error,
+                "{lost} queued message(s) to the room could not be published and are lost"
+            );
+        }
+    }
+}
+
+/// A room message as the layer carries it.
+fn room_payload(event: &str, data: Box<RawValue>, except: Option<&str>) -> Bytes {
+    let published = Published {
+        event: event.to_owned(),
+        data,
+        except: except.map(str::to_owned),
+        to: None,
+    };
+    Bytes::from(serde_json::to_vec(&published).unwrap_or_default())
 }
 
 /// The task of this node's own room: messages sent to one of its connections
@@ -661,6 +895,30 @@ impl Channels {
     ) -> Result<MessageId, SendError> {
         let data = to_raw_value(data)?;
         Ok(self.0.publish(room, event, data, None).await?)
+    }
+
+    /// As [`broadcast`](Self::broadcast), without waiting for the channel
+    /// layer: returns once the message is queued on this node, behind every
+    /// message this node sent to `room` before it (waiting only while 4,096
+    /// messages of the room wait already). The room's
+    /// publisher hands queued messages to Redis or NATS many per round
+    /// trip, so one task can send much faster than with `broadcast`, which
+    /// waits a round trip per message. There is no id to return, and no
+    /// caller to tell of a failure: a message the layer fails to take is
+    /// lost, and logged (a warning with the room and the count).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Encode`] when `data` is not JSON.
+    pub async fn broadcast_queued(
+        &self,
+        room: &str,
+        event: &str,
+        data: &impl Serialize,
+    ) -> Result<(), SendError> {
+        let data = to_raw_value(data)?;
+        self.0.publish_queued(room, event, data, None).await;
+        Ok(())
     }
 
     /// As [`broadcast`](Self::broadcast), except to connection `except`

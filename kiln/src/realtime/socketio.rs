@@ -23,6 +23,21 @@
 //! | `max_payload`, `ws_max_message_size` | `realtime_max_message_size` |
 //! | `max_buffer_size` | `realtime_send_queue` |
 //!
+//! Kiln adds the two limits socketioxide lacks, with the settings of its own
+//! WebSockets:
+//!
+//! - **Connections**: every namespace connection takes a place under
+//!   `realtime_max_connections`, counted together with Kiln's consumers, and
+//!   gives it back when the socket goes. Past it the client's connect is
+//!   refused: socket.io-client gets a `connect_error` whose message names
+//!   the limit, and the connections already open carry on.
+//! - **Rate**: a client may send `realtime_rate_limit` messages a second
+//!   (`realtime_rate_burst` at once), counted per connection as for Kiln's
+//!   WebSockets: WebSocket messages (read from the frame headers, see
+//!   `realtime::rate`) and long-polling packets. Past it the connection is
+//!   cut (a WebSocket is closed, a polling post gets `429` and the client
+//!   drops the session), and only that one.
+//!
 //! With the `redis` feature too and a `redis://` `channel_layer`, broadcasts
 //! and room operations reach the sockets of every node through socketioxide's
 //! Redis adapter (`Project::connect_channel_layer` connects it, as
@@ -69,6 +84,7 @@ use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr
 pub use socketioxide::extract::{Data, Extension, HttpExtension, MaybeExtension, TryData};
 pub use socketioxide::socket::DisconnectReason;
 
+use super::rate::{FrameMeter, RateLimit};
 use crate::project::Site;
 use crate::settings::Settings;
 use crate::urls::Endpoint;
@@ -262,7 +278,7 @@ impl SocketIoSetup {
         C: ConnectHandler<Adapter, T>,
         T: Send + Sync + 'static,
     {
-        self.pending.push(self.io.ns(path, handler));
+        self.pending.push(self.io.ns(path, handler.with(admit)));
         self
     }
 
@@ -281,6 +297,42 @@ impl fmt::Debug for SocketIoSetup {
     }
 }
 
+/// Kiln's connect middleware, run before the app's own on every namespace:
+/// the socket takes a place under `realtime_max_connections` (shared with
+/// Kiln's WebSockets), kept in its extensions and so given back when the
+/// socket is dropped, or the connect is refused with a `connect_error`.
+async fn admit(socket: SocketRef, site: Site) -> Result<(), Refused> {
+    let Some(permit) = site.channels().0.try_permit() else {
+        let limit = site.settings().realtime_max_connections;
+        tracing::warn!(
+            target: "kiln::realtime",
+            namespace = %socket.ns(),
+            "a Socket.IO connection was refused: realtime_max_connections ({limit}) reached"
+        );
+        return Err(Refused { limit });
+    };
+    socket.extensions.insert(Admitted {
+        _permit: Arc::new(permit),
+    });
+    Ok(())
+}
+
+/// A socket's place under `realtime_max_connections`, held until the
+/// socket is dropped.
+#[derive(Clone)]
+struct Admitted {
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// What a client refused at the connection limit reads in its `connect_error`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the server is at its connection limit (realtime_max_connections = {limit}); try again later"
+)]
+struct Refused {
+    limit: usize,
+}
+
 /// An app's setup function, run when the project is built.
 pub(crate) type Setup = Box<dyn FnOnce(&mut SocketIoSetup) + Send>;
 
@@ -297,6 +349,46 @@ pub(crate) struct Pending {
 pub(crate) struct Ready {
     service: Service,
     init: futures_util::future::Shared<BoxFuture<'static, Result<(), Arc<str>>>>,
+    rate: Rate,
+    /// To disconnect a polling session that went over the rate limit.
+    io: SocketIo,
+}
+
+/// The per-connection rate limit of one Socket.IO endpoint.
+struct Rate {
+    /// `realtime_rate_limit` and `realtime_rate_burst`; a limit of 0 is off.
+    limit: u32,
+    burst: u32,
+    /// Polling sessions' buckets by engine.io session id, with when each was
+    /// last used (entries idle past `forget_after` are pruned).
+    polling: std::sync::Mutex<std::collections::HashMap<String, (RateLimit, std::time::Instant)>>,
+    forget_after: std::time::Duration,
+    /// The longest polling body counted (`realtime_max_message_size`);
+    /// socketioxide refuses longer ones.
+    max_body: usize,
+}
+
+impl Rate {
+    /// Takes `packets` tokens from session `sid`'s bucket; false when the
+    /// session went over the limit.
+    fn take_polling(&self, sid: &str, packets: usize) -> bool {
+        let now = std::time::Instant::now();
+        let mut sessions = self
+            .polling
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !sessions.contains_key(sid) {
+            // Sessions end without telling the gate: forget the idle ones
+            // when a new one comes, so the map stays as big as the live set.
+            let forget_after = self.forget_after;
+            sessions.retain(|_, (_, used)| now.duration_since(*used) < forget_after);
+        }
+        let (bucket, used) = sessions
+            .entry(sid.to_owned())
+            .or_insert_with(|| (RateLimit::new(self.limit, self.burst.max(1)), now));
+        *used = now;
+        (0..packets).all(|_| bucket.take())
+    }
 }
 
 /// The endpoint `App::socketio` registers: empty until the project is
@@ -331,7 +423,12 @@ impl tower::Service<Request> for Gate {
         };
         let mut service = ready.service.clone();
         let init = ready.init.clone();
+        let slot = Arc::clone(&self.slot);
         Box::pin(async move {
+            let request = match limit_rate(&slot, request).await {
+                Ok(request) => request,
+                Err(refused) => return Ok(refused),
+            };
             if let Err(error) = init.await {
                 return Ok((
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -346,6 +443,85 @@ impl tower::Service<Request> for Gate {
                 Err(infallible) => match infallible {},
             })
         })
+    }
+}
+
+/// Applies the rate limit to one request of the endpoint: a WebSocket gets
+/// a [`FrameMeter`] on its connection's reads (the server's `ReadTap`), a
+/// polling post has its packets counted against its session's bucket.
+/// `Err` is the answer to a post over the limit.
+async fn limit_rate(slot: &OnceLock<Ready>, request: Request) -> Result<Request, Response> {
+    let Some(ready) = slot.get() else {
+        return Ok(request);
+    };
+    let rate = &ready.rate;
+    if rate.limit == 0 {
+        return Ok(request);
+    }
+    let query = request.uri().query().unwrap_or_default();
+    let param = |name: &str| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then_some(value)
+        })
+    };
+    if param("transport") == Some("websocket") {
+        if let Some(tap) = request.extensions().get::<crate::server::ReadTap>() {
+            tap.install(FrameMeter::new(rate.limit, rate.burst));
+        }
+        return Ok(request);
+    }
+    let Some(sid) = param("sid").map(str::to_owned) else {
+        return Ok(request);
+    };
+    if request.method() != axum::http::Method::POST {
+        return Ok(request);
+    }
+    // A body over the size limit goes on untouched: socketioxide refuses it
+    // and ends the session, as it would without the rate limit.
+    let max_body = u64::try_from(rate.max_body).unwrap_or(u64::MAX);
+    if axum::body::HttpBody::size_hint(request.body()).lower() > max_body {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, rate.max_body).await else {
+        // A body without a length that turned out too long: refused, and
+        // the session ended, as socketioxide does.
+        disconnect(&ready.io, &sid);
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the polling request's body is over realtime_max_message_size\n",
+        )
+            .into_response());
+    };
+    // engine.io 4 separates the packets of a payload with 0x1E.
+    let packets = 1 + bytes.iter().filter(|&&byte| byte == 0x1E).count();
+    if !rate.take_polling(&sid, packets) {
+        tracing::warn!(
+            target: "kiln::realtime",
+            "a Socket.IO polling session sent more than realtime_rate_limit allows: \
+             its post is refused (429) and its sockets are disconnected"
+        );
+        // The client drops the session when its post fails; the server's
+        // sockets go now rather than at the ping timeout.
+        disconnect(&ready.io, &sid);
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate limit exceeded (realtime_rate_limit)\n",
+        )
+            .into_response());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// Disconnects the sockets of engine.io session `sid` in every namespace.
+fn disconnect(io: &SocketIo, sid: &str) {
+    if let Ok(sid) = sid.parse::<socketioxide::socket::Sid>() {
+        for namespace in io.nsps() {
+            if let Some(socket) = namespace.get_socket(sid) {
+                let _ = socket.disconnect();
+            }
+        }
     }
 }
 
@@ -407,7 +583,19 @@ pub(crate) fn build(pending: Pending, settings: &Settings, bus: &Bus) -> Result<
     if tokio::runtime::Handle::try_current().is_ok() {
         tokio::spawn(init.clone());
     }
-    let _ = pending.slot.set(Ready { service, init });
+    let rate = Rate {
+        limit: settings.realtime_rate_limit,
+        burst: settings.realtime_rate_burst,
+        polling: std::sync::Mutex::default(),
+        forget_after: settings.realtime_idle_timeout.0 * 2,
+        max_body: settings.realtime_max_message_size.as_usize(),
+    };
+    let _ = pending.slot.set(Ready {
+        service,
+        init,
+        rate,
+        io: io.clone(),
+    });
     Ok(io)
 }
 

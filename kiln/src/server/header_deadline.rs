@@ -110,6 +110,19 @@ enum Phase {
     Off,
 }
 
+/// What sees the bytes a connection reads: the server's connection slot,
+/// which carries the Socket.IO rate limit's tap; `()` sees nothing.
+pub(super) trait ReadWatch {
+    /// Sees `read`, the bytes just read; `Err` fails the read, which cuts
+    /// the connection.
+    fn watch(&mut self, read: &[u8]) -> io::Result<()> {
+        let _ = read;
+        Ok(())
+    }
+}
+
+impl ReadWatch for () {}
+
 /// A connection's socket, failing reads that wait for a request head past
 /// the deadline.
 #[derive(Debug)]
@@ -117,7 +130,8 @@ pub(super) struct ClockedIo<S, K = ()> {
     io: S,
     /// Whatever must live exactly as long as the socket (the server's
     /// connection slot): this IO is what hyper hands over on an upgrade.
-    _keep: K,
+    /// It also watches what is read ([`ReadWatch`]).
+    keep: K,
     clock: Arc<HeaderClock>,
     /// Set once per connection; it may lag behind the deadline (see the module
     /// docs). Dropped once the clock is off for good (see `check_deadline`).
@@ -133,7 +147,7 @@ impl<S, K> ClockedIo<S, K> {
         let sleep = Box::pin(tokio::time::sleep_until(clock.origin + clock.limit));
         Self {
             io,
-            _keep: keep,
+            keep,
             clock,
             sleep: Some(sleep),
             armed: None,
@@ -196,15 +210,17 @@ impl<S, K> ClockedIo<S, K> {
     }
 }
 
-impl<S: AsyncRead + Unpin, K: Unpin> AsyncRead for ClockedIo<S, K> {
+impl<S: AsyncRead + Unpin, K: ReadWatch + Unpin> AsyncRead for ClockedIo<S, K> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Pending => this.check_deadline(cx),
+            Poll::Ready(Ok(())) => Poll::Ready(this.keep.watch(&buf.filled()[before..])),
             ready => ready,
         }
     }

@@ -3,6 +3,9 @@
 //   node client.mjs basic URL [websocket]   connect, emit/receive, acks both ways, disconnect
 //   node client.mjs rooms URL               rooms and broadcasts between three clients
 //   node client.mjs cross URL_A URL_B       a room broadcast on B reaches a client on A
+//   node client.mjs limit URL               the server holds 2 connections: a third gets a
+//                                           connect_error, the others carry on, a freed place is reused
+//   node client.mjs flood URL TRANSPORT     a client over the rate limit (5/s) is cut off, alone
 //
 // Prints "ok SCENARIO" and exits 0 when every check passed; prints the first
 // failed check and exits 1 otherwise.
@@ -135,7 +138,71 @@ async function cross(urlA, urlB) {
   [onA, onB].forEach((socket) => socket.disconnect());
 }
 
-const scenarios = { basic, rooms, cross };
+// A client that answers the server's question, so that the server's
+// emit_with_ack task does not hold the socket after it disconnects.
+function polite(url, transports) {
+  const socket = io(url, { reconnection: false, transports: transports ?? ["websocket"] });
+  socket.on("question", (n, answer) => answer(n + 1));
+  return socket;
+}
+
+// Resolves with the connect_error's message, or fails if the socket connects.
+function refused(socket) {
+  return new Promise((resolve) => {
+    socket.once("connect", () => fail("a connection over the limit was accepted"));
+    socket.once("connect_error", (error) => resolve(error.message));
+  });
+}
+
+async function limit(url) {
+  const [a, b] = [polite(url), polite(url)];
+  for (const socket of [a, b]) socket.on("connect_error", (error) => fail(`connect_error under the limit: ${error.message}`));
+  await Promise.all([a, b].map(connected));
+  const third = polite(url);
+  const message = await refused(third);
+  check(message.includes("realtime_max_connections"), `the refusal names the limit: ${message}`);
+  third.close();
+  // The two connections carry on.
+  same(await a.emitWithAck("echo", "a"), { echo: "a" }, "a still served");
+  same(await b.emitWithAck("echo", "b"), { echo: "b" }, "b still served");
+  // A connection that goes gives its place back: a new client gets in
+  // (retried while the server is still dropping the old socket).
+  a.disconnect();
+  for (;;) {
+    const next = polite(url);
+    const outcome = await new Promise((resolve) => {
+      next.once("connect", () => resolve("connected"));
+      next.once("connect_error", () => resolve("refused"));
+    });
+    if (outcome === "connected") {
+      same(await next.emitWithAck("echo", "next"), { echo: "next" }, "the new client is served");
+      next.disconnect();
+      break;
+    }
+    next.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  b.disconnect();
+}
+
+async function flood(url, transport) {
+  const calm = polite(url);
+  calm.on("connect_error", (error) => fail(`connect_error: ${error.message}`));
+  const flooder = polite(url, [transport]);
+  flooder.on("connect_error", (error) => fail(`connect_error: ${error.message}`));
+  await Promise.all([calm, flooder].map(connected));
+  const cut = next(flooder, "disconnect");
+  // Far more than the burst of 5, as fast as the client sends.
+  for (let n = 0; n < 200; n++) flooder.emit("shout", `flood ${n}`);
+  const [reason] = await cut;
+  const cutOff = ["transport close", "transport error", "io server disconnect"];
+  check(cutOff.includes(reason), `the flooder was cut off by the server: ${reason}`);
+  // The other client carries on.
+  same(await calm.emitWithAck("echo", "calm"), { echo: "calm" }, "the calm client is still served");
+  calm.disconnect();
+}
+
+const scenarios = { basic, rooms, cross, limit, flood };
 if (!scenarios[scenario]) fail(`unknown scenario; use ${Object.keys(scenarios).join(", ")}`);
 await scenarios[scenario](...args);
 console.log(`ok ${scenario}`);

@@ -27,6 +27,10 @@ pub struct Client {
     /// The socket, for tests that send raw frames.
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_ack: u64,
+    /// Frames that came while [`Client::request`] waited for its answer,
+    /// kept for the next reads: a room message and the ack of the request
+    /// that sent it may come in either order.
+    early: std::collections::VecDeque<Value>,
 }
 
 impl Client {
@@ -38,7 +42,11 @@ impl Client {
 
     /// A client on an already connected socket.
     pub fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self { ws, next_ack: 0 }
+        Self {
+            ws,
+            next_ack: 0,
+            early: std::collections::VecDeque::new(),
+        }
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -50,6 +58,14 @@ impl Client {
 
     /// The next JSON frame (control frames are skipped).
     pub async fn recv(&mut self) -> Value {
+        match self.early.pop_front() {
+            Some(frame) => frame,
+            None => self.recv_socket().await,
+        }
+    }
+
+    /// The next JSON frame from the socket itself.
+    async fn recv_socket(&mut self) -> Value {
         // One deadline for the whole wait: skipped pings must not extend it.
         let deadline = tokio::time::Instant::now() + GUARD;
         loop {
@@ -82,9 +98,13 @@ impl Client {
         let ack = self.next_ack;
         self.send(json!({ "t": "msg", "data": data, "ack": ack }))
             .await;
-        let reply = self
-            .until(|f| f["ack"] == ack && (f["t"] == "ack" || f["t"] == "error"))
-            .await;
+        let reply = loop {
+            let frame = self.recv_socket().await;
+            if frame["ack"] == ack && (frame["t"] == "ack" || frame["t"] == "error") {
+                break frame;
+            }
+            self.early.push_back(frame);
+        };
         assert_eq!(reply["t"], "ack", "{reply}");
         reply["data"].clone()
     }

@@ -8,10 +8,7 @@ use syn::punctuated::Punctuated;
 use syn::{DeriveInput, Expr, ExprLit, Lit, Meta, Token};
 
 pub(crate) fn template(args: TokenStream, input: &DeriveInput) -> syn::Result<TokenStream> {
-    let metas = syn::parse::Parser::parse2(
-        Punctuated::<Meta, Token![,]>::parse_terminated,
-        args,
-    )?;
+    let metas = syn::parse::Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, args)?;
     let mut path = None;
     let mut ext = None;
     for meta in &metas {

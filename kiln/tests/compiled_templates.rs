@@ -71,7 +71,9 @@ struct Letter {
 }
 
 async fn letter() -> Letter {
-    Letter { name: "<Ann & Bob>" }
+    Letter {
+        name: "<Ann & Bob>",
+    }
 }
 
 fn project() -> Project {

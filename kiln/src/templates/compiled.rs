@@ -75,7 +75,12 @@ pub trait CompiledTemplate: Template {
 pub fn render<T: CompiledTemplate + ?Sized>(template: &T) -> Result<String, TemplateError> {
     template.render().map_err(|error| {
         let mut message = error.to_string();
-        let mut cause = std::error::Error::source(&error);
+        // A custom error displays as its inner error, which is also its
+        // source: the chain starts below it.
+        let mut cause = match &error {
+            askama::Error::Custom(inner) => inner.source(),
+            other => std::error::Error::source(other),
+        };
         while let Some(inner) = cause {
             message.push_str(&format!(": {inner}"));
             cause = inner.source();

@@ -90,14 +90,17 @@ fn client(debug: bool) -> TestClient {
     let settings = Settings::from_toml(&format!(
         "debug = {debug}\nsecret_key = \"{KEY}\"\nallowed_hosts = [\"testserver\"]"
     ))
-    .unwrap();
+    .expect("test settings are valid");
     TestClient::with_settings(project(), settings).enforce_csrf_checks()
 }
 
 /// The value of the hidden CSRF field in `page`.
 fn field_token(page: &str) -> String {
-    let start = page.find("name=\"csrfmiddlewaretoken\" value=\"").unwrap() + 34;
-    let end = start + page[start..].find('"').unwrap();
+    let start = page
+        .find("name=\"csrfmiddlewaretoken\" value=\"")
+        .expect("the page has the CSRF field")
+        + 34;
+    let end = start + page[start..].find('"').expect("the field's value ends");
     page[start..end].to_owned()
 }
 

@@ -6,6 +6,7 @@ use quote::quote;
 use syn::{DeriveInput, ItemFn, ReturnType, parse_macro_input};
 
 mod forms;
+mod template;
 
 /// Implements `kiln::forms::FormData` for a struct with named fields: each
 /// field is a form field whose type gives its kind (`kiln::forms::FormValue`).
@@ -84,6 +85,32 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     .into()
+}
+
+/// A compiled template (Kiln's `compiled-templates` feature): askama's
+/// `#[derive(Template)]` and `#[template(...)]`, with Kiln's crate path, on
+/// a struct whose fields are the template's context; the struct becomes a
+/// value a handler can return (a 200 response with the content type of the
+/// template's extension, or a 500 `kiln::Error` naming the template).
+///
+/// The arguments are askama's: `path = "fortunes.html"` (under the crate's
+/// `templates/` folder), or `source = "..."` with `ext = "html"`; `escape`,
+/// `syntax`, `block`, `whitespace`, `config`. See `kiln::templates::compiled`.
+///
+/// ```ignore
+/// #[kiln::template(path = "fortunes.html")]
+/// struct FortunesPage {
+///     fortunes: Vec<Fortune>,
+/// }
+///
+/// async fn fortunes(db: Db) -> Result<FortunesPage, kiln::Error> { ... }
+/// ```
+#[proc_macro_attribute]
+pub fn template(args: TokenStream, item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as DeriveInput);
+    template::template(args.into(), &input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// The files under a folder of the calling crate, embedded: expands to

@@ -1,4 +1,4 @@
-//! The derive macros' error messages point at the offending attribute and
+//! The macros' error messages point at the offending attribute and
 //! say what to write instead. `TRYBUILD=overwrite cargo test -p kiln-macros`
 //! rewrites the expected `.stderr` files after a deliberate change.
 

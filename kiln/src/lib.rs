@@ -34,7 +34,9 @@
 //!
 //! - [`Project`] and [`App`]: assembling a site from apps ([`project`], [`app`]).
 //! - [`urls`]: named routes, typed path parameters, [`urls::reverse`].
-//! - [`templates`]: minijinja templates from each app's `templates/`, [`templates::render`].
+//! - [`templates`]: minijinja templates from each app's `templates/`, [`templates::render`];
+//!   with the `compiled-templates` feature, `#[kiln::template]` compiles a
+//!   template into Rust for hot pages (`templates::compiled`).
 //! - [`settings`]: defaults < `kiln.toml` < `KILN_*` environment variables.
 //! - [`http`]: [`Error`], the request id, error pages and the middleware stack.
 //! - [`server`]: the HTTP server, its limits and graceful shutdown.
@@ -86,11 +88,16 @@ pub use http::Error;
 #[doc(hidden)]
 pub use kiln_macros::embed_dir as __embed_dir;
 pub use kiln_macros::main;
+#[cfg(feature = "compiled-templates")]
+pub use kiln_macros::template;
 pub use project::{Project, Site};
 pub use settings::Settings;
 
 /// Re-exports of the crates Kiln is built on, so an app depends on `kiln` alone.
 pub mod deps {
+    /// The compiled templates' engine, which `#[kiln::template]` names.
+    #[cfg(feature = "compiled-templates")]
+    pub use askama;
     pub use axum;
     pub use serde;
     pub use serde_json;
@@ -115,4 +122,8 @@ pub mod prelude {
     pub use axum::http::{HeaderMap, Method, StatusCode, header};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
     pub use serde::{Deserialize, Serialize};
+
+    /// `csrf_input()`, `url()` and `static()` in compiled templates.
+    #[cfg(feature = "compiled-templates")]
+    pub use crate::templates::compiled::TemplateFunctions;
 }

@@ -59,6 +59,8 @@ use serde::Serialize;
 use crate::http::RequestContext;
 use crate::urls::UrlRegistry;
 
+#[cfg(feature = "compiled-templates")]
+pub mod compiled;
 mod context;
 mod date;
 mod error;
@@ -407,15 +409,20 @@ fn csrf_token(state: &minijinja::State<'_, '_>) -> Result<String, minijinja::Err
 /// `<input type="hidden" name="csrfmiddlewaretoken" value="...">`, to put
 /// inside every `<form method="post">` (first, in a multipart form).
 fn csrf_input(state: &minijinja::State<'_, '_>) -> Result<Value, minijinja::Error> {
-    let token = csrf_token(state)?;
+    Ok(Value::from_safe_string(csrf_input_tag(&csrf_token(state)?)))
+}
+
+/// The hidden CSRF field for `token`, or nothing for no token (a page
+/// rendered outside a request). Both template engines' `csrf_input()`.
+fn csrf_input_tag(token: &str) -> String {
     if token.is_empty() {
-        return Ok(Value::from_safe_string(String::new()));
+        return String::new();
     }
     // The token is base64url: nothing in it needs escaping.
-    Ok(Value::from_safe_string(format!(
+    format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{token}\">",
         crate::security::csrf::FORM_FIELD
-    )))
+    )
 }
 
 /// Autoescaping by extension: HTML escaping for `.html`, `.htm` and `.xml`

@@ -326,7 +326,7 @@ impl UrlRegistry {
     }
 }
 
-/// Parameters for [`reverse`]: `()`, an array or `Vec` of `(name, value)` pairs, or a map.
+/// Parameters for [`reverse`]: `()`, an array (or a reference to one), a slice or `Vec` of `(name, value)` pairs, or a map.
 pub trait UrlParams {
     /// The parameters as `(name, value)` strings.
     fn into_pairs(self) -> Vec<(String, String)>;
@@ -343,6 +343,20 @@ impl<K: AsRef<str>, V: Display, const N: usize> UrlParams for [(K, V); N] {
         self.iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
             .collect()
+    }
+}
+
+/// An array by reference: what a compiled template passes for
+/// `url("polls:detail", [("id", question.id)])`.
+impl<K: AsRef<str>, V: Display, const N: usize> UrlParams for &[(K, V); N] {
+    fn into_pairs(self) -> Vec<(String, String)> {
+        self.as_slice().into_pairs()
+    }
+}
+
+impl UrlParams for &() {
+    fn into_pairs(self) -> Vec<(String, String)> {
+        Vec::new()
     }
 }
 

@@ -1,11 +1,14 @@
-//! The fortunes page through Kiln's templates against hand-written string
-//! building, in one run: `cargo bench -p template-bench`. Each iteration
+//! The fortunes page through Kiln's templates (minijinja and compiled)
+//! against hand-written string building, in one run:
+//! `cargo bench -p template-bench`. Each iteration
 //! clones the 12 rows (as if fetched), adds the request's fortune, sorts,
 //! and builds the response.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use template_bench::{hand_written, request, rows_for_request, seed, site, with_template};
+use template_bench::{
+    compiled, hand_written, request, rows_for_request, seed, site, with_template,
+};
 
 fn fortunes(c: &mut Criterion) {
     let site = site();
@@ -16,6 +19,12 @@ fn fortunes(c: &mut Criterion) {
         b.iter(|| {
             let rows = rows_for_request(black_box(rows.clone()));
             black_box(with_template(&site, &request, &rows))
+        });
+    });
+    group.bench_function("kiln_compiled", |b| {
+        b.iter(|| {
+            let rows = rows_for_request(black_box(rows.clone()));
+            black_box(compiled(&rows))
         });
     });
     group.bench_function("hand_written", |b| {

@@ -282,7 +282,7 @@ impl CoreService {
         let context = RequestContext {
             id: RequestId::from_header_or_new(incoming_id),
             site,
-            csrf: CsrfState::new(Arc::clone(&security.csrf)),
+            csrf: CsrfState::new(Arc::clone(&security.csrf), request.headers()),
         };
         // Only an error page reads it: kept (a reference count), parsed only then.
         let accept = accept.cloned();

@@ -154,6 +154,11 @@ pub(crate) struct CsrfState(Arc<StateInner>);
 #[derive(Debug)]
 struct StateInner {
     config: Arc<CsrfConfig>,
+    /// The request's `Cookie` header, kept (a reference count, not a copy)
+    /// so that the secret can be read on first use by code that has no
+    /// request at hand: a compiled template's `csrf_input()` reads the state
+    /// from the task-local request context.
+    cookie_header: Option<HeaderValue>,
     /// The cookie's secret, read on first use.
     cookie: OnceLock<Option<Secret>>,
     /// A secret made during this request; a std Mutex, as nothing awaits
@@ -162,12 +167,36 @@ struct StateInner {
 }
 
 impl CsrfState {
-    pub(crate) fn new(config: Arc<CsrfConfig>) -> Self {
+    /// The state of a request with `headers`. The cookie is parsed on
+    /// first use, except when the request splits its cookies over several
+    /// `Cookie` headers (HTTP/2 may): those are read now, as keeping one
+    /// header would lose the others.
+    pub(crate) fn new(config: Arc<CsrfConfig>, headers: &HeaderMap) -> Self {
+        let mut values = headers.get_all(header::COOKIE).iter();
+        let (cookie_header, cookie) = match (values.next(), values.next()) {
+            (None, _) => (None, OnceLock::from(None)),
+            (Some(value), None) => (Some(value.clone()), OnceLock::new()),
+            (Some(_), Some(_)) => (
+                None,
+                OnceLock::from(cookie_secret(headers, &config.cookie_name)),
+            ),
+        };
         Self(Arc::new(StateInner {
             config,
-            cookie: OnceLock::new(),
+            cookie_header,
+            cookie,
             minted: Mutex::new(None),
         }))
+    }
+
+    /// The secret of the request's CSRF cookie, if it has a well-formed one.
+    fn cookie(&self) -> Option<Secret> {
+        *self.0.cookie.get_or_init(|| {
+            self.0
+                .cookie_header
+                .as_ref()
+                .and_then(|value| secret_in(value, &self.0.config.cookie_name))
+        })
     }
 
     fn minted(&self) -> std::sync::MutexGuard<'_, Option<Secret>> {
@@ -177,13 +206,10 @@ impl CsrfState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A new masked token for the request with `headers`: from the
-    /// cookie's secret, or a new secret (and cookie) when there is none.
-    fn token(&self, headers: &HeaderMap) -> Result<String, std::io::Error> {
-        let cookie = *self
-            .0
-            .cookie
-            .get_or_init(|| cookie_secret(headers, &self.0.config.cookie_name));
+    /// A new masked token: from the cookie's secret, or a new secret (and
+    /// cookie) when there is none.
+    pub(crate) fn token(&self) -> Result<String, std::io::Error> {
+        let cookie = self.cookie();
         let mut minted = self.minted();
         let secret = match (*minted, cookie) {
             (Some(secret), _) | (None, Some(secret)) => secret,
@@ -243,9 +269,8 @@ impl CsrfToken {
     /// A 500 [`kiln::Error`](crate::Error) outside Kiln's middleware stack,
     /// or when the system's random number generator fails.
     pub fn for_request(request: &impl RequestHead) -> Result<Self, crate::Error> {
-        let view = request.view();
-        request_state(view.extensions)?
-            .token(view.headers)
+        request_state(request.view().extensions)?
+            .token()
             .map(Self)
             .map_err(crate::Error::internal)
     }
@@ -294,8 +319,7 @@ fn request_state(extensions: &axum::http::Extensions) -> Result<&CsrfState, crat
 
 /// What templates see of the CSRF state (as the hidden `_kiln_csrf`
 /// variable, which `csrf_input()` and `csrf_token()` read): the request's
-/// state with its cookie already read, so that a token is made only when
-/// a template asks for one.
+/// state, so that a token is made only when a template asks for one.
 #[derive(Debug)]
 pub(crate) struct TemplateCsrf(CsrfState);
 
@@ -307,17 +331,12 @@ impl TemplateCsrf {
 
     /// The value for a page rendered for `view`, or `None` outside Kiln's stack.
     pub(crate) fn for_view(view: crate::templates::RequestView<'_>) -> Option<Self> {
-        let state = &view.extensions.get::<RequestContext>()?.csrf;
-        state
-            .0
-            .cookie
-            .get_or_init(|| cookie_secret(view.headers, &state.0.config.cookie_name));
-        Some(Self(state.clone()))
+        Some(Self(view.extensions.get::<RequestContext>()?.csrf.clone()))
     }
 
     /// A new masked token.
     pub(crate) fn token(&self) -> Result<String, std::io::Error> {
-        self.0.token(&HeaderMap::new())
+        self.0.token()
     }
 }
 
@@ -362,9 +381,16 @@ fn unmask(token: &str) -> Option<Secret> {
 
 /// The secret in the request's CSRF cookie, when there is a well-formed one.
 fn cookie_secret(headers: &HeaderMap, name: &str) -> Option<Secret> {
+    secret_of(headers.get_all(header::COOKIE).iter(), name)
+}
+
+/// [`cookie_secret`] for one `Cookie` header.
+fn secret_in(header: &HeaderValue, name: &str) -> Option<Secret> {
+    secret_of(std::iter::once(header), name)
+}
+
+fn secret_of<'a>(headers: impl Iterator<Item = &'a HeaderValue>, name: &str) -> Option<Secret> {
     headers
-        .get_all(header::COOKIE)
-        .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))

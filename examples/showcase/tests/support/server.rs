@@ -7,6 +7,7 @@
 //! No assertion depends on timing: waits are bounded by [`GUARD`] only, so
 //! that a broken feature fails instead of hanging.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -101,7 +102,7 @@ impl Server {
         let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(path, user))
             .await
             .unwrap();
-        Client { ws, next_ack: 0 }
+        Client::from(ws)
     }
 }
 
@@ -169,11 +170,18 @@ pub async fn refused_status(url: &str) -> u16 {
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_ack: u64,
+    /// Frames that came before a request's ack, read again by `recv`: the
+    /// room messages a request broadcasts may overtake its ack.
+    early: VecDeque<Value>,
 }
 
 impl From<WebSocketStream<MaybeTlsStream<TcpStream>>> for Client {
     fn from(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self { ws, next_ack: 0 }
+        Self {
+            ws,
+            next_ack: 0,
+            early: VecDeque::new(),
+        }
     }
 }
 
@@ -187,6 +195,9 @@ impl Client {
 
     /// The next JSON frame (control frames are skipped).
     pub async fn recv(&mut self) -> Value {
+        if let Some(frame) = self.early.pop_front() {
+            return frame;
+        }
         let deadline = tokio::time::Instant::now() + GUARD;
         loop {
             let message = tokio::time::timeout_at(deadline, self.ws.next())
@@ -231,7 +242,8 @@ impl Client {
 
     /// The consumer's reply (the ack's data) to `data`.
     pub async fn request(&mut self, data: Value) -> Value {
-        let (reply, _) = self.exchange(data).await;
+        let (reply, before) = self.exchange(data).await;
+        self.early.extend(before);
         assert_eq!(reply["t"], "ack", "{reply}");
         reply["data"].clone()
     }

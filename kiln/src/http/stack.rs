@@ -268,6 +268,7 @@ impl CoreService {
         let mut accept = None;
         let mut host = None;
         let mut upgrade = false;
+        let mut cookie = None;
         for (name, value) in request.headers() {
             if *name == header::HOST {
                 host.get_or_insert(value);
@@ -275,6 +276,12 @@ impl CoreService {
                 accept.get_or_insert(value);
             } else if *name == header::UPGRADE {
                 upgrade = true;
+            } else if *name == header::COOKIE {
+                // Kept (a reference count) for the CSRF secret, read on first use.
+                cookie = Some(match cookie {
+                    None => value.clone(),
+                    Some(first) => crate::security::csrf::join_cookie_headers(&first, value),
+                });
             } else if *name == RequestId::HEADER {
                 incoming_id.get_or_insert(value);
             }
@@ -282,7 +289,7 @@ impl CoreService {
         let context = RequestContext {
             id: RequestId::from_header_or_new(incoming_id),
             site,
-            csrf: CsrfState::new(Arc::clone(&security.csrf), request.headers()),
+            csrf: CsrfState::new(Arc::clone(&security.csrf), cookie),
         };
         // Only an error page reads it: kept (a reference count), parsed only then.
         let accept = accept.cloned();

@@ -167,24 +167,14 @@ struct StateInner {
 }
 
 impl CsrfState {
-    /// The state of a request with `headers`. The cookie is parsed on
-    /// first use, except when the request splits its cookies over several
-    /// `Cookie` headers (HTTP/2 may): those are read now, as keeping one
-    /// header would lose the others.
-    pub(crate) fn new(config: Arc<CsrfConfig>, headers: &HeaderMap) -> Self {
-        let mut values = headers.get_all(header::COOKIE).iter();
-        let (cookie_header, cookie) = match (values.next(), values.next()) {
-            (None, _) => (None, OnceLock::from(None)),
-            (Some(value), None) => (Some(value.clone()), OnceLock::new()),
-            (Some(_), Some(_)) => (
-                None,
-                OnceLock::from(cookie_secret(headers, &config.cookie_name)),
-            ),
-        };
+    /// The state of a request whose `Cookie` header is `cookie_header` (see
+    /// [`join_cookie_headers`] for a request that splits it); the cookie is
+    /// parsed on first use.
+    pub(crate) fn new(config: Arc<CsrfConfig>, cookie_header: Option<HeaderValue>) -> Self {
         Self(Arc::new(StateInner {
             config,
             cookie_header,
-            cookie,
+            cookie: OnceLock::new(),
             minted: Mutex::new(None),
         }))
     }
@@ -382,6 +372,14 @@ fn unmask(token: &str) -> Option<Secret> {
 /// The secret in the request's CSRF cookie, when there is a well-formed one.
 fn cookie_secret(headers: &HeaderMap, name: &str) -> Option<Secret> {
     secret_of(headers.get_all(header::COOKIE).iter(), name)
+}
+
+/// One `Cookie` header from two: HTTP/2 may send each cookie in a header of
+/// its own (RFC 9113, section 8.2.3), and they read as one joined by "; ".
+pub(crate) fn join_cookie_headers(first: &HeaderValue, next: &HeaderValue) -> HeaderValue {
+    let joined = [first.as_bytes(), b"; ", next.as_bytes()].concat();
+    // Two valid values joined by "; " are a valid value.
+    HeaderValue::from_bytes(&joined).unwrap_or_else(|_| first.clone())
 }
 
 /// [`cookie_secret`] for one `Cookie` header.
@@ -697,5 +695,20 @@ mod tests {
         assert_eq!(first_part_token(body, "XyZ").as_deref(), Some("TOKEN"));
         let second = b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhi\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\"\r\n\r\nTOKEN\r\n--XyZ--\r\n";
         assert_eq!(first_part_token(second, "XyZ"), None);
+    }
+
+    #[test]
+    fn a_cookie_split_over_several_headers_is_read_as_one() {
+        let secret = random().unwrap();
+        let first = HeaderValue::from_static("theme=dark");
+        let next = HeaderValue::from_str(&format!(
+            "kiln_csrftoken={}",
+            URL_SAFE_NO_PAD.encode(secret)
+        ))
+        .unwrap();
+        let joined = join_cookie_headers(&first, &next);
+        assert_eq!(secret_in(&joined, "kiln_csrftoken"), Some(secret));
+        assert_eq!(secret_in(&joined, "theme"), None, "not a secret");
+        assert_eq!(secret_in(&first, "kiln_csrftoken"), None);
     }
 }

@@ -139,8 +139,6 @@ pub async fn serve(
                 return;
             };
             let clock = HeaderClock::new(header_timeout, protocol == Protocol::Http1);
-            // Socket.IO's WebSocket transport is read by socketioxide, so
-            // its rate limit watches the connection's bytes (see read_tap).
             let io = TokioIo::new(ClockedIo::new(stream, slot, Arc::clone(&clock)));
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 clock.request_started();
@@ -149,8 +147,12 @@ pub async fn serve(
                 let connect = request.method() == Method::CONNECT;
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
+                // Only a WebSocket handshake (an `Upgrade`, or HTTP/2's
+                // CONNECT) can use the tap: other requests are spared an extension.
                 #[cfg(feature = "socketio")]
-                request.extensions_mut().insert(tap.clone());
+                if connect || request.headers().contains_key(axum::http::header::UPGRADE) {
+                    request.extensions_mut().insert(tap.clone());
+                }
                 let response = service.serve(request);
                 let clock = Arc::clone(&clock);
                 async move {

@@ -1,7 +1,7 @@
 //! A handle on a connection's reads, for the one protocol Kiln serves but
 //! does not parse itself: Socket.IO's WebSocket transport, whose frames
-//! socketioxide reads from the upgraded connection. Every request carries
-//! its connection's [`ReadTap`]; the Socket.IO endpoint installs a
+//! socketioxide reads from the upgraded connection. Every WebSocket
+//! handshake carries its connection's [`ReadTap`]; the Socket.IO endpoint installs a
 //! [`FrameMeter`] on it, and from then on the connection's IO (through its
 //! slot, see `header_deadline::ReadWatch`) shows the meter every byte the
 //! client sends, and the connection is cut when the meter trips (the client

@@ -314,11 +314,7 @@ impl Templates {
             Some(detail) => format!("{}: {detail}", error.kind()),
             None => error.kind().to_string(),
         };
-        let mut cause = std::error::Error::source(error);
-        while let Some(inner) = cause {
-            message.push_str(&format!(": {inner}"));
-            cause = inner.source();
-        }
+        append_causes(&mut message, std::error::Error::source(error));
         let (file, snippet) = match (self.debug, loader::read(&self.dirs, &name)) {
             (true, Some((index, source))) => (
                 Some(self.dirs[index].file(&name)),
@@ -410,6 +406,16 @@ fn csrf_token(state: &minijinja::State<'_, '_>) -> Result<String, minijinja::Err
 /// inside every `<form method="post">` (first, in a multipart form).
 fn csrf_input(state: &minijinja::State<'_, '_>) -> Result<Value, minijinja::Error> {
     Ok(Value::from_safe_string(csrf_input_tag(&csrf_token(state)?)))
+}
+
+/// Appends `cause` and the causes below it to a template error's message,
+/// each after ": ". Both template engines' render errors.
+fn append_causes(message: &mut String, mut cause: Option<&(dyn std::error::Error + 'static)>) {
+    use std::fmt::Write as _;
+    while let Some(inner) = cause {
+        let _ = write!(message, ": {inner}");
+        cause = inner.source();
+    }
 }
 
 /// The hidden CSRF field for `token`, or nothing for no token (a page

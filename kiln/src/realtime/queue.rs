@@ -86,7 +86,7 @@ impl<T> SendQueue<T> {
             // Created before the check: a push between the check and the
             // await leaves a permit that this wait consumes at once.
             let pushed = self.ready.notified();
-            if let Some(item) = self.take() {
+            if let Some(item) = self.try_pop() {
                 return item;
             }
             pushed.await;
@@ -95,10 +95,6 @@ impl<T> SendQueue<T> {
 
     /// The next item if one waits, without waiting.
     pub(crate) fn try_pop(&self) -> Option<T> {
-        self.take()
-    }
-
-    fn take(&self) -> Option<T> {
         let mut state = self.lock();
         let item = state.items.pop_front();
         if state.items.is_empty() && state.items.capacity() > KEEP_SLOTS {

@@ -59,6 +59,13 @@ enum Position {
     Payload(u64),
 }
 
+/// The start of a frame: no header byte read yet.
+#[cfg(feature = "socketio")]
+const FRAME_START: Position = Position::Header {
+    bytes: [0; 14],
+    have: 0,
+};
+
 /// Counts the data messages a client sends on a WebSocket, from the raw
 /// bytes, against a [`RateLimit`].
 #[cfg(feature = "socketio")]
@@ -86,10 +93,7 @@ impl FrameMeter {
     pub(crate) fn new(rate: u32, burst: u32) -> Self {
         Self {
             limit: RateLimit::new(rate, burst.max(1)),
-            position: Position::Header {
-                bytes: [0; 14],
-                have: 0,
-            },
+            position: FRAME_START,
             tripped: false,
         }
     }
@@ -109,10 +113,7 @@ impl FrameMeter {
                     *remaining -= u64::try_from(skip).unwrap_or(u64::MAX);
                     bytes = &bytes[skip..];
                     if *remaining == 0 {
-                        self.position = Position::Header {
-                            bytes: [0; 14],
-                            have: 0,
-                        };
+                        self.position = FRAME_START;
                     }
                 }
                 Position::Header {
@@ -142,10 +143,7 @@ impl FrameMeter {
                     }
                     let length = payload_len(header);
                     self.position = if length == 0 {
-                        Position::Header {
-                            bytes: [0; 14],
-                            have: 0,
-                        }
+                        FRAME_START
                     } else {
                         Position::Payload(length)
                     };

@@ -19,7 +19,7 @@
 //! ([`OUTBOX_LIMIT`]); senders wait while it is full, so nothing is dropped
 //! on the way out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -30,8 +30,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::{RawValue, to_raw_value};
-use std::collections::VecDeque;
-
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
 use super::layer::{ChannelLayer, Envelope, LayerError, MessageId};

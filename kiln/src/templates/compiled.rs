@@ -77,14 +77,11 @@ pub fn render<T: CompiledTemplate + ?Sized>(template: &T) -> Result<String, Temp
         let mut message = error.to_string();
         // A custom error displays as its inner error, which is also its
         // source: the chain starts below it.
-        let mut cause = match &error {
+        let cause = match &error {
             askama::Error::Custom(inner) => inner.source(),
             other => std::error::Error::source(other),
         };
-        while let Some(inner) = cause {
-            message.push_str(&format!(": {inner}"));
-            cause = inner.source();
-        }
+        super::append_causes(&mut message, cause);
         // askama's generated code keeps no template line numbers at run
         // time: the trace names the template and what failed.
         TemplateError::Render(TemplateTrace {

@@ -98,15 +98,24 @@ impl Client {
         let ack = self.next_ack;
         self.send(json!({ "t": "msg", "data": data, "ack": ack }))
             .await;
-        let reply = loop {
-            let frame = self.recv_socket().await;
-            if frame["ack"] == ack && (frame["t"] == "ack" || frame["t"] == "error") {
-                break frame;
-            }
-            self.early.push_back(frame);
-        };
+        let reply = self
+            .answer(|f| f["ack"] == ack && (f["t"] == "ack" || f["t"] == "error"))
+            .await;
         assert_eq!(reply["t"], "ack", "{reply}");
         reply["data"].clone()
+    }
+
+    /// The first frame from the socket that `is_answer` accepts: the
+    /// server's answer to a request. The frames before it (room messages and
+    /// presence the request caused may overtake it) are kept for `recv`.
+    async fn answer(&mut self, is_answer: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let frame = self.recv_socket().await;
+            if is_answer(&frame) {
+                return frame;
+            }
+            self.early.push_back(frame);
+        }
     }
 
     /// Joins `room` and returns the server's answer (`joined` or `error`).
@@ -118,7 +127,7 @@ impl Client {
             frame["last_id"] = json!(last_id);
         }
         self.send(frame).await;
-        self.until(|f| f["ack"] == ack).await
+        self.answer(|f| f["ack"] == ack).await
     }
 
     /// The next room message of `room`.

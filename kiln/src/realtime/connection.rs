@@ -1,46 +1,49 @@
-//! One WebSocket connection: three tasks around one bounded queue.
+//! One WebSocket connection, run by one task (the upgrade's own): two
+//! halves polled side by side around one bounded send queue.
 //!
-//! - the **writer** owns the socket's sending half; it drains the send queue,
-//!   pings every `realtime_ping_interval`, and sends the close frame;
-//! - the **reader** owns the receiving half; it enforces the idle timeout and
-//!   the rate limit, resolves the client's acks, and hands every other frame
-//!   to the consumer;
-//! - the **consumer task** (the upgrade's own task) runs the app's
-//!   [`Consumer`] one frame at a time.
+//! - the **writer** owns the socket's sending half; it drains the send queue
+//!   and sends the close frame;
+//! - the **server** owns the receiving half; it enforces the idle timeout and
+//!   the rate limit, queues a ping every `realtime_ping_interval`, resolves
+//!   the client's acks, and runs the app's [`Consumer`] on every other
+//!   frame, one at a time.
 //!
-//! The reader is a task of its own so that a consumer awaiting the client's
-//! ack ([`Socket::emit_with_ack`]) does not stop the ack from being read.
-//! Anyone may close the connection through its close signal; every task
-//! watches it, so a writer stuck on a client that stopped reading is dropped
-//! rather than waited for.
+//! One task rather than a task per half and one for the consumer: an idle
+//! connection then costs one task cell and no channels between tasks, and a
+//! delivery wakes one task. The consumer's work on a frame is a boxed
+//! future polled beside the socket, so that a consumer awaiting the
+//! client's ack ([`Socket::emit_with_ack`]) does not stop the ack from being
+//! read, and the state of its (possibly large) futures is held only while
+//! it works. Anyone may close the connection through its handle's close
+//! signal; both halves watch it, so a writer stuck on a client that stopped
+//! reading is dropped rather than waited for.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::{RawValue, to_raw_value};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::time::Instant;
 
 use super::consumer::Consumer;
 use super::layer::{History, MessageId};
 use super::presence::Presence;
 use super::protocol::{ClientFrame, ErrorCode, ServerFrame, check_room, close, parse_client};
-use super::queue::SendQueue;
 use super::rate::RateLimit;
-use super::rooms::{Channels, CloseReason, ConnHandle, Hub, Outbound, SendError};
+use super::rooms::{Channels, ConnHandle, Hub, Outbound, SendError};
 
-/// How many parsed frames wait between the reader and the consumer; past
-/// that the reader stops reading, and TCP pushes back on the client. The
-/// frames are boxed: tokio's channel allocates a block of 32 slots up front,
-/// 256 bytes of pointers rather than 1.8 KiB of frames on every idle
-/// connection, for one allocation per client frame (which the rate limit
-/// bounds).
+/// How many parsed frames may wait while the consumer works on one; past
+/// that the socket is not read, and TCP pushes back on the client.
 const INBOUND_QUEUE: usize = 16;
 
 /// How long the writer tries to deliver the close frame to a client that may
@@ -53,7 +56,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// of each per frame.
 const WRITE_BATCH: usize = 64;
 
-/// What the reader hands the consumer task.
+/// A client frame for the consumer.
 #[derive(Debug)]
 enum Inbound {
     Frame(ClientFrame),
@@ -68,7 +71,7 @@ type AckTable = Mutex<(u64, HashMap<u64, oneshot::Sender<Value>>)>;
 pub struct Socket {
     handle: ConnHandle,
     hub: Arc<Hub>,
-    acks: Arc<AckTable>,
+    acks: AckTable,
     /// Sorted; a `Vec` rather than a `BTreeSet`, whose first node takes
     /// room for 11 names on every connection that joins one room.
     rooms: Mutex<Vec<String>>,
@@ -77,7 +80,7 @@ pub struct Socket {
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
-            .field("id", &self.handle.key)
+            .field("id", self.handle.key())
             .field("rooms", &self.rooms())
             .finish_non_exhaustive()
     }
@@ -88,7 +91,7 @@ impl Socket {
     /// [`Channels::send_to`] or [`Channels::broadcast_except`].
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.handle.key
+        self.handle.key()
     }
 
     /// The project's channels, to send anywhere.
@@ -186,7 +189,7 @@ impl Socket {
     /// When the layer fails to remove the presence entry.
     pub async fn leave(&self, room: &str) -> Result<(), SendError> {
         lock(&self.rooms).retain(|name| name != room);
-        Ok(self.hub.leave(room, &self.handle.key).await?)
+        Ok(self.hub.leave(room, self.handle.key()).await?)
     }
 
     /// Sends to every member of `room`, this connection included.
@@ -355,91 +358,255 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs one upgraded connection to its end.
-pub(crate) async fn run<C: Consumer>(
+///
+/// Not an `async fn`: an async fn's future keeps room for its arguments
+/// for the whole of its life, and the `WebSocket` is moved into its two
+/// halves before the future starts.
+pub(crate) fn run<C: Consumer>(
     ws: WebSocket,
-    mut consumer: C,
+    consumer: C,
     hub: Arc<Hub>,
     permit: OwnedSemaphorePermit,
-) {
-    let key = hub.next_key();
-    let queue = Arc::new(SendQueue::new(hub.limits.send_queue));
-    let (closer, close_rx) = watch::channel::<CloseReason>(None);
-    let handle = ConnHandle::new(Arc::clone(&key), Arc::clone(&queue), Arc::new(closer));
+) -> impl Future<Output = ()> + Send {
+    let handle = ConnHandle::new(hub.next_key(), hub.limits.send_queue);
     hub.register(handle.clone());
-    let acks: Arc<AckTable> = Arc::default();
     let (sink, stream) = ws.split();
-    let (inbound_tx, mut inbound) = mpsc::channel::<Box<Inbound>>(INBOUND_QUEUE);
-    let writer = tokio::spawn(write(
-        sink,
-        queue,
-        close_rx.clone(),
-        hub.limits.ping_interval,
-        hub.limits.send_queue,
-    ));
-    let reader = tokio::spawn(read(
-        stream,
-        inbound_tx,
-        close_rx,
-        handle.clone(),
-        Arc::clone(&acks),
-        Arc::clone(&hub),
-    ));
     let socket = Socket {
-        handle: handle.clone(),
-        hub: Arc::clone(&hub),
-        acks,
+        handle,
+        hub,
+        acks: Mutex::default(),
         rooms: Mutex::new(Vec::new()),
     };
+    async move {
+        let send_queue = socket.hub.limits.send_queue;
+        tokio::join!(
+            write(sink, &socket.handle, send_queue),
+            serve(stream, consumer, &socket),
+        );
+        drop(permit);
+    }
+}
 
-    consumer.connected(&socket).await;
-    while let Some(inbound) = inbound.recv().await {
-        match *inbound {
-            Inbound::Frame(ClientFrame::Join { room, last_id, ack }) => {
-                socket.client_join(&mut consumer, room, last_id, ack).await;
-            }
-            Inbound::Frame(ClientFrame::Leave { room, ack }) => {
-                if let Err(error) = socket.leave(&room).await {
-                    tracing::warn!(room, %error, "leave failed");
+/// The consumer's work on one client frame (or on the connection's start):
+/// it owns the consumer while it runs and hands it back when done.
+type Job<'a, C> = Pin<Box<dyn Future<Output = C> + Send + 'a>>;
+
+/// Where the reading side of a connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// Reading client frames.
+    Frames,
+    /// The server is closing: reading on, and throwing away, until the
+    /// client's close reply, so that the socket is not dropped with unread
+    /// bytes (the kernel would answer them with a reset, which can destroy
+    /// the close frame in the client's receive buffer before it reads it).
+    /// Counts the read errors skipped: a too-big frame's payload is still
+    /// to be read past.
+    Draining(u8),
+    /// The client is gone or has answered the close.
+    Done,
+}
+
+/// Reads the client's frames and runs the consumer on them, one at a time,
+/// until the connection ends; then the consumer's `disconnect`.
+///
+/// Reading goes on while the consumer works (its job is polled beside the
+/// socket), so that a consumer awaiting the client's ack
+/// ([`Socket::emit_with_ack`]) does not stop the ack from being read; the
+/// frames read meanwhile wait, up to [`INBOUND_QUEUE`], and past that the
+/// socket is not read (TCP pushes back on the client).
+async fn serve<C: Consumer>(mut stream: SplitStream<WebSocket>, consumer: C, socket: &Socket) {
+    let handle = &socket.handle;
+    let limits = &socket.hub.limits;
+    let mut rate = RateLimit::new(limits.rate_limit, limits.rate_burst);
+    let mut job: Option<Job<'_, C>> = Some(Box::pin(async move {
+        let mut consumer = consumer;
+        consumer.connected(socket).await;
+        consumer
+    }));
+    let mut idle_consumer: Option<C> = None;
+    let mut waiting: VecDeque<Inbound> = VecDeque::new();
+    let mut reading = Reading::Frames;
+    // One timer for the pings, the idle timeout and the close grace, moved
+    // on only when it fires: a frame just records when it came.
+    let mut last_read = Instant::now();
+    let mut next_ping = last_read + limits.ping_interval;
+    let timer = tokio::time::sleep_until(next_ping.min(last_read + limits.idle_timeout));
+    let mut timer = std::pin::pin!(timer);
+    loop {
+        if let Some(consumer) = idle_consumer.take() {
+            match waiting.pop_front() {
+                Some(item) => job = Some(Box::pin(work(consumer, socket, item))),
+                None if reading == Reading::Done => {
+                    idle_consumer = Some(consumer);
+                    break;
                 }
-                handle.push_frame(&ServerFrame::Left { room: &room, ack });
+                None => idle_consumer = Some(consumer),
             }
-            Inbound::Frame(ClientFrame::Msg { data, ack }) => {
-                match serde_json::from_value::<C::Message>(data) {
-                    Ok(message) => {
-                        let reply = consumer.receive(&socket, message).await;
-                        if let Some(ack) = ack {
-                            handle.push_frame(&ServerFrame::Ack { ack, data: &reply });
-                        }
-                    }
-                    Err(error) => {
-                        socket.error(ErrorCode::BadMessage, &error.to_string(), None, ack);
-                    }
+            if waiting.is_empty() {
+                // A burst's buffer is not kept by an idle connection.
+                waiting = VecDeque::new();
+            }
+        }
+        let read_frames = reading == Reading::Frames && waiting.len() < INBOUND_QUEUE;
+        tokio::select! {
+            biased;
+            consumer = poll_fn(|cx| job.as_mut().map_or(Poll::Pending, |job| job.as_mut().poll(cx))) => {
+                job = None;
+                idle_consumer = Some(consumer);
+                if !read_frames {
+                    // Not read while the consumer was behind: that is not
+                    // the client's idleness.
+                    last_read = Instant::now();
                 }
             }
-            // The reader resolves acks itself.
-            Inbound::Frame(ClientFrame::Ack { .. }) => {}
-            Inbound::Binary(data) => consumer.receive_binary(&socket, data).await,
-            Inbound::Invalid(code, detail) => socket.error(code, &detail, None, None),
+            _ = handle.closed(), if reading == Reading::Frames => {
+                reading = Reading::Draining(0);
+                timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+            }
+            next = stream.next(), if read_frames || matches!(reading, Reading::Draining(_)) => {
+                if let Reading::Draining(errors) = reading {
+                    reading = match next {
+                        None | Some(Ok(Message::Close(_))) => Reading::Done,
+                        Some(Err(_)) if errors >= 8 => Reading::Done,
+                        Some(Err(_)) => Reading::Draining(errors + 1),
+                        Some(Ok(_)) => reading,
+                    };
+                    continue;
+                }
+                last_read = Instant::now();
+                match read(next, &mut rate, socket) {
+                    Read::Frame(item) => match idle_consumer.take() {
+                        Some(consumer) => job = Some(Box::pin(work(consumer, socket, item))),
+                        None => waiting.push_back(item),
+                    },
+                    Read::Nothing => {}
+                    Read::End => reading = Reading::Done,
+                    // The close branch takes it from here.
+                    Read::Close(code, reason) => handle.close(code, reason),
+                }
+            }
+            () = &mut timer, if reading != Reading::Done => {
+                if reading != Reading::Frames {
+                    // The close grace is over.
+                    reading = Reading::Done;
+                    continue;
+                }
+                let now = Instant::now();
+                // Frames not read while the consumer is behind are not the
+                // client's idleness.
+                let idle_until = if read_frames { last_read } else { now } + limits.idle_timeout;
+                if idle_until <= now {
+                    handle.close(close::IDLE_TIMEOUT, "idle timeout");
+                    continue;
+                }
+                if next_ping <= now {
+                    // Behind what is queued; a full queue closes the
+                    // connection, as for any message.
+                    handle.push(Outbound::Frame(Message::Ping(Bytes::new())));
+                    next_ping = now + limits.ping_interval;
+                }
+                timer.as_mut().reset(next_ping.min(idle_until));
+            }
         }
     }
-    consumer.disconnect(&socket).await;
+    if let Some(consumer) = idle_consumer {
+        // Boxed: its state would otherwise take room in every connection's
+        // future for the whole of its life.
+        Box::pin(end(consumer, socket)).await;
+    }
+}
+
+/// The consumer's `disconnect`, then the connection leaves its rooms and
+/// the node.
+async fn end<C: Consumer>(mut consumer: C, socket: &Socket) {
+    let handle = &socket.handle;
+    consumer.disconnect(socket).await;
     for room in socket.rooms() {
-        if let Err(error) = hub.leave(&room, &key).await {
+        if let Err(error) = socket.hub.leave(&room, handle.key()).await {
             tracing::warn!(room, %error, "leave on disconnect failed");
         }
     }
-    hub.unregister(&key);
+    socket.hub.unregister(handle.key());
     handle.close(close::NORMAL, "");
-    let _ = writer.await;
-    let _ = reader.await;
-    drop(permit);
 }
 
-/// Waits until the connection is asked to close.
-async fn closed(close: &mut watch::Receiver<CloseReason>) -> CloseReason {
-    match close.wait_for(Option::is_some).await {
-        Ok(reason) => *reason,
-        Err(_) => None,
+/// The consumer's work on one client frame.
+async fn work<C: Consumer>(mut consumer: C, socket: &Socket, inbound: Inbound) -> C {
+    let handle = &socket.handle;
+    match inbound {
+        Inbound::Frame(ClientFrame::Join { room, last_id, ack }) => {
+            socket.client_join(&mut consumer, room, last_id, ack).await;
+        }
+        Inbound::Frame(ClientFrame::Leave { room, ack }) => {
+            if let Err(error) = socket.leave(&room).await {
+                tracing::warn!(room, %error, "leave failed");
+            }
+            handle.push_frame(&ServerFrame::Left { room: &room, ack });
+        }
+        Inbound::Frame(ClientFrame::Msg { data, ack }) => {
+            match serde_json::from_value::<C::Message>(data) {
+                Ok(message) => {
+                    let reply = consumer.receive(socket, message).await;
+                    if let Some(ack) = ack {
+                        handle.push_frame(&ServerFrame::Ack { ack, data: &reply });
+                    }
+                }
+                Err(error) => {
+                    socket.error(ErrorCode::BadMessage, &error.to_string(), None, ack);
+                }
+            }
+        }
+        // Acks are resolved as they are read.
+        Inbound::Frame(ClientFrame::Ack { .. }) => {}
+        Inbound::Binary(data) => consumer.receive_binary(socket, data).await,
+        Inbound::Invalid(code, detail) => socket.error(code, &detail, None, None),
+    }
+    consumer
+}
+
+/// What one read from the socket comes to.
+enum Read {
+    /// A frame for the consumer.
+    Frame(Inbound),
+    /// Nothing for the consumer (a ping, a pong, an ack).
+    Nothing,
+    /// The client closed or went away.
+    End,
+    /// The server must close the connection with this code.
+    Close(u16, &'static str),
+}
+
+/// Checks one read against the limits, parses it, and resolves an ack.
+fn read(next: Option<Result<Message, axum::Error>>, rate: &mut RateLimit, socket: &Socket) -> Read {
+    let message = match next {
+        None => return Read::End,
+        Some(Err(error)) => {
+            return if is_too_big(error) {
+                Read::Close(close::TOO_BIG, "message too big")
+            } else {
+                Read::End
+            };
+        }
+        Some(Ok(message)) => message,
+    };
+    match message {
+        Message::Ping(_) | Message::Pong(_) => Read::Nothing,
+        Message::Close(_) => Read::End,
+        Message::Text(_) | Message::Binary(_) if !rate.take() => {
+            Read::Close(close::RATE_LIMITED, "rate limit exceeded")
+        }
+        Message::Binary(data) => Read::Frame(Inbound::Binary(data)),
+        Message::Text(text) => match parse_client(text.as_str()) {
+            Ok(ClientFrame::Ack { ack, data }) => {
+                if let Some(waiter) = lock(&socket.acks).1.remove(&ack) {
+                    let _ = waiter.send(data);
+                }
+                Read::Nothing
+            }
+            Ok(frame) => Read::Frame(Inbound::Frame(frame)),
+            Err((code, detail)) => Read::Frame(Inbound::Invalid(code, detail)),
+        },
     }
 }
 
@@ -450,56 +617,45 @@ type Sink = SplitSink<WebSocket, Message>;
 /// reads then still gets its close frame after these, while one that
 /// stopped reading (whose send would hold for ever) is let go. False when
 /// the writer must stop without a close frame.
-async fn send(
-    sink: &mut Sink,
-    frames: Vec<Message>,
-    close: &mut watch::Receiver<CloseReason>,
-) -> bool {
+async fn send(sink: &mut Sink, frames: Vec<Message>, handle: &ConnHandle) -> bool {
     let mut sending = std::pin::pin!(async {
         for frame in frames {
             sink.feed(frame).await?;
         }
         sink.flush().await
     });
-    tokio::select! {
-        sent = &mut sending => sent.is_ok(),
-        _ = closed(close) => matches!(tokio::time::timeout(CLOSE_GRACE, sending).await, Ok(Ok(()))),
+    // Most sends finish at once: only one that has to wait for the socket
+    // watches the close signal (boxed, so that every connection's future
+    // does not keep room for it).
+    if let Some(sent) = (&mut sending).now_or_never() {
+        return sent.is_ok();
     }
+    Box::pin(async {
+        tokio::select! {
+            sent = &mut sending => sent.is_ok(),
+            _ = handle.closed() => matches!(tokio::time::timeout(CLOSE_GRACE, sending).await, Ok(Ok(()))),
+        }
+    })
+    .await
 }
 
-/// The writer task: sends what is queued until the connection closes, then
+/// The writer: sends what is queued until the connection closes, then
 /// refuses further pushes, so that senders learn the connection is gone.
-async fn write(
-    sink: Sink,
-    queue: Arc<SendQueue<Outbound>>,
-    close: watch::Receiver<CloseReason>,
-    ping_interval: Duration,
-    hold_limit: usize,
-) {
-    write_frames(sink, &queue, close, ping_interval, hold_limit).await;
-    queue.close();
+async fn write(sink: Sink, handle: &ConnHandle, hold_limit: usize) {
+    write_frames(sink, handle, hold_limit).await;
+    handle.queue().close();
 }
 
-async fn write_frames(
-    mut sink: Sink,
-    queue: &SendQueue<Outbound>,
-    mut close: watch::Receiver<CloseReason>,
-    ping_interval: Duration,
-    hold_limit: usize,
-) {
+async fn write_frames(mut sink: Sink, handle: &ConnHandle, hold_limit: usize) {
+    let queue = handle.queue();
     // The newest id sent per recovered room (recovery and live delivery
     // overlap), and the live messages held while a room is recovered.
     let mut sent_through: HashMap<Arc<str>, MessageId> = HashMap::new();
     let mut held: HashMap<Arc<str>, Vec<(MessageId, Message)>> = HashMap::new();
-    let mut ping =
-        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reason = 'writing: loop {
-        let first = tokio::select! {
-            biased;
-            reason = closed(&mut close) => break reason,
-            item = queue.pop() => item,
-            _ = ping.tick() => Outbound::Frame(Message::Ping(Bytes::new())),
+        let Some(first) = queue.pop().await else {
+            // Interrupted: the connection is closing.
+            break handle.close_reason().unwrap_or((close::NORMAL, ""));
         };
         // What else waits goes out with it, up to a batch.
         let mut frames = Vec::new();
@@ -512,7 +668,7 @@ async fn write_frames(
                 Outbound::Room { room, id, frame } => {
                     if let Some(waiting) = held.get_mut(&room) {
                         if waiting.len() >= hold_limit {
-                            break 'writing Some((close::SLOW_CONSUMER, "send queue full"));
+                            break 'writing (close::SLOW_CONSUMER, "send queue full");
                         }
                         waiting.push((id, frame));
                     } else if sent_through.get(&room).is_none_or(|&last| id > last) {
@@ -544,112 +700,28 @@ async fn write_frames(
         if frames.is_empty() {
             continue;
         }
-        if close.borrow().is_some() {
+        if handle.close_reason().is_some() {
             // Closing: the batch gives way to the close frame (the next
-            // turn of the loop sees the signal first).
+            // pop sees the interrupt).
             continue;
         }
-        if !send(&mut sink, frames, &mut close).await {
+        if !send(&mut sink, frames, handle).await {
             // Either the client is gone or the close signal came while the
             // send was stuck: there is no point in a close frame.
             return;
         }
     };
-    if let Some((code, reason)) = reason {
+    // Boxed, as the slow send above.
+    Box::pin(async move {
+        let (code, reason) = reason;
         let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
-    }
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
-}
-
-async fn read(
-    mut stream: SplitStream<WebSocket>,
-    inbound: mpsc::Sender<Box<Inbound>>,
-    mut close: watch::Receiver<CloseReason>,
-    handle: ConnHandle,
-    acks: Arc<AckTable>,
-    hub: Arc<Hub>,
-) {
-    if read_frames(&mut stream, inbound, &mut close, &handle, &acks, &hub).await {
-        // The server is closing: read on until the client's close reply, so
-        // that the socket is not dropped with unread bytes (the kernel would
-        // answer them with a reset, which can destroy the close frame in the
-        // client's receive buffer before it reads it). Errors are skipped: a
-        // too-big frame's payload is still to be read past.
-        let drain = async {
-            let mut errors = 0;
-            loop {
-                match stream.next().await {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Err(_)) if errors >= 8 => break,
-                    Some(Err(_)) => errors += 1,
-                    Some(Ok(_)) => {}
-                }
-            }
-        };
-        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
-    }
-}
-
-/// Reads client frames until the connection ends; true when it ends because
-/// the server closes it (rather than the client).
-async fn read_frames(
-    stream: &mut SplitStream<WebSocket>,
-    inbound: mpsc::Sender<Box<Inbound>>,
-    close: &mut watch::Receiver<CloseReason>,
-    handle: &ConnHandle,
-    acks: &AckTable,
-    hub: &Hub,
-) -> bool {
-    let limits = &hub.limits;
-    let mut rate = RateLimit::new(limits.rate_limit, limits.rate_burst);
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = closed(close) => return true,
-            next = tokio::time::timeout(limits.idle_timeout, stream.next()) => next,
-        };
-        let message = match next {
-            Err(_) => {
-                handle.close(close::IDLE_TIMEOUT, "idle timeout");
-                return true;
-            }
-            Ok(None) => return false,
-            Ok(Some(Err(error))) => {
-                if is_too_big(error) {
-                    handle.close(close::TOO_BIG, "message too big");
-                    return true;
-                }
-                return false;
-            }
-            Ok(Some(Ok(message))) => message,
-        };
-        let inbound_item = match message {
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => return false,
-            Message::Text(_) | Message::Binary(_) if !rate.take() => {
-                handle.close(close::RATE_LIMITED, "rate limit exceeded");
-                return true;
-            }
-            Message::Binary(data) => Inbound::Binary(data),
-            Message::Text(text) => match parse_client(text.as_str()) {
-                Ok(ClientFrame::Ack { ack, data }) => {
-                    if let Some(waiter) = lock(acks).1.remove(&ack) {
-                        let _ = waiter.send(data);
-                    }
-                    continue;
-                }
-                Ok(frame) => Inbound::Frame(frame),
-                Err((code, detail)) => Inbound::Invalid(code, detail),
-            },
-        };
-        if inbound.send(Box::new(inbound_item)).await.is_err() {
-            return true;
-        }
-    }
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+    })
+    .await;
 }
 
 /// Whether a read failed because a message exceeded `realtime_max_message_size`.
@@ -659,4 +731,56 @@ fn is_too_big(error: axum::Error) -> bool {
         inner.downcast_ref::<tungstenite::Error>(),
         Some(tungstenite::Error::Capacity(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::consumer::ConnectRequest;
+    use super::*;
+
+    /// A consumer with nothing of its own, so that the sizes below are
+    /// Kiln's.
+    struct Quiet;
+
+    impl Consumer for Quiet {
+        type Message = Value;
+
+        async fn connect(_: &ConnectRequest) -> Result<Self, crate::Error> {
+            Ok(Quiet)
+        }
+
+        async fn receive(&mut self, _: &Socket, _: Value) -> Value {
+            Value::Null
+        }
+    }
+
+    fn serve_size<'a, F: Future>(
+        _: impl FnOnce(SplitStream<WebSocket>, Quiet, &'a Socket) -> F,
+    ) -> usize {
+        size_of::<F>()
+    }
+
+    fn write_size<'a, F: Future>(_: impl FnOnce(Sink, &'a ConnHandle, usize) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    fn run_size<F: Future>(
+        _: impl FnOnce(WebSocket, Quiet, Arc<Hub>, OwnedSemaphorePermit) -> F,
+    ) -> usize {
+        size_of::<F>()
+    }
+
+    /// Every idle connection holds its task's future: what it keeps between
+    /// frames is most of what a connection costs beside its read buffer
+    /// (`benchmarks/realtime-scale`), so its size is watched here.
+    #[test]
+    fn an_idle_connection_keeps_a_small_future() {
+        let (serve, write, run) = (
+            serve_size(serve::<Quiet>),
+            write_size(write),
+            run_size(run::<Quiet>),
+        );
+        eprintln!("serve {serve} B, write {write} B, run {run} B");
+        assert!(run <= 2048, "serve {serve} B, write {write} B, run {run} B");
+    }
 }

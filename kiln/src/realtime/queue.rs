@@ -4,10 +4,12 @@
 //! tokio's bounded mpsc channel allocates its first block of 32 slots when
 //! it is created, whatever its bound: 2.3 KiB of [`Outbound`] slots on
 //! every connection, idle or not (measured with valgrind's DHAT, see
-//! `benchmarks/realtime-scale/RESULTS.md`). This queue is a
-//! `VecDeque` that allocates on its first push and gives its memory back
-//! once a burst has drained, behind a std mutex (nothing awaits while it is
-//! held) and a [`Notify`] for its one reader, the connection's writer task.
+//! `benchmarks/realtime-scale/RESULTS.md`). This queue keeps its first item
+//! in place and only the ones behind it in a `VecDeque`, which it frees
+//! once they have drained: a connection that gets a message at a time (or
+//! none) never touches the heap for its queue. It sits behind a std mutex
+//! (nothing awaits while it is held) and a [`Notify`] for its one reader,
+//! the connection's writer.
 //!
 //! [`Outbound`]: super::rooms::Outbound
 
@@ -15,12 +17,6 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
-
-/// A drained queue whose buffer grew past this many slots frees it, so
-/// that one burst does not stay allocated on an idle connection; smaller
-/// buffers are kept, since a connection that gets steady traffic would
-/// otherwise allocate again for every message.
-const KEEP_SLOTS: usize = 16;
 
 /// Why [`SendQueue::try_push`] refused an item.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,16 +36,23 @@ pub(crate) struct SendQueue<T> {
 
 #[derive(Debug)]
 struct State<T> {
-    items: VecDeque<T>,
+    /// The next item; `None` only when `behind` is empty too.
+    first: Option<T>,
+    /// The items after `first`; freed whenever it drains.
+    behind: VecDeque<T>,
     closed: bool,
+    /// Set by [`SendQueue::interrupt`]: the reader's waits end at once.
+    interrupted: bool,
 }
 
 impl<T> SendQueue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::new(State {
-                items: VecDeque::new(),
+                first: None,
+                behind: VecDeque::new(),
                 closed: false,
+                interrupted: false,
             }),
             ready: Notify::new(),
             capacity,
@@ -70,24 +73,35 @@ impl<T> SendQueue<T> {
         if state.closed {
             return Err(PushError::Closed);
         }
-        if state.items.len() >= self.capacity {
+        if usize::from(state.first.is_some()) + state.behind.len() >= self.capacity {
             return Err(PushError::Full);
         }
-        state.items.push_back(item);
+        if state.first.is_none() {
+            state.first = Some(item);
+        } else {
+            state.behind.push_back(item);
+        }
         drop(state);
         self.ready.notify_one();
         Ok(())
     }
 
-    /// The next item, waiting for one. Cancel-safe: an item is only taken
-    /// in the poll that returns it.
-    pub(crate) async fn pop(&self) -> T {
+    /// The next item, waiting for one; `None` once the queue is
+    /// [interrupted](Self::interrupt), even with items waiting. Cancel-safe:
+    /// an item is only taken in the poll that returns it.
+    pub(crate) async fn pop(&self) -> Option<T> {
         loop {
             // Created before the check: a push between the check and the
             // await leaves a permit that this wait consumes at once.
             let pushed = self.ready.notified();
-            if let Some(item) = self.try_pop() {
-                return item;
+            {
+                let mut state = self.lock();
+                if state.interrupted {
+                    return None;
+                }
+                if let Some(item) = Self::take(&mut state) {
+                    return Some(item);
+                }
             }
             pushed.await;
         }
@@ -95,19 +109,31 @@ impl<T> SendQueue<T> {
 
     /// The next item if one waits, without waiting.
     pub(crate) fn try_pop(&self) -> Option<T> {
-        let mut state = self.lock();
-        let item = state.items.pop_front();
-        if state.items.is_empty() && state.items.capacity() > KEEP_SLOTS {
-            state.items = VecDeque::new();
+        Self::take(&mut self.lock())
+    }
+
+    fn take(state: &mut State<T>) -> Option<T> {
+        let item = state.first.take();
+        state.first = state.behind.pop_front();
+        if state.behind.is_empty() && state.behind.capacity() > 0 {
+            state.behind = VecDeque::new();
         }
         item
+    }
+
+    /// Ends the reader's current or next [`pop`](Self::pop) with `None`:
+    /// the connection is closing, and what waits gives way to the close.
+    pub(crate) fn interrupt(&self) {
+        self.lock().interrupted = true;
+        self.ready.notify_one();
     }
 
     /// Refuses every later push and drops what waits: the reader is gone.
     pub(crate) fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        state.items = VecDeque::new();
+        state.first = None;
+        state.behind = VecDeque::new();
     }
 }
 
@@ -121,9 +147,9 @@ mod tests {
         assert_eq!(queue.try_push(1), Ok(()));
         assert_eq!(queue.try_push(2), Ok(()));
         assert_eq!(queue.try_push(3), Err(PushError::Full));
-        assert_eq!(queue.pop().await, 1);
+        assert_eq!(queue.pop().await, Some(1));
         assert_eq!(queue.try_push(3), Ok(()));
-        assert_eq!((queue.pop().await, queue.pop().await), (2, 3));
+        assert_eq!((queue.pop().await, queue.pop().await), (Some(2), Some(3)));
         queue.close();
         assert_eq!(queue.try_push(4), Err(PushError::Closed));
     }
@@ -137,7 +163,21 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert_eq!(queue.try_push("hello"), Ok(()));
-        assert_eq!(reader.await.ok(), Some("hello"));
+        assert_eq!(reader.await.ok(), Some(Some("hello")));
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_ends_a_waiting_pop_and_overtakes_what_waits() {
+        let queue = std::sync::Arc::new(SendQueue::new(4));
+        let reader = tokio::spawn({
+            let queue = std::sync::Arc::clone(&queue);
+            async move { queue.pop().await }
+        });
+        tokio::task::yield_now().await;
+        queue.interrupt();
+        assert_eq!(reader.await.ok(), Some(None::<u8>));
+        assert_eq!(queue.try_push(1), Ok(()));
+        assert_eq!(queue.pop().await, None);
     }
 
     #[tokio::test]
@@ -147,12 +187,12 @@ mod tests {
             assert_eq!(queue.try_push(n), Ok(()));
         }
         for n in 0..100 {
-            assert_eq!(queue.pop().await, n);
+            assert_eq!(queue.pop().await, Some(n));
         }
-        assert_eq!(queue.lock().items.capacity(), 0);
-        // A small buffer is kept for steady traffic.
+        assert_eq!(queue.lock().behind.capacity(), 0);
+        // One item at a time never reaches the heap.
         assert_eq!(queue.try_push(1), Ok(()));
-        assert_eq!(queue.pop().await, 1);
-        assert!(queue.lock().items.capacity() > 0);
+        assert_eq!(queue.lock().behind.capacity(), 0);
+        assert_eq!(queue.pop().await, Some(1));
     }
 }

@@ -85,7 +85,7 @@ struct Outgoing {
     reply: Option<oneshot::Sender<Result<MessageId, LayerError>>>,
 }
 
-/// What a connection's writer task is asked to do, in order.
+/// What a connection's writer is asked to do, in order.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// Send this frame.
@@ -107,24 +107,42 @@ pub(crate) enum Outbound {
 }
 
 /// Why a connection closes: a close code and a reason for the client.
-pub(crate) type CloseReason = Option<(u16, &'static str)>;
+pub(crate) type CloseReason = (u16, &'static str);
 
 /// How the rest of the node reaches one connection: its send queue and its
-/// close signal.
+/// close signal, in one allocation (every room member and the node's
+/// connection table hold a clone).
 #[derive(Clone, Debug)]
-pub(crate) struct ConnHandle {
-    pub(crate) key: Arc<str>,
-    queue: Arc<SendQueue<Outbound>>,
-    closer: Arc<watch::Sender<CloseReason>>,
+pub(crate) struct ConnHandle(Arc<Conn>);
+
+#[derive(Debug)]
+struct Conn {
+    key: Arc<str>,
+    queue: SendQueue<Outbound>,
+    /// Set once: the first reason wins.
+    close_reason: std::sync::OnceLock<CloseReason>,
+    /// Wakes whoever waits in [`ConnHandle::closed`] once the reason is set
+    /// (the writer, waiting on the queue, is woken by its interrupt).
+    closing: Notify,
 }
 
 impl ConnHandle {
-    pub(crate) fn new(
-        key: Arc<str>,
-        queue: Arc<SendQueue<Outbound>>,
-        closer: Arc<watch::Sender<CloseReason>>,
-    ) -> Self {
-        Self { key, queue, closer }
+    pub(crate) fn new(key: Arc<str>, send_queue: usize) -> Self {
+        Self(Arc::new(Conn {
+            key,
+            queue: SendQueue::new(send_queue),
+            close_reason: std::sync::OnceLock::new(),
+            closing: Notify::new(),
+        }))
+    }
+
+    /// The connection's id, unique across nodes.
+    pub(crate) fn key(&self) -> &Arc<str> {
+        &self.0.key
+    }
+
+    pub(crate) fn queue(&self) -> &SendQueue<Outbound> {
+        &self.0.queue
     }
 
     /// Queues `item` without waiting; a full queue closes the connection
@@ -135,7 +153,7 @@ impl ConnHandle {
 
     /// As [`push`](Self::push), saying whether a full queue closed it.
     fn try_push(&self, item: Outbound) -> Pushed {
-        match self.queue.try_push(item) {
+        match self.0.queue.try_push(item) {
             Ok(()) => Pushed::Queued,
             // Counted once, by the push that closes it: until the
             // connection has left its rooms, later pushes find it full too.
@@ -158,14 +176,32 @@ impl ConnHandle {
 
     /// As [`close`](Self::close); true when this call gave the reason.
     fn close_first(&self, code: u16, reason: &'static str) -> bool {
-        self.closer.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some((code, reason));
-                true
-            } else {
-                false
+        let first = self.0.close_reason.set((code, reason)).is_ok();
+        if first {
+            self.0.queue.interrupt();
+            self.0.closing.notify_waiters();
+        }
+        first
+    }
+
+    /// Why the connection is closing, once it is.
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.0.close_reason.get().copied()
+    }
+
+    /// Waits until the connection is asked to close.
+    pub(crate) async fn closed(&self) -> CloseReason {
+        loop {
+            let notified = self.0.closing.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check: a close between the check and
+            // the await still wakes this waiter.
+            notified.as_mut().enable();
+            if let Some(reason) = self.close_reason() {
+                return reason;
             }
-        })
+            notified.await;
+        }
     }
 }
 
@@ -300,7 +336,7 @@ impl Hub {
         if let Some(&(code, reason)) = self.closing.get() {
             handle.close(code, reason);
         }
-        connections.insert(Arc::clone(&handle.key), handle);
+        connections.insert(Arc::clone(handle.key()), handle);
     }
 
     pub(crate) fn unregister(&self, key: &str) {
@@ -341,7 +377,7 @@ impl Hub {
                 }
             });
             local.members.insert(
-                Arc::clone(&handle.key),
+                Arc::clone(handle.key()),
                 Member {
                     handle: handle.clone(),
                     presence: encoded.clone(),
@@ -355,7 +391,7 @@ impl Hub {
             Ok(Some(true))
         );
         if !subscribed {
-            self.remove_member(room, &handle.key);
+            self.remove_member(room, handle.key());
             return Err(LayerError::failed(
                 self.layer.name(),
                 &format!("node {}", self.node),
@@ -365,10 +401,10 @@ impl Hub {
         }
         if let (Some(presence), Some(encoded)) = (presence, encoded) {
             self.layer
-                .presence_set(room, &handle.key, encoded, self.limits.presence_ttl)
+                .presence_set(room, handle.key(), encoded, self.limits.presence_ttl)
                 .await?;
             let nudge = Nudge {
-                joins: vec![(handle.key.to_string(), presence)],
+                joins: vec![(handle.key().to_string(), presence)],
                 leaves: Vec::new(),
             };
             self.nudge(room, &nudge).await?;
@@ -532,7 +568,7 @@ impl Hub {
         let room_key: Arc<str> = Arc::from(room);
         let mut closed = 0_usize;
         for handle in self.handles(room).iter() {
-            if published.except.as_deref() == Some(&*handle.key) {
+            if published.except.as_deref() == Some(&**handle.key()) {
                 continue;
             }
             let pushed = handle.try_push(Outbound::Room {

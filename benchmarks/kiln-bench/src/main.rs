@@ -252,8 +252,12 @@ mod tests {
             ),
             "{compiled}"
         );
-        let settings =
-            Settings::from_toml("secret_key = \"test-only-secret-key-0123456789abcdef\"").unwrap();
+        // This build has no SQLite (the default `database_url`); nothing connects.
+        let settings = Settings::from_toml(
+            "secret_key = \"test-only-secret-key-0123456789abcdef\"\n\
+             database_url = \"postgres://postgres@127.0.0.1:5432/hello_world\"",
+        )
+        .unwrap();
         let (site, _) = Project::new("t")
             .templates(kiln::templates_dir!("templates"))
             .build(settings)

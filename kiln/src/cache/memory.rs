@@ -20,7 +20,11 @@ struct Stored {
 }
 
 impl Stored {
-    fn new(bytes: Vec<u8>, ttl: Duration) -> Self {
+    fn new(mut bytes: Vec<u8>, ttl: Duration) -> Self {
+        // serde_json writes into a 128-byte buffer at least, and `Bytes`
+        // keeps the whole allocation: a small value (a row of a few dozen
+        // bytes) would hold four times its size for as long as it is cached.
+        bytes.shrink_to_fit();
         Self {
             bytes: Bytes::from(bytes),
             expires_at: Instant::now() + ttl,

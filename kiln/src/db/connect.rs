@@ -101,17 +101,18 @@ impl DatabaseConfig {
             .min_connections(self.min_connections.min(max_connections))
             .connect_timeout(self.connect_timeout)
             .acquire_timeout(self.acquire_timeout)
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|options| {
-                use sea_orm::sqlx::sqlite::SqliteJournalMode;
-                // WAL lets readers work while one writer writes; foreign
-                // keys are off by default in SQLite, on in every other database.
-                options
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5))
-            });
+            .sqlx_logging(false);
+        #[cfg(feature = "sqlite")]
+        options.map_sqlx_sqlite_opts(|options| {
+            use sea_orm::sqlx::sqlite::SqliteJournalMode;
+            // WAL lets readers work while one writer writes; foreign
+            // keys are off by default in SQLite, on in every other database.
+            options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
         let connection = sea_orm::Database::connect(options)
             .await
             .map_err(|source| error(source.to_string(), fix_for(&self.url)))?;
@@ -174,6 +175,10 @@ pub fn check_url(url: &str) -> Result<(), String> {
         )),
         DbBackend::MySql if !cfg!(feature = "mysql") => Err(format!(
             "{} needs MySQL support, which this build lacks: enable kiln's `mysql` feature (kiln = {{ features = [\"mysql\"] }})",
+            mask_password(url)
+        )),
+        DbBackend::Sqlite if !cfg!(feature = "sqlite") => Err(format!(
+            "{} needs SQLite support, which this build lacks: enable kiln's `sqlite` feature (on by default; kiln = {{ features = [\"sqlite\"] }})",
             mask_password(url)
         )),
         _ => Ok(()),

@@ -96,6 +96,7 @@ macro_rules! on_pool {
                 let $pool = $connection.get_mysql_connection_pool();
                 $run
             }
+            #[cfg(feature = "sqlite")]
             DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
                 let $pool = $connection.get_sqlite_connection_pool();
                 $run

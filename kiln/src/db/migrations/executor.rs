@@ -405,15 +405,18 @@ impl<'a> Executor<'a> {
         if self.backend() != DbBackend::Sqlite {
             return Ok(());
         }
+        // Without the `sqlite` feature no connection is a SQLite one.
+        #[cfg(feature = "sqlite")]
         match self
             .db
             .get_sqlite_connection_pool()
             .options()
             .get_max_connections()
         {
-            1 => Ok(()),
-            connections => Err(MigrateError::SqlitePoolTooLarge(connections)),
+            1 => {}
+            connections => return Err(MigrateError::SqlitePoolTooLarge(connections)),
         }
+        Ok(())
     }
 
     async fn pragma(&self, sql: &str) -> Result<(), MigrateError> {

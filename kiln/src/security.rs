@@ -173,9 +173,10 @@ impl Policy {
         crate::Error::forbidden(message).into_response()
     }
 
-    /// Adds the security headers the response lacks.
-    pub(crate) fn finish(&self, response: &mut Response, https: bool) {
-        self.headers.apply(response.headers_mut(), https);
+    /// Adds the security headers the response lacks, and `x-request-id`.
+    pub(crate) fn finish(&self, response: &mut Response, https: bool, request_id: HeaderValue) {
+        self.headers
+            .apply(response.headers_mut(), https, request_id);
     }
 }
 

@@ -436,16 +436,18 @@ async fn serve<C: Consumer>(mut stream: SplitStream<WebSocket>, consumer: C, soc
     loop {
         if let Some(consumer) = idle_consumer.take() {
             match waiting.pop_front() {
-                Some(item) => job = Some(Box::pin(work(consumer, socket, item))),
+                Some(item) => {
+                    job = Some(Box::pin(work(consumer, socket, item)));
+                    if waiting.is_empty() {
+                        // A burst's buffer is not kept by an idle connection.
+                        waiting = VecDeque::new();
+                    }
+                }
                 None if reading == Reading::Done => {
                     idle_consumer = Some(consumer);
                     break;
                 }
                 None => idle_consumer = Some(consumer),
-            }
-            if waiting.is_empty() {
-                // A burst's buffer is not kept by an idle connection.
-                waiting = VecDeque::new();
             }
         }
         let read_frames = reading == Reading::Frames && waiting.len() < INBOUND_QUEUE;

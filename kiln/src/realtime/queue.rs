@@ -45,6 +45,12 @@ struct State<T> {
     interrupted: bool,
 }
 
+impl<T> State<T> {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.behind.len()
+    }
+}
+
 impl<T> SendQueue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
@@ -73,7 +79,7 @@ impl<T> SendQueue<T> {
         if state.closed {
             return Err(PushError::Closed);
         }
-        if usize::from(state.first.is_some()) + state.behind.len() >= self.capacity {
+        if state.len() >= self.capacity {
             return Err(PushError::Full);
         }
         if state.first.is_none() {
@@ -139,6 +145,8 @@ impl<T> SendQueue<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[tokio::test]
@@ -154,26 +162,30 @@ mod tests {
         assert_eq!(queue.try_push(4), Err(PushError::Closed));
     }
 
-    #[tokio::test]
-    async fn a_waiting_reader_wakes_on_a_push() {
-        let queue = std::sync::Arc::new(SendQueue::new(4));
+    /// A reader already waiting on `queue` (spawned, then given a turn).
+    async fn waiting_reader<T: Send + 'static>(
+        queue: &Arc<SendQueue<T>>,
+    ) -> tokio::task::JoinHandle<Option<T>> {
         let reader = tokio::spawn({
-            let queue = std::sync::Arc::clone(&queue);
+            let queue = Arc::clone(queue);
             async move { queue.pop().await }
         });
         tokio::task::yield_now().await;
+        reader
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_wakes_on_a_push() {
+        let queue = Arc::new(SendQueue::new(4));
+        let reader = waiting_reader(&queue).await;
         assert_eq!(queue.try_push("hello"), Ok(()));
         assert_eq!(reader.await.ok(), Some(Some("hello")));
     }
 
     #[tokio::test]
     async fn an_interrupt_ends_a_waiting_pop_and_overtakes_what_waits() {
-        let queue = std::sync::Arc::new(SendQueue::new(4));
-        let reader = tokio::spawn({
-            let queue = std::sync::Arc::clone(&queue);
-            async move { queue.pop().await }
-        });
-        tokio::task::yield_now().await;
+        let queue = Arc::new(SendQueue::new(4));
+        let reader = waiting_reader(&queue).await;
         queue.interrupt();
         assert_eq!(reader.await.ok(), Some(None::<u8>));
         assert_eq!(queue.try_push(1), Ok(()));

@@ -87,6 +87,15 @@ pub use protocol::close;
 pub use redis_layer::RedisLayer;
 pub use rooms::{Channels, SendError};
 
+/// Locks one of the module's std mutexes (maps and queues that nothing
+/// awaits while holding). A poisoned lock only means another task panicked
+/// mid-update of plain data, which stays usable.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The URL schemes [`connect`] understands, for settings validation.
 pub const SCHEMES: [&str; 4] = ["memory://", "redis://", "rediss://", "nats://"];
 

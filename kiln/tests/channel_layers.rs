@@ -236,6 +236,65 @@ async fn history_keeps_a_window_and_says_gone_beyond_it() {
     }
 }
 
+/// Redis flushed or restarted without persistence, NATS restarted (its room
+/// streams are in memory), or for the in-process layer a restarted process:
+/// a client that saw the old ids must not take the new ones for messages it
+/// already has, nor an empty history for nothing missed.
+#[tokio::test]
+async fn a_room_whose_state_was_lost_gives_higher_ids_and_sends_old_ids_to_resync() {
+    for mut backend in backends().await {
+        let name = backend.name;
+        let mut old = Vec::new();
+        for text in ["one", "two", "three"] {
+            old.push(
+                backend.nodes[0]
+                    .publish("lost", payload(text), 10)
+                    .await
+                    .expect("publish"),
+            );
+        }
+        let last_seen = old[2];
+        // Ids follow a millisecond clock: a real restart takes longer.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        match &backend.server {
+            Some(server) => server.wipe().await,
+            None => {
+                let restarted: Arc<dyn ChannelLayer> = InProcessLayer::new();
+                backend.nodes = [Arc::clone(&restarted), restarted];
+            }
+        }
+        let [layer, other] = &backend.nodes;
+        let history = |layer: &Arc<dyn ChannelLayer>, after| {
+            let layer = Arc::clone(layer);
+            async move { layer.history_after("lost", after).await.expect("history") }
+        };
+        assert_eq!(
+            history(layer, last_seen).await,
+            History::Gone,
+            "{name}: nothing published since"
+        );
+        let new = layer
+            .publish("lost", payload("four"), 10)
+            .await
+            .expect("publish after the loss");
+        assert!(new > last_seen, "{name}: {new} after {old:?}");
+        for node in [layer, other] {
+            assert_eq!(
+                history(node, last_seen).await,
+                History::Gone,
+                "{name}: an id from before"
+            );
+            assert_eq!(ids(&history(node, 0).await), Some(vec![new]), "{name}");
+            assert_eq!(
+                history(node, new + 1).await,
+                History::Gone,
+                "{name}: an id it never gave"
+            );
+        }
+        backend.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn presence_is_set_listed_removed_and_expires() {
     for backend in backends().await {
@@ -534,12 +593,15 @@ async fn projects_with_different_prefixes_share_a_server_without_mixing() {
             .publish("lobby", payload("theirs"), 10)
             .await
             .expect("publish");
-        assert_eq!(id, 1, "{name}: their room has its own ids");
+        // A room's ids start from the clock, at a multiple of 1,000: their
+        // room's first message is number 1 of its own count, not our room's
+        // second.
+        assert_eq!(id % 1_000, 1, "{name}: their room has its own ids ({id})");
         let message = next(name, &mut their_live).await;
         assert_eq!(&message.payload[..], b"theirs", "{name}: not our message");
         assert_eq!(
             ids(&theirs.history_after("lobby", 0).await.expect("history")),
-            Some(vec![1]),
+            Some(vec![id]),
             "{name}"
         );
         assert_eq!(

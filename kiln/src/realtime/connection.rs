@@ -37,6 +37,7 @@ use tokio::time::Instant;
 
 use super::consumer::Consumer;
 use super::layer::{History, MessageId};
+use super::lock;
 use super::presence::Presence;
 use super::protocol::{ClientFrame, ErrorCode, ServerFrame, check_room, close, parse_client};
 use super::rate::RateLimit;
@@ -349,12 +350,6 @@ impl Socket {
 
 fn resync(room: &str) -> Message {
     Message::Text(ServerFrame::Resync { room }.encode().into())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs one upgraded connection to its end.

@@ -13,13 +13,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use tokio::sync::broadcast;
+
+use super::lock;
 
 /// A room message's position in its room: strictly increasing per room,
 /// assigned by the layer at publish time (gaps are allowed; `0` is never used,
@@ -216,7 +218,7 @@ impl Default for Rooms {
 /// incarnation's ids (unless that published over 1,000 messages a
 /// millisecond on average). The ids stay below 2^53, JavaScript's largest
 /// exact integer, until the year 2255.
-fn first_id(now: std::time::SystemTime) -> MessageId {
+pub(super) fn first_id(now: std::time::SystemTime) -> MessageId {
     let millis = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis());
@@ -285,15 +287,6 @@ pub(crate) async fn next_live(
             Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
-}
-
-/// Locks the rooms; a poisoned lock only means another task panicked
-/// mid-update of plain data, and the maps are still usable. A std mutex:
-/// nothing awaits while it is held.
-fn lock(rooms: &Mutex<Rooms>) -> MutexGuard<'_, Rooms> {
-    rooms
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Rooms {

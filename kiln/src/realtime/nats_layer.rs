@@ -3,9 +3,15 @@
 //! - **Ids and history**: each room has a JetStream stream of its own
 //!   (`<prefix>_room_<token>`, in memory, on subject
 //!   `<prefix>.history.<token>`). A message's id is its sequence in that
-//!   stream, so ids are strictly increasing per room whichever node
-//!   publishes, and the stream's first sequence says exactly what left the
-//!   window: every id below it is gone. One stream for all rooms was
+//!   stream plus the stream's *base*, so ids are strictly increasing per room
+//!   whichever node publishes, and the stream's first sequence says exactly
+//!   what left the window: every id below it is gone. The base is the clock
+//!   (milliseconds times 1,000, as the in-process layer's ids) when the
+//!   stream was made, kept in the stream's description (NATS 2.9 has no
+//!   `first_seq`): a room whose stream the server lost (a restart, since the
+//!   streams are in memory) gives ids above those its clients saw, and an id
+//!   from before is answered [`History::Gone`] rather than with a history
+//!   that only looks complete. One stream for all rooms was
 //!   rejected: its sequence is shared by every room, so nothing tells
 //!   "another room's message" from "one of ours that was trimmed" and
 //!   `history_after` could not answer [`History::Gone`] reliably.
@@ -38,7 +44,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 use tokio::sync::broadcast;
 
-use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, next_live};
+use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, first_id, next_live};
+use super::lock;
 
 /// The subject and stream prefix used when none is given.
 pub const DEFAULT_PREFIX: &str = "kiln";
@@ -52,6 +59,9 @@ const TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The header carrying a live message's id.
 const ID_HEADER: &str = "Kiln-Id";
+
+/// A room stream's description: this, then the base of its ids.
+const BASE_PREFIX: &str = "kiln room, ids from sequence + ";
 
 /// Escaped names longer than this are hashed instead (stream names become
 /// directory names on the server, and subjects travel with every message).
@@ -69,9 +79,11 @@ pub struct NatsLayer {
     presence: kv::Store,
     presence_stream: stream::Stream,
     /// The streams of rooms this layer has published to, by token, so a
-    /// publish costs no stream lookup. A std mutex: never held across an
-    /// await.
-    streams: Mutex<HashMap<String, stream::Stream>>,
+    /// publish costs no stream lookup; emptied when the client reconnects,
+    /// since a restarted server has lost them (and another node may have
+    /// made them again, with another base). A std mutex: never held across
+    /// an await.
+    streams: Arc<Mutex<HashMap<String, stream::Stream>>>,
 }
 
 impl fmt::Debug for NatsLayer {
@@ -112,10 +124,19 @@ impl NatsLayer {
                      with JetStream (`nats-server -js`) or change channel_layer",
             )
         };
+        let streams: Arc<Mutex<HashMap<String, stream::Stream>>> = Arc::default();
         let options = async_nats::ConnectOptions::new()
             .connection_timeout(TIMEOUT)
             .subscription_capacity(SUBSCRIBER_BUFFER)
-            .event_callback(|event| async move { log_event(&event) });
+            .event_callback({
+                let streams = Arc::clone(&streams);
+                move |event| {
+                    if matches!(event, async_nats::Event::Connected) {
+                        lock(&streams).clear();
+                    }
+                    async move { log_event(&event) }
+                }
+            });
         let client = match tokio::time::timeout(TIMEOUT, options.connect(url)).await {
             Ok(Ok(client)) => client,
             Ok(Err(error)) => return Err(fail("connect", &error)),
@@ -154,7 +175,7 @@ impl NatsLayer {
             jetstream,
             presence,
             presence_stream,
-            streams: Mutex::new(HashMap::new()),
+            streams,
         }))
     }
 
@@ -166,19 +187,30 @@ impl NatsLayer {
         format!("{}_room_{token}", self.prefix)
     }
 
-    /// The room's stream, created on first use.
+    /// The room's stream, created on first use with its ids' base.
     async fn room_stream(&self, room: &str, token: &str) -> Result<stream::Stream, LayerError> {
         let name = self.stream_name(token);
         let subject = format!("{}.history.{token}", self.prefix);
-        self.jetstream
+        let base = first_id(SystemTime::now());
+        let created = self
+            .jetstream
             .get_or_create_stream(stream::Config {
-                name,
+                name: name.clone(),
                 subjects: vec![subject],
                 storage: stream::StorageType::Memory,
+                description: Some(format!("{BASE_PREFIX}{base}")),
                 ..Default::default()
             })
-            .await
-            .map_err(|error| self.failed(&format!("open the stream of room {room:?}"), error))
+            .await;
+        match created {
+            Ok(stream) => Ok(stream),
+            // Another node made it (with its own base) in between.
+            Err(error) => self
+                .jetstream
+                .get_stream(name)
+                .await
+                .map_err(|_| self.failed(&format!("open the stream of room {room:?}"), error)),
+        }
     }
 
     /// The room's stream: cached, or created (or found) and cached; `fresh`
@@ -189,21 +221,16 @@ impl NatsLayer {
         token: &str,
         fresh: bool,
     ) -> Result<stream::Stream, LayerError> {
-        let lock = || {
-            self.streams
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        };
-        if !fresh && let Some(stream) = lock().get(token) {
+        if !fresh && let Some(stream) = lock(&self.streams).get(token) {
             return Ok(stream.clone());
         }
         let stream = self.room_stream(room, token).await?;
-        lock().insert(token.to_owned(), stream.clone());
+        lock(&self.streams).insert(token.to_owned(), stream.clone());
         Ok(stream)
     }
 
     /// Appends `payloads` to the room's stream, all in flight together,
-    /// and returns the sequence each got, in order.
+    /// and returns the sequence each got (not yet an id), in order.
     async fn append(
         &self,
         room: &str,
@@ -246,17 +273,21 @@ impl NatsLayer {
             Ok(stream) => stream,
             Err(error) => return payloads.iter().map(|_| Err(error.clone())).collect(),
         };
-        let mut ids = self.append(room, &token, payloads).await;
-        if ids.iter().all(Result::is_err) {
+        let mut sequences = self.append(room, &token, payloads).await;
+        if sequences.iter().all(Result::is_err) {
             // The stream may have been deleted behind the cache's back.
             stream = match self.cached_stream(room, &token, true).await {
                 Ok(stream) => stream,
                 Err(error) => return payloads.iter().map(|_| Err(error.clone())).collect(),
             };
-            ids = self.append(room, &token, payloads).await;
+            sequences = self.append(room, &token, payloads).await;
         }
         let keep = u64::try_from(keep).unwrap_or(u64::MAX);
-        let newest = ids.iter().filter_map(|id| id.as_ref().ok()).max().copied();
+        let newest = sequences
+            .iter()
+            .filter_map(|sequence| sequence.as_ref().ok())
+            .max()
+            .copied();
         // While fewer than `keep` messages were ever sent, none can be in
         // excess, which spares the purge request. A failed trim only leaves
         // the history longer than `keep` until the next one: the messages
@@ -267,10 +298,12 @@ impl NatsLayer {
             tracing::warn!(target: "kiln::realtime", room, %error, "nats channel layer: trimming the room's history failed");
         }
         let live = format!("{}.room.{token}", self.prefix);
-        let mut outcomes = Vec::with_capacity(ids.len());
-        for (id, payload) in ids.into_iter().zip(payloads) {
-            outcomes.push(match id {
-                Ok(id) => {
+        let base = base(&stream);
+        let mut outcomes = Vec::with_capacity(sequences.len());
+        for (sequence, payload) in sequences.into_iter().zip(payloads) {
+            outcomes.push(match sequence {
+                Ok(sequence) => {
+                    let id = base + sequence;
                     let mut headers = HeaderMap::new();
                     headers.insert(ID_HEADER, id.to_string().as_str());
                     self.client
@@ -288,6 +321,19 @@ impl NatsLayer {
     fn presence_key(room: &str, key: &str) -> String {
         format!("{}.{}", token(room), token(key))
     }
+}
+
+/// What a room stream's sequences are added to, to make ids: from its
+/// description; 0 for a stream made without one.
+fn base(stream: &stream::Stream) -> MessageId {
+    stream
+        .cached_info()
+        .config
+        .description
+        .as_deref()
+        .and_then(|description| description.strip_prefix(BASE_PREFIX))
+        .and_then(|base| base.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Moves one room subscription's messages into `sender` until the
@@ -471,7 +517,9 @@ impl ChannelLayer for NatsLayer {
             let token = token(room);
             let stream = match self.jetstream.get_stream(self.stream_name(&token)).await {
                 Ok(stream) => stream,
-                // Nothing was ever published to the room.
+                // Nothing was ever published to the room, or the server lost
+                // it: an id from it is from before, and what followed is
+                // unknown.
                 Err(error)
                     if matches!(
                         error.kind(),
@@ -479,16 +527,26 @@ impl ChannelLayer for NatsLayer {
                             if code.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
                     ) =>
                 {
-                    return Ok(History::Messages(Vec::new()));
+                    return Ok(if after > 0 {
+                        History::Gone
+                    } else {
+                        History::Messages(Vec::new())
+                    });
                 }
                 Err(error) => return Err(self.failed(&action, error)),
             };
+            let base = base(&stream);
             let state = &stream.cached_info().state;
-            // Every id below the first kept one has left the window.
-            if after.saturating_add(1) < state.first_sequence {
+            // Sequences up to this one have left the window.
+            let trimmed = state.first_sequence.saturating_sub(1);
+            // Trimmed away, or from before the stream was made, or never
+            // given by it.
+            if ((after > 0 || trimmed > 0) && after < base + trimmed)
+                || after > base + state.last_sequence
+            {
                 return Ok(History::Gone);
             }
-            let first = after.saturating_add(1);
+            let first = after.saturating_add(1).saturating_sub(base).max(1);
             let last = state.last_sequence;
             if state.messages == 0 || first > last {
                 return Ok(History::Messages(Vec::new()));
@@ -504,7 +562,7 @@ impl ChannelLayer for NatsLayer {
                         .into_iter()
                         .map(|message| Envelope {
                             room: room.to_owned(),
-                            id: message.sequence,
+                            id: base + message.sequence,
                             payload: message.payload,
                         })
                         .collect(),

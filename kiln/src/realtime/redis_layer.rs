@@ -4,6 +4,12 @@
 //! projects can share a server):
 //!
 //! - `<prefix>room:{<room>}:seq`, the counter that assigns message ids;
+//! - `<prefix>room:{<room>}:born`, where that counter started: the Redis
+//!   server's clock in milliseconds times 1,000 when the room's first message
+//!   came, as the in-process layer does, so that a room whose keys the server
+//!   lost (a restart without persistence, a flush, an eviction) gives ids
+//!   above the ones its clients saw, and an id from before is answered
+//!   [`History::Gone`] rather than with a history that only looks complete;
 //! - `<prefix>room:{<room>}:history`, a stream whose entry ids are the
 //!   message ids (`<id>-0`), trimmed to the `keep` newest;
 //! - `<prefix>room:{<room>}:dropped`, the id of the newest message trimmed
@@ -35,6 +41,7 @@ use redis::{ProtocolVersion, PushInfo, PushKind, Script, Value};
 use tokio::sync::broadcast;
 
 use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, next_live};
+use super::lock;
 
 /// The key prefix used when none is given.
 pub const DEFAULT_PREFIX: &str = "kiln:";
@@ -45,13 +52,21 @@ const SUBSCRIBER_BUFFER: usize = 1024;
 /// Longest wait for Redis to accept a connection or answer a command.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// For each payload from `ARGV[3]` on, in order: assigns the id, appends to
+/// Starts the room's counter from the server's clock when it has none (see
+/// the module docs). Then, for each payload from `ARGV[3]` on, in order:
+/// assigns the id, appends to
 /// the history stream (recording what the trim drops) and publishes
 /// `<id>:<payload>` on the room's channel `ARGV[2]`, keeping `ARGV[1]`
 /// messages. Returns the ids. One call publishes a whole batch, atomically,
 /// in one round trip.
 const PUBLISH: &str = r"
 local keep = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  local born = string.format('%d', tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000)
+  redis.call('SET', KEYS[1], born)
+  redis.call('SET', KEYS[4], born)
+end
 local ids = {}
 for i = 3, #ARGV do
   local id = redis.call('INCR', KEYS[1])
@@ -73,9 +88,11 @@ if keep == 0 then redis.call('DEL', KEYS[2]) end
 return ids
 ";
 
-/// The dropped-through id and the entries from `ARGV[1]` on, read together.
+/// The dropped-through id, where the ids started, the newest id and the
+/// entries from `ARGV[1]` on, read together.
 const HISTORY: &str = r"
-return {redis.call('GET', KEYS[2]) or '0', redis.call('XRANGE', KEYS[1], ARGV[1], '+')}
+local function id(key) return redis.call('GET', key) or '0' end
+return {id(KEYS[2]), id(KEYS[3]), id(KEYS[4]), redis.call('XRANGE', KEYS[1], ARGV[1], '+')}
 ";
 
 /// Sets an entry with its expiry on the server's clock; both keys live at
@@ -245,6 +262,7 @@ impl RedisLayer {
             .key(self.key(room, "seq"))
             .key(self.key(room, "history"))
             .key(self.key(room, "dropped"))
+            .key(self.key(room, "born"))
             .arg(keep)
             .arg(self.channel(room));
         for payload in payloads {
@@ -311,13 +329,6 @@ impl Live {
             tracing::warn!(%error, "redis channel layer: UNSUBSCRIBE failed");
         }
     }
-}
-
-fn lock(rooms: &Registry) -> std::sync::MutexGuard<'_, Rooms> {
-    // A poisoned lock only means a task panicked mid-update of a plain map.
-    rooms
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Routes one push message (`[channel, "<id>:<payload>"]`) to the room's
@@ -434,19 +445,25 @@ impl ChannelLayer for RedisLayer {
         Box::pin(async move {
             let action = format!("read the history of room {room:?}");
             let start = format!("{}-0", after.saturating_add(1));
-            let (dropped, entries): (String, Vec<StreamEntry>) = self
+            let (dropped, born, newest, entries): (String, String, String, Vec<StreamEntry>) = self
                 .scripts
                 .history
                 .key(self.key(room, "history"))
                 .key(self.key(room, "dropped"))
+                .key(self.key(room, "born"))
+                .key(self.key(room, "seq"))
                 .arg(start)
                 .invoke_async(&mut self.commands.clone())
                 .await
                 .map_err(|error| self.failed(&action, error))?;
-            let dropped: MessageId = dropped
-                .parse()
-                .map_err(|error| self.failed(&action, error))?;
-            if after < dropped {
+            let parse = |id: String| {
+                id.parse::<MessageId>()
+                    .map_err(|error| self.failed(&action, error))
+            };
+            let (dropped, born, newest) = (parse(dropped)?, parse(born)?, parse(newest)?);
+            // Trimmed away, or from before the room's keys were lost (what
+            // followed it is unknown), or never given by this room.
+            if after < dropped || (after > 0 && after < born) || after > newest {
                 return Ok(History::Gone);
             }
             let mut messages = Vec::with_capacity(entries.len());

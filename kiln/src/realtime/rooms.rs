@@ -22,7 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -33,6 +33,7 @@ use serde_json::value::{RawValue, to_raw_value};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
 use super::layer::{ChannelLayer, Envelope, LayerError, MessageId};
+use super::lock;
 use super::presence::{Diff, Nudge, Presence, PresenceEntry, Snapshot};
 use super::protocol::{Published, ServerFrame, close};
 use super::queue::{PushError, SendQueue};
@@ -272,14 +273,6 @@ pub(crate) struct Hub {
     signer: crate::security::Signer,
     /// Lets tasks the hub spawns hold it weakly (a hub outlives none of them).
     me: Weak<Hub>,
-}
-
-/// Locks a mutex of plain maps; a poisoned lock only means another task
-/// panicked mid-update, and the maps are still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn presence_room(room: &str) -> String {

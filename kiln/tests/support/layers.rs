@@ -72,8 +72,18 @@ impl Server {
     ///
     /// When the server stops answering.
     pub async fn finish(self) {
+        self.wipe().await;
+    }
+
+    /// Removes what the prefix holds on the server, as a server restarted
+    /// without persistence would have lost it.
+    ///
+    /// # Panics
+    ///
+    /// When the server stops answering.
+    pub async fn wipe(&self) {
         if self.name == "redis" {
-            let client = redis::Client::open(self.base).expect("a Redis URL");
+            let client = redis::Client::open(self.base.as_str()).expect("a Redis URL");
             let mut connection = client
                 .get_multiplexed_async_connection()
                 .await
@@ -91,7 +101,9 @@ impl Server {
                     .expect("DEL");
             }
         } else {
-            let client = async_nats::connect(self.base).await.expect("NATS answers");
+            let client = async_nats::connect(self.base.as_str())
+                .await
+                .expect("NATS answers");
             let jetstream = async_nats::jetstream::new(client);
             let names: Vec<String> = jetstream
                 .stream_names()

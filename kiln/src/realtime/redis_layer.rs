@@ -54,11 +54,10 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts the room's counter from the server's clock when it has none (see
 /// the module docs). Then, for each payload from `ARGV[3]` on, in order:
-/// assigns the id, appends to
-/// the history stream (recording what the trim drops) and publishes
-/// `<id>:<payload>` on the room's channel `ARGV[2]`, keeping `ARGV[1]`
-/// messages. Returns the ids. One call publishes a whole batch, atomically,
-/// in one round trip.
+/// assigns the id, appends to the history stream (recording what the trim
+/// drops) and publishes `<id>:<payload>` on the room's channel `ARGV[2]`,
+/// keeping `ARGV[1]` messages. Returns the ids. One call publishes a whole
+/// batch, atomically, in one round trip.
 const PUBLISH: &str = r"
 local keep = tonumber(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then

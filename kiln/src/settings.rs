@@ -1037,6 +1037,22 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_are_checked_when_the_settings_load() {
+        let error = Settings::from_toml("database_url = \"redis://127.0.0.1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`database_url`") && error.contains("is not a database URL"),
+            "{error}"
+        );
+        let error = Settings::from_toml("[databases.logs]\nurl = \"db.sqlite3\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`databases.logs.url`"), "{error}");
+        assert!(Settings::from_toml("database_url = \"postgres://u:p@db/app\"").is_ok());
+    }
+
+    #[test]
     fn durations_accept_decimals_and_refuse_out_of_range_values() {
         let settings = Settings::from_toml("request_timeout = 1.5").unwrap();
         assert_eq!(settings.request_timeout.0, Duration::from_millis(1500));

@@ -168,21 +168,42 @@ fn backend_of(url: &str) -> Result<DbBackend, String> {
 /// A message saying what is wrong: an unknown scheme, or a driver that
 /// needs a cargo feature.
 pub fn check_url(url: &str) -> Result<(), String> {
-    match backend_of(url)? {
-        DbBackend::Postgres if !cfg!(feature = "postgres") => Err(format!(
-            "{} needs PostgreSQL support, which this build lacks: enable kiln's `postgres` feature (kiln = {{ features = [\"postgres\"] }})",
-            mask_password(url)
-        )),
-        DbBackend::MySql if !cfg!(feature = "mysql") => Err(format!(
-            "{} needs MySQL support, which this build lacks: enable kiln's `mysql` feature (kiln = {{ features = [\"mysql\"] }})",
-            mask_password(url)
-        )),
-        DbBackend::Sqlite if !cfg!(feature = "sqlite") => Err(format!(
-            "{} needs SQLite support, which this build lacks: enable kiln's `sqlite` feature (on by default; kiln = {{ features = [\"sqlite\"] }})",
-            mask_password(url)
-        )),
-        _ => Ok(()),
+    check_url_for(url, Drivers::COMPILED)
+}
+
+/// Which database drivers a build of Kiln has (its cargo features).
+#[derive(Clone, Copy, Debug)]
+struct Drivers {
+    postgres: bool,
+    mysql: bool,
+    sqlite: bool,
+}
+
+impl Drivers {
+    const COMPILED: Self = Self {
+        postgres: cfg!(feature = "postgres"),
+        mysql: cfg!(feature = "mysql"),
+        sqlite: cfg!(feature = "sqlite"),
+    };
+}
+
+/// [`check_url`] for a build with `drivers`: the tests check the refusals
+/// of builds they are not (every test build has SQLite).
+fn check_url_for(url: &str, drivers: Drivers) -> Result<(), String> {
+    let (compiled, database, feature, default) = match backend_of(url)? {
+        DbBackend::Postgres => (drivers.postgres, "PostgreSQL", "postgres", ""),
+        DbBackend::MySql => (drivers.mysql, "MySQL", "mysql", ""),
+        DbBackend::Sqlite => (drivers.sqlite, "SQLite", "sqlite", "on by default; "),
+        // `backend_of` gives no other (sea-orm's enum is non-exhaustive).
+        _ => return Ok(()),
+    };
+    if compiled {
+        return Ok(());
     }
+    Err(format!(
+        "{} needs {database} support, which this build lacks: enable kiln's `{feature}` feature ({default}kiln = {{ features = [\"{feature}\"] }})",
+        mask_password(url)
+    ))
 }
 
 /// `url` with the password replaced by `***`, for messages and logs.
@@ -334,6 +355,48 @@ impl Databases {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_without_a_driver_refuses_its_urls_naming_the_feature() {
+        let all = Drivers {
+            postgres: true,
+            mysql: true,
+            sqlite: true,
+        };
+        let without_sqlite = Drivers {
+            sqlite: false,
+            ..all
+        };
+        assert_eq!(
+            check_url_for("sqlite://db.sqlite3", without_sqlite),
+            Err("sqlite://db.sqlite3 needs SQLite support, which this build lacks: enable kiln's `sqlite` feature (on by default; kiln = { features = [\"sqlite\"] })".to_owned())
+        );
+        assert_eq!(check_url_for("sqlite://db.sqlite3", all), Ok(()));
+        assert_eq!(
+            check_url_for("postgres://kiln@db/app", without_sqlite),
+            Ok(())
+        );
+        let without_postgres = Drivers {
+            postgres: false,
+            ..all
+        };
+        let refused =
+            check_url_for("postgres://kiln:s3cret@db/app", without_postgres).expect_err("refused");
+        assert!(
+            refused.starts_with("postgres://kiln:***@db/app needs PostgreSQL support"),
+            "{refused}"
+        );
+        assert!(refused.contains("kiln's `postgres` feature"), "{refused}");
+        let without_mysql = Drivers {
+            mysql: false,
+            ..all
+        };
+        assert!(
+            check_url_for("mariadb://root@127.0.0.1/test", without_mysql)
+                .is_err_and(|refused| refused.contains("kiln's `mysql` feature"))
+        );
+        assert!(check_url_for("redis://127.0.0.1", all).is_err());
+    }
 
     #[test]
     fn passwords_are_masked() {

@@ -47,6 +47,31 @@ pub enum History {
     Gone,
 }
 
+/// What a layer knows of a room's ids, which decides whether the history
+/// after a client's last id can be given ([`History::Gone`] otherwise). Every
+/// layer answers by the same rule.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KnownIds {
+    /// Ids up to this one have left the window (0: none has).
+    pub(crate) dropped_through: MessageId,
+    /// Ids up to this one came before the room's state: from before a
+    /// restart, or before the Redis or NATS server lost the room.
+    pub(crate) born_after: MessageId,
+    /// The newest id the room gave.
+    pub(crate) newest: MessageId,
+}
+
+impl KnownIds {
+    /// Whether what followed `after` is unknown: trimmed away, from before
+    /// the room's state (0, "from the oldest kept", is not), or an id the
+    /// room never gave (the clock went back, or another layer's id).
+    pub(crate) fn lost_after(&self, after: MessageId) -> bool {
+        after < self.dropped_through
+            || (after > 0 && after < self.born_after)
+            || after > self.newest
+    }
+}
+
 /// A backend failed; the message names the backend and what it was doing.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("channel layer {backend}: {message}")]
@@ -414,14 +439,12 @@ impl ChannelLayer for InProcessLayer {
         let state = rooms.by_name.get(room);
         // A room without state keeps nothing, and may have had messages
         // until now; a fresh state may have had some before it.
-        let born_after = state.map_or(rooms.last_id, |state| state.born_after);
-        let dropped_through = state.map_or(0, |state| state.dropped_through);
-        // An id this layer never gave is from before a restart (or from
-        // another layer): what followed it is unknown.
-        let history = if after < dropped_through
-            || (after > 0 && after < born_after)
-            || after > rooms.last_id
-        {
+        let known = KnownIds {
+            dropped_through: state.map_or(0, |state| state.dropped_through),
+            born_after: state.map_or(rooms.last_id, |state| state.born_after),
+            newest: rooms.last_id,
+        };
+        let history = if known.lost_after(after) {
             History::Gone
         } else {
             History::Messages(state.map_or_else(Vec::new, |state| {

@@ -44,7 +44,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 use tokio::sync::broadcast;
 
-use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, first_id, next_live};
+use super::layer::{
+    ChannelLayer, Envelope, History, KnownIds, LayerError, MessageId, first_id, next_live,
+};
 use super::lock;
 
 /// The subject and stream prefix used when none is given.
@@ -527,7 +529,7 @@ impl ChannelLayer for NatsLayer {
                             if code.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
                     ) =>
                 {
-                    return Ok(if after > 0 {
+                    return Ok(if KnownIds::default().lost_after(after) {
                         History::Gone
                     } else {
                         History::Messages(Vec::new())
@@ -539,11 +541,12 @@ impl ChannelLayer for NatsLayer {
             let state = &stream.cached_info().state;
             // Sequences up to this one have left the window.
             let trimmed = state.first_sequence.saturating_sub(1);
-            // Trimmed away, or from before the stream was made, or never
-            // given by it.
-            if ((after > 0 || trimmed > 0) && after < base + trimmed)
-                || after > base + state.last_sequence
-            {
+            let known = KnownIds {
+                dropped_through: if trimmed > 0 { base + trimmed } else { 0 },
+                born_after: base,
+                newest: base + state.last_sequence,
+            };
+            if known.lost_after(after) {
                 return Ok(History::Gone);
             }
             let first = after.saturating_add(1).saturating_sub(base).max(1);

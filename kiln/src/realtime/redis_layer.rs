@@ -40,7 +40,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ProtocolVersion, PushInfo, PushKind, Script, Value};
 use tokio::sync::broadcast;
 
-use super::layer::{ChannelLayer, Envelope, History, LayerError, MessageId, next_live};
+use super::layer::{ChannelLayer, Envelope, History, KnownIds, LayerError, MessageId, next_live};
 use super::lock;
 
 /// The key prefix used when none is given.
@@ -459,10 +459,12 @@ impl ChannelLayer for RedisLayer {
                 id.parse::<MessageId>()
                     .map_err(|error| self.failed(&action, error))
             };
-            let (dropped, born, newest) = (parse(dropped)?, parse(born)?, parse(newest)?);
-            // Trimmed away, or from before the room's keys were lost (what
-            // followed it is unknown), or never given by this room.
-            if after < dropped || (after > 0 && after < born) || after > newest {
+            let known = KnownIds {
+                dropped_through: parse(dropped)?,
+                born_after: parse(born)?,
+                newest: parse(newest)?,
+            };
+            if known.lost_after(after) {
                 return Ok(History::Gone);
             }
             let mut messages = Vec::with_capacity(entries.len());

@@ -66,11 +66,7 @@ impl<T> SendQueue<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // A poisoned lock only means a panic elsewhere mid-push; the deque
-        // is still whole.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::lock(&self.state)
     }
 
     /// Queues `item` without waiting.

@@ -120,11 +120,10 @@ pub(crate) struct ConnHandle(Arc<Conn>);
 struct Conn {
     key: Arc<str>,
     queue: SendQueue<Outbound>,
-    /// Set once: the first reason wins.
-    close_reason: std::sync::OnceLock<CloseReason>,
-    /// Wakes whoever waits in [`ConnHandle::closed`] once the reason is set
-    /// (the writer, waiting on the queue, is woken by its interrupt).
-    closing: Notify,
+    /// Set once: the first reason wins. Setting it wakes whoever waits in
+    /// [`ConnHandle::closed`] (the writer, waiting on the queue, is woken
+    /// by the queue's interrupt).
+    close_reason: tokio::sync::SetOnce<CloseReason>,
 }
 
 impl ConnHandle {
@@ -132,8 +131,7 @@ impl ConnHandle {
         Self(Arc::new(Conn {
             key,
             queue: SendQueue::new(send_queue),
-            close_reason: std::sync::OnceLock::new(),
-            closing: Notify::new(),
+            close_reason: tokio::sync::SetOnce::new(),
         }))
     }
 
@@ -180,7 +178,6 @@ impl ConnHandle {
         let first = self.0.close_reason.set((code, reason)).is_ok();
         if first {
             self.0.queue.interrupt();
-            self.0.closing.notify_waiters();
         }
         first
     }
@@ -192,17 +189,7 @@ impl ConnHandle {
 
     /// Waits until the connection is asked to close.
     pub(crate) async fn closed(&self) -> CloseReason {
-        loop {
-            let notified = self.0.closing.notified();
-            let mut notified = std::pin::pin!(notified);
-            // Registered before the check: a close between the check and
-            // the await still wakes this waiter.
-            notified.as_mut().enable();
-            if let Some(reason) = self.close_reason() {
-                return reason;
-            }
-            notified.await;
-        }
+        *self.0.close_reason.wait().await
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) mod options;
 mod query;
 mod router;
 
+pub(crate) use connect::refused_url_fix;
 pub use connect::{
     ConnectError, DEFAULT_DATABASE, DatabaseConfig, Databases, check_url, mask_password,
 };

@@ -618,12 +618,7 @@ impl Settings {
         );
         for (key, url) in urls {
             if let Err(problem) = crate::db::check_url(url) {
-                let fix = if problem.contains("feature") {
-                    "build the project with that feature, or use a URL of a database it supports"
-                } else {
-                    "use sqlite://db.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name"
-                };
-                return Err(invalid(&key, problem, fix));
+                return Err(invalid(&key, problem, crate::db::refused_url_fix(url)));
             }
         }
         for (key, url) in [

@@ -171,6 +171,16 @@ pub fn check_url(url: &str) -> Result<(), String> {
     check_url_for(url, Drivers::COMPILED)
 }
 
+/// The fix for a URL [`check_url`] refused: a known database whose driver
+/// this build lacks, or not a database URL at all.
+pub(crate) fn refused_url_fix(url: &str) -> &'static str {
+    if backend_of(url).is_ok() {
+        "build the project with that feature, or use a URL of a database it supports"
+    } else {
+        "use sqlite://db.sqlite3, postgres://user:password@host/name or mysql://user:password@host/name"
+    }
+}
+
 /// Which database drivers a build of Kiln has (its cargo features).
 #[derive(Clone, Copy, Debug)]
 struct Drivers {
@@ -396,6 +406,14 @@ mod tests {
                 .is_err_and(|refused| refused.contains("kiln's `mysql` feature"))
         );
         assert!(check_url_for("redis://127.0.0.1", all).is_err());
+    }
+
+    #[test]
+    fn a_refused_url_gets_the_fix_for_its_kind_of_problem() {
+        // Chosen by the URL's scheme, not by the words of the message: this
+        // one's message ("`featuredb` is not a database URL") says "feature".
+        assert!(refused_url_fix("featuredb").starts_with("use sqlite://"));
+        assert!(refused_url_fix("mysql://root@db/app").starts_with("build the project"));
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn derive_choices(input: TokenStream) -> TokenStream {
 }
 
 /// Turns `fn main() -> Project { ... }` into a program whose command line is
-/// the project's management commands (`runserver`, `routes`, `check`).
+/// the project's management commands (`runserver`, `routes`, `check`), and
+/// installs `kiln::allocator::Allocator` (mimalloc) as its global allocator;
+/// `#[kiln::main(global_allocator = false)]` leaves the allocator to the
+/// program.
 ///
 /// ```ignore
 /// #[kiln::main]
@@ -49,14 +52,10 @@ pub fn derive_choices(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    if !args.is_empty() {
-        return syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "#[kiln::main] takes no arguments",
-        )
-        .to_compile_error()
-        .into();
-    }
+    let install_allocator = match main_args(args.into()) {
+        Ok(install) => install,
+        Err(error) => return error.to_compile_error().into(),
+    };
     let function = parse_macro_input!(item as ItemFn);
     if function.sig.asyncness.is_some() {
         return syn::Error::new_spanned(
@@ -77,7 +76,15 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     let body = &function.block;
     let output = &function.sig.output;
     let attrs = &function.attrs;
+    let allocator = install_allocator.then(|| {
+        quote! {
+            #[global_allocator]
+            static KILN_GLOBAL_ALLOCATOR: ::kiln::allocator::Allocator = ::kiln::allocator::ALLOCATOR;
+        }
+    });
     quote! {
+        #allocator
+
         #(#attrs)*
         fn main() -> ::std::process::ExitCode {
             fn __kiln_project() #output #body
@@ -85,6 +92,24 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     .into()
+}
+
+/// `#[kiln::main]`'s one argument, `global_allocator = true | false`:
+/// whether to install Kiln's allocator (the default).
+fn main_args(args: proc_macro2::TokenStream) -> syn::Result<bool> {
+    const USAGE: &str = "#[kiln::main] takes one optional argument: `global_allocator = false` keeps the program's own allocator";
+    if args.is_empty() {
+        return Ok(true);
+    }
+    let arg: syn::MetaNameValue =
+        syn::parse2(args).map_err(|error| syn::Error::new(error.span(), USAGE))?;
+    match &arg.value {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(value),
+            ..
+        }) if arg.path.is_ident("global_allocator") => Ok(value.value),
+        _ => Err(syn::Error::new_spanned(&arg, USAGE)),
+    }
 }
 
 /// A compiled template (Kiln's `compiled-templates` feature): askama's

@@ -40,6 +40,7 @@
 //! - [`settings`]: defaults < `kiln.toml` < `KILN_*` environment variables.
 //! - [`http`]: [`Error`], the request id, error pages and the middleware stack.
 //! - [`server`]: the HTTP server, its limits and graceful shutdown.
+//! - [`allocator`]: the memory allocator `#[kiln::main]` installs (mimalloc).
 //! - [`cli`] and [`checks`]: the management commands and system checks.
 //! - [`forms`]: `#[derive(Form)]`, the [`Form`](forms::Form) extractor,
 //!   rendering and [`ModelForm`](forms::ModelForm).
@@ -51,6 +52,7 @@
 //!   rate limits, on by default.
 //! - [`test`]: [`test::TestClient`], the in-process test client.
 
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod cache;

@@ -87,3 +87,17 @@ fn single_file_app_serves_pages_json_and_forms() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `#[kiln::main]` installs mimalloc as the program's allocator
+/// (`kiln::allocator`): asked to be verbose, mimalloc says it started.
+#[test]
+fn the_program_allocates_with_mimalloc() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hello"))
+        .arg("routes")
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mimalloc: v2"), "{stderr}");
+}

@@ -79,7 +79,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     let allocator = install_allocator.then(|| {
         quote! {
             #[global_allocator]
-            static KILN_GLOBAL_ALLOCATOR: ::kiln::allocator::Allocator = ::kiln::allocator::ALLOCATOR;
+            static KILN_GLOBAL_ALLOCATOR: ::kiln::allocator::Allocator = ::kiln::allocator::Allocator;
         }
     });
     quote! {

@@ -19,18 +19,12 @@
 //! A program with its own `#[global_allocator]` opts out with
 //! `#[kiln::main(global_allocator = false)]`.
 
-/// The allocator `#[kiln::main]` installs.
+/// The allocator `#[kiln::main]` installs; a unit struct, so the name is
+/// also its value (`static A: Allocator = Allocator;`).
 #[cfg(feature = "mimalloc")]
-pub type Allocator = mimalloc::MiMalloc;
+pub use mimalloc::MiMalloc as Allocator;
 
-/// The allocator `#[kiln::main]` installs.
+/// The allocator `#[kiln::main]` installs; a unit struct, so the name is
+/// also its value (`static A: Allocator = Allocator;`).
 #[cfg(not(feature = "mimalloc"))]
-pub type Allocator = std::alloc::System;
-
-/// The value of [`Allocator`] for a `#[global_allocator]` static.
-#[cfg(feature = "mimalloc")]
-pub const ALLOCATOR: Allocator = mimalloc::MiMalloc;
-
-/// The value of [`Allocator`] for a `#[global_allocator]` static.
-#[cfg(not(feature = "mimalloc"))]
-pub const ALLOCATOR: Allocator = std::alloc::System;
+pub use std::alloc::System as Allocator;

@@ -72,6 +72,12 @@ impl MemoryBackend {
     }
 }
 
+/// The answer of a backend that never waits: every call below does its
+/// work before returning, and the future only hands the result over.
+fn answered<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
 impl Backend for MemoryBackend {
     fn name(&self) -> &'static str {
         "memory"
@@ -82,100 +88,87 @@ impl Backend for MemoryBackend {
     }
 
     fn ping(&self) -> BoxFuture<'_, ()> {
-        Box::pin(std::future::ready(Ok(())))
+        answered(())
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
-        Box::pin(std::future::ready(Ok(self
-            .entries
-            .get(key)
-            .map(|s| s.bytes))))
+        answered(self.entries.get(key).map(|s| s.bytes))
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
-        let values = keys
-            .iter()
-            .map(|key| self.entries.get(key).map(|s| s.bytes))
-            .collect();
-        Box::pin(std::future::ready(Ok(values)))
+        answered(
+            keys.iter()
+                .map(|key| self.entries.get(key).map(|s| s.bytes))
+                .collect(),
+        )
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.entries.insert(key.to_owned(), Stored::new(value, ttl));
-            Ok(())
-        })
+        self.entries.insert(key.to_owned(), Stored::new(value, ttl));
+        answered(())
     }
 
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            for (key, value) in entries {
-                self.entries.insert(key, Stored::new(value, ttl));
-            }
-            Ok(())
-        })
+        for (key, value) in entries {
+            self.entries.insert(key, Stored::new(value, ttl));
+        }
+        answered(())
     }
 
     fn add<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let entry = self
-                .entries
-                .entry_by_ref(key)
-                .or_insert(Stored::new(value, ttl));
-            Ok(entry.is_fresh())
-        })
+        let entry = self
+            .entries
+            .entry_by_ref(key)
+            .or_insert(Stored::new(value, ttl));
+        answered(entry.is_fresh())
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, bool> {
-        Box::pin(std::future::ready(Ok(self.entries.remove(key).is_some())))
+        answered(self.entries.remove(key).is_some())
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Counted> {
-        Box::pin(async move {
-            let mut counted = Counted::Missing;
-            // Atomic: moka runs one computation per key at a time.
-            let _: CompResult<String, Stored> =
-                self.entries
-                    .entry_by_ref(key)
-                    .and_compute_with(|current| match current {
-                        None => Op::Nop,
-                        Some(entry) => match add_to(&entry.value().bytes, delta) {
-                            None => {
-                                counted = Counted::NotANumber;
-                                Op::Nop
-                            }
-                            Some(sum) => {
-                                counted = Counted::Value(sum);
-                                Op::Put(Stored {
-                                    bytes: Bytes::from(sum.to_string()),
-                                    expires_at: entry.value().expires_at,
-                                })
-                            }
-                        },
-                    });
-            Ok(counted)
-        })
-    }
-
-    fn touch<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let result = self
-                .entries
+        let mut counted = Counted::Missing;
+        // Atomic: moka runs one computation per key at a time.
+        let _: CompResult<String, Stored> =
+            self.entries
                 .entry_by_ref(key)
                 .and_compute_with(|current| match current {
                     None => Op::Nop,
-                    Some(entry) => Op::Put(Stored {
-                        bytes: entry.value().bytes.clone(),
-                        expires_at: Instant::now() + ttl,
-                    }),
+                    Some(entry) => match add_to(&entry.value().bytes, delta) {
+                        None => {
+                            counted = Counted::NotANumber;
+                            Op::Nop
+                        }
+                        Some(sum) => {
+                            counted = Counted::Value(sum);
+                            Op::Put(Stored {
+                                bytes: Bytes::from(sum.to_string()),
+                                expires_at: entry.value().expires_at,
+                            })
+                        }
+                    },
                 });
-            Ok(matches!(result, CompResult::ReplacedWith(_)))
-        })
+        answered(counted)
+    }
+
+    fn touch<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        let result = self
+            .entries
+            .entry_by_ref(key)
+            .and_compute_with(|current| match current {
+                None => Op::Nop,
+                Some(entry) => Op::Put(Stored {
+                    bytes: entry.value().bytes.clone(),
+                    expires_at: Instant::now() + ttl,
+                }),
+            });
+        answered(matches!(result, CompResult::ReplacedWith(_)))
     }
 
     fn clear<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, ()> {
         // This process's cache holds this site's keys only.
         self.entries.invalidate_all();
-        Box::pin(std::future::ready(Ok(())))
+        answered(())
     }
 }

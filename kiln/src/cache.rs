@@ -11,7 +11,7 @@
 //!
 //! | `cache` | backend | cargo feature |
 //! |---|---|---|
-//! | `memory` (default) | this process ([moka](https://docs.rs/moka)), at most `cache_max_entries` entries | none |
+//! | `memory` (default) | this process ([quick_cache](https://docs.rs/quick_cache)), at most `cache_max_entries` entries | none |
 //! | `redis://host:port/db` | Redis, shared by every process of the site | `redis` |
 //! | `memcached://host:port` | Memcached | `memcached` |
 //!

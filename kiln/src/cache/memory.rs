@@ -1,19 +1,24 @@
-//! The in-process backend (`cache = "memory"`): a moka cache bounded by
-//! `cache_max_entries`, each entry with its own time to live.
+//! The in-process backend (`cache = "memory"`): a quick_cache cache bounded
+//! by `cache_max_entries`, each entry with its own time to live.
 //!
-//! moka evicts the least useful entries when full (TinyLFU) and drops
-//! expired ones by itself; a read never returns an expired entry.
+//! When full, quick_cache evicts with S3-FIFO: an entry read again since it
+//! came in is kept over one that was not. Expiry is checked on read, as
+//! Django's local-memory cache does it: an expired entry is never returned,
+//! and it is dropped when it is next looked up or evicted, so the count of
+//! entries stays within `cache_max_entries` either way.
 //!
-//! moka's blocking cache, not its async one: nothing here waits for I/O,
-//! and the async cache's futures and locks cost about 10 % more
-//! instructions on a `get_many` of 100 cached rows (callgrind,
-//! benchmarks/README.md "Fifth look").
+//! quick_cache rather than moka (decisions.md, section 12): an entry takes
+//! about 96 bytes of the cache's own tables (its key's and value's headers
+//! included) besides its key's and value's bytes, where moka's per-entry
+//! timers, deques and frequency sketch took about 300 more, and a read is
+//! one read lock and a hash lookup, where moka's bookkeeping was half of
+//! `/cached-queries`' CPU (benchmarks/README.md, "Sixth look").
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use moka::ops::compute::{CompResult, Op};
-use moka::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle, EntryAction, EntryResult};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use super::backend::{Backend, BoxFuture, Counted, add_to};
 
@@ -35,27 +40,16 @@ impl Stored {
             expires_at: Instant::now() + ttl,
         }
     }
-}
 
-/// Each entry lives until its own `expires_at`, so that an update that
-/// keeps it (an increment) keeps its expiry too, and a touch moves it.
-struct UntilExpiry;
-
-impl moka::Expiry<String, Stored> for UntilExpiry {
-    fn expire_after_create(&self, _: &String, value: &Stored, now: Instant) -> Option<Duration> {
-        Some(value.expires_at.saturating_duration_since(now))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &String,
-        value: &Stored,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.expires_at.saturating_duration_since(now))
+    fn expired(&self) -> bool {
+        self.expires_at <= Instant::now()
     }
 }
+
+/// One shard: quick_cache splits the capacity evenly between its shards,
+/// and the keys do not split evenly, so with several shards a cache could
+/// not hold `cache_max_entries` values (9,872 of 10,000 with eight).
+const SHARDS: usize = 1;
 
 pub(crate) struct MemoryBackend {
     entries: Cache<String, Stored>,
@@ -63,11 +57,48 @@ pub(crate) struct MemoryBackend {
 
 impl MemoryBackend {
     pub(crate) fn new(max_entries: u64) -> Self {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(usize::try_from(max_entries).unwrap_or(usize::MAX))
+            .weight_capacity(max_entries)
+            .shards(SHARDS)
+            .build()
+            .expect("both capacities are set");
         Self {
-            entries: Cache::builder()
-                .max_capacity(max_entries)
-                .expire_after(UntilExpiry)
-                .build(),
+            entries: Cache::with_options(
+                options,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
+        }
+    }
+
+    /// The live value under `key`; an expired one is removed (unless a
+    /// fresh value replaced it meanwhile) and not returned.
+    fn live(&self, key: &str) -> Option<Bytes> {
+        let stored = self.entries.get(key)?;
+        if stored.expired() {
+            self.entries.remove_if(key, Stored::expired);
+            return None;
+        }
+        Some(stored.bytes)
+    }
+
+    /// Runs `change` on the live entry under `key`, atomically (the key's
+    /// shard is locked meanwhile); `None` when there is none, an expired
+    /// entry being removed.
+    fn change<T>(&self, key: &str, change: impl FnOnce(&mut Stored) -> T) -> Option<T> {
+        let found = self.entries.entry(key, None, |_, stored| {
+            if stored.expired() {
+                EntryAction::Remove
+            } else {
+                EntryAction::Retain(change(stored))
+            }
+        });
+        match found {
+            EntryResult::Retained(value) => Some(value),
+            // A vacant key's guard is dropped unused: nothing is inserted.
+            _ => None,
         }
     }
 }
@@ -92,15 +123,11 @@ impl Backend for MemoryBackend {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
-        answered(self.entries.get(key).map(|s| s.bytes))
+        answered(self.live(key))
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
-        answered(
-            keys.iter()
-                .map(|key| self.entries.get(key).map(|s| s.bytes))
-                .collect(),
-        )
+        answered(keys.iter().map(|key| self.live(key)).collect())
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
@@ -116,59 +143,105 @@ impl Backend for MemoryBackend {
     }
 
     fn add<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, bool> {
-        let entry = self
-            .entries
-            .entry_by_ref(key)
-            .or_insert(Stored::new(value, ttl));
-        answered(entry.is_fresh())
+        // Atomic: of concurrent adds, the first takes the key's guard and
+        // the others wait for its value, then find the key taken.
+        let found = self.entries.entry(key, None, |_, stored| {
+            if stored.expired() {
+                EntryAction::ReplaceWithGuard
+            } else {
+                EntryAction::Retain(())
+            }
+        });
+        let added = match found {
+            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
+                // Refused only when a `set` of the same key came in between,
+                // which then holds the key.
+                guard.insert(Stored::new(value, ttl)).is_ok()
+            }
+            _ => false,
+        };
+        answered(added)
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, bool> {
-        answered(self.entries.remove(key).is_some())
+        let removed = self.entries.remove(key);
+        answered(removed.is_some_and(|(_, stored)| !stored.expired()))
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Counted> {
-        let mut counted = Counted::Missing;
-        // Atomic: moka runs one computation per key at a time.
-        let _: CompResult<String, Stored> =
-            self.entries
-                .entry_by_ref(key)
-                .and_compute_with(|current| match current {
-                    None => Op::Nop,
-                    Some(entry) => match add_to(&entry.value().bytes, delta) {
-                        None => {
-                            counted = Counted::NotANumber;
-                            Op::Nop
-                        }
-                        Some(sum) => {
-                            counted = Counted::Value(sum);
-                            Op::Put(Stored {
-                                bytes: Bytes::from(sum.to_string()),
-                                expires_at: entry.value().expires_at,
-                            })
-                        }
-                    },
-                });
-        answered(counted)
+        let counted = self.change(key, |stored| match add_to(&stored.bytes, delta) {
+            None => Counted::NotANumber,
+            Some(sum) => {
+                // The time to live stays the entry's.
+                stored.bytes = Bytes::from(sum.to_string());
+                Counted::Value(sum)
+            }
+        });
+        answered(counted.unwrap_or(Counted::Missing))
     }
 
     fn touch<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
-        let result = self
-            .entries
-            .entry_by_ref(key)
-            .and_compute_with(|current| match current {
-                None => Op::Nop,
-                Some(entry) => Op::Put(Stored {
-                    bytes: entry.value().bytes.clone(),
-                    expires_at: Instant::now() + ttl,
-                }),
-            });
-        answered(matches!(result, CompResult::ReplacedWith(_)))
+        let touched = self.change(key, |stored| stored.expires_at = Instant::now() + ttl);
+        answered(touched.is_some())
     }
 
     fn clear<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, ()> {
         // This process's cache holds this site's keys only.
-        self.entries.invalidate_all();
+        self.entries.clear();
         answered(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block<T>(future: BoxFuture<'_, T>) -> T {
+        futures_util::FutureExt::now_or_never(future)
+            .expect("the memory backend never waits")
+            .expect("the memory backend never fails")
+    }
+
+    #[test]
+    fn holds_its_capacity_and_no_more() {
+        let backend = MemoryBackend::new(1_000);
+        let ttl = Duration::from_secs(60);
+        let kept = |range: std::ops::Range<u32>| {
+            range
+                .filter(|i| block(backend.get(&format!("k{i}"))).is_some())
+                .count()
+        };
+        for i in 0..1_000 {
+            block(backend.set(&format!("k{i}"), b"1".to_vec(), ttl));
+        }
+        // Every one of `cache_max_entries` values fits (with quick_cache's
+        // default eight shards, 1.3 % of them did not).
+        assert_eq!(kept(0..1_000), 1_000);
+        for i in 1_000..10_000 {
+            block(backend.set(&format!("k{i}"), b"1".to_vec(), ttl));
+        }
+        let kept = kept(0..10_000);
+        assert!((900..=1_000).contains(&kept), "{kept} entries kept");
+    }
+
+    #[test]
+    fn expired_entries_are_gone_for_every_operation() {
+        let backend = MemoryBackend::new(100);
+        let gone = Duration::ZERO;
+        block(backend.set("k", b"1".to_vec(), gone));
+        assert_eq!(block(backend.get("k")), None);
+        block(backend.set("k", b"1".to_vec(), gone));
+        assert_eq!(block(backend.incr("k", 1)), Counted::Missing);
+        block(backend.set("k", b"1".to_vec(), gone));
+        assert!(!block(backend.touch("k", Duration::from_secs(60))));
+        block(backend.set("k", b"1".to_vec(), gone));
+        assert!(!block(backend.delete("k")));
+        block(backend.set("k", b"1".to_vec(), gone));
+        assert!(block(backend.add(
+            "k",
+            b"2".to_vec(),
+            Duration::from_secs(60)
+        )));
+        assert_eq!(block(backend.get("k")).as_deref(), Some(&b"2"[..]));
     }
 }

@@ -79,6 +79,13 @@ use crate::settings::Settings;
 /// The longest key Memcached stores, prefix and version included.
 pub const MAX_KEY_LENGTH: usize = 250;
 
+/// The longest time to live a value gets, about a century: a longer one
+/// (`Duration::MAX` for "for ever") is cut to it: the in-process cache's
+/// clock would overflow, and Redis refuses such an expiry ("out of range").
+/// Memcached keeps a value until January 2038 at most (its expiry is a
+/// 32-bit Unix time).
+pub const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// The URL schemes the `cache` setting accepts besides `memory`.
 const SCHEMES: [&str; 3] = ["redis://", "rediss://", "memcached://"];
 
@@ -300,7 +307,7 @@ impl Cache {
     }
 
     fn ttl(&self, ttl: Option<Duration>) -> Duration {
-        ttl.unwrap_or(self.0.default_ttl)
+        ttl.unwrap_or(self.0.default_ttl).min(LONGEST_TTL)
     }
 
     /// The value under `key`, or `None` when there is none (or it expired).

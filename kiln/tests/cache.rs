@@ -150,6 +150,32 @@ async fn values_expire_after_their_ttl_and_touch_extends_it() {
 }
 
 #[tokio::test]
+async fn a_time_to_live_too_long_to_count_keeps_the_value() {
+    // `Duration::MAX` used to panic in the in-process cache and in the
+    // Memcached backend's expiry, and Redis refused it.
+    for (backend, cache) in every_backend().await {
+        let forever = Some(Duration::MAX);
+        cache
+            .set("forever", &1, forever)
+            .await
+            .unwrap_or_else(|error| panic!("{backend}: {error}"));
+        assert_eq!(
+            cache.get::<i32>("forever").await.unwrap(),
+            Some(1),
+            "{backend}"
+        );
+        assert!(cache.touch("forever", forever).await.unwrap(), "{backend}");
+        assert!(cache.add("also", &2, forever).await.unwrap(), "{backend}");
+        assert_eq!(
+            cache.get::<i32>("also").await.unwrap(),
+            Some(2),
+            "{backend}"
+        );
+        cache.clear().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn of_concurrent_adds_exactly_one_wins() {
     for (backend, cache) in every_backend().await {
         let tasks: Vec<_> = (0..16)

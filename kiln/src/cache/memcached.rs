@@ -107,9 +107,12 @@ impl MemcachedBackend {
 }
 
 /// Memcached's expiry for `ttl`: whole seconds (at least one), as a Unix
-/// time past 30 days.
+/// time past 30 days. Memcached reads it as a 32-bit number, so a value
+/// kept past January 2038 is kept until then.
 fn expiry(ttl: Duration) -> i64 {
-    let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    let seconds = ttl
+        .as_secs()
+        .saturating_add(u64::from(ttl.subsec_nanos() > 0));
     let seconds = seconds.max(1);
     let seconds = if seconds > RELATIVE_LIMIT {
         let now = SystemTime::now()
@@ -119,7 +122,9 @@ fn expiry(ttl: Duration) -> i64 {
     } else {
         seconds
     };
-    i64::try_from(seconds).unwrap_or(i64::MAX)
+    i64::try_from(seconds)
+        .unwrap_or(i64::MAX)
+        .min(i64::from(i32::MAX))
 }
 
 fn is_status(error: &async_memcached::Error, status: &Status) -> bool {
@@ -312,6 +317,7 @@ mod tests {
         assert_eq!(super::expiry(Duration::from_millis(1500)), 2);
         assert_eq!(super::expiry(Duration::from_secs(300)), 300);
         assert!(super::expiry(Duration::from_secs(31 * 24 * 3600)) > 1_700_000_000);
+        assert_eq!(super::expiry(Duration::MAX), i64::from(i32::MAX));
     }
 
     #[test]

@@ -29,20 +29,28 @@ struct Stored {
     expires_at: Instant,
 }
 
+/// When a value stored now for `ttl` expires.
+fn deadline(ttl: Duration) -> Instant {
+    Instant::now() + ttl
+}
+
 impl Stored {
-    fn new(mut bytes: Vec<u8>, ttl: Duration) -> Self {
+    fn new(mut bytes: Vec<u8>, expires_at: Instant) -> Self {
         // serde_json writes into a 128-byte buffer at least, and `Bytes`
         // keeps the whole allocation: a small value (a row of a few dozen
         // bytes) would hold four times its size for as long as it is cached.
         bytes.shrink_to_fit();
         Self {
             bytes: Bytes::from(bytes),
-            expires_at: Instant::now() + ttl,
+            expires_at,
         }
     }
 
-    fn expired(&self) -> bool {
-        self.expires_at <= Instant::now()
+    /// Whether the value has expired at `now`. Each call below reads the
+    /// clock once, however many values it looks at (a `get_many` of 100
+    /// keys used to read it 100 times).
+    fn expired(&self, now: Instant) -> bool {
+        self.expires_at <= now
     }
 }
 
@@ -75,10 +83,10 @@ impl MemoryBackend {
 
     /// The live value under `key`; an expired one is removed (unless a
     /// fresh value replaced it meanwhile) and not returned.
-    fn live(&self, key: &str) -> Option<Bytes> {
+    fn live(&self, key: &str, now: Instant) -> Option<Bytes> {
         let stored = self.entries.get(key)?;
-        if stored.expired() {
-            self.entries.remove_if(key, Stored::expired);
+        if stored.expired(now) {
+            self.entries.remove_if(key, |stored| stored.expired(now));
             return None;
         }
         Some(stored.bytes)
@@ -88,8 +96,9 @@ impl MemoryBackend {
     /// shard is locked meanwhile); `None` when there is none, an expired
     /// entry being removed.
     fn change<T>(&self, key: &str, change: impl FnOnce(&mut Stored) -> T) -> Option<T> {
+        let now = Instant::now();
         let found = self.entries.entry(key, None, |_, stored| {
-            if stored.expired() {
+            if stored.expired(now) {
                 EntryAction::Remove
             } else {
                 EntryAction::Retain(change(stored))
@@ -123,21 +132,24 @@ impl Backend for MemoryBackend {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
-        answered(self.live(key))
+        answered(self.live(key, Instant::now()))
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
-        answered(keys.iter().map(|key| self.live(key)).collect())
+        let now = Instant::now();
+        answered(keys.iter().map(|key| self.live(key, now)).collect())
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
-        self.entries.insert(key.to_owned(), Stored::new(value, ttl));
+        self.entries
+            .insert(key.to_owned(), Stored::new(value, deadline(ttl)));
         answered(())
     }
 
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> BoxFuture<'_, ()> {
+        let expires_at = deadline(ttl);
         for (key, value) in entries {
-            self.entries.insert(key, Stored::new(value, ttl));
+            self.entries.insert(key, Stored::new(value, expires_at));
         }
         answered(())
     }
@@ -145,8 +157,9 @@ impl Backend for MemoryBackend {
     fn add<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, bool> {
         // Atomic: of concurrent adds, the first takes the key's guard and
         // the others wait for its value, then find the key taken.
+        let now = Instant::now();
         let found = self.entries.entry(key, None, |_, stored| {
-            if stored.expired() {
+            if stored.expired(now) {
                 EntryAction::ReplaceWithGuard
             } else {
                 EntryAction::Retain(())
@@ -156,7 +169,7 @@ impl Backend for MemoryBackend {
             EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
                 // Refused only when a `set` of the same key came in between,
                 // which then holds the key.
-                guard.insert(Stored::new(value, ttl)).is_ok()
+                guard.insert(Stored::new(value, now + ttl)).is_ok()
             }
             _ => false,
         };
@@ -165,7 +178,7 @@ impl Backend for MemoryBackend {
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, bool> {
         let removed = self.entries.remove(key);
-        answered(removed.is_some_and(|(_, stored)| !stored.expired()))
+        answered(removed.is_some_and(|(_, stored)| !stored.expired(Instant::now())))
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Counted> {
@@ -181,7 +194,8 @@ impl Backend for MemoryBackend {
     }
 
     fn touch<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
-        let touched = self.change(key, |stored| stored.expires_at = Instant::now() + ttl);
+        let expires_at = deadline(ttl);
+        let touched = self.change(key, |stored| stored.expires_at = expires_at);
         answered(touched.is_some())
     }
 

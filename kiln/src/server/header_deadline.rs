@@ -81,6 +81,11 @@ impl HeaderClock {
         self.waiting_since.store(OFF, Ordering::Relaxed);
     }
 
+    #[cfg(test)]
+    pub(super) fn is_stopped(&self) -> bool {
+        matches!(self.phase(), Phase::Off)
+    }
+
     fn set(&self, value: u64) {
         // `OFF` is final; a plain load and store are enough, since only the
         // connection's own task writes.

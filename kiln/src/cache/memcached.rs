@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_memcached::{AsciiProtocol as _, Client, ErrorKind, MetaProtocol as _, Status};
-use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use super::CacheError;
-use super::backend::{Backend, BoxFuture, Counted};
+use super::backend::{Backend, BoxFuture, Counted, Value};
 
 /// Connections per backend: enough for the commands of a busy process to
 /// overlap, few enough for a shared server's connection limit.
@@ -159,16 +158,16 @@ impl Backend for MemcachedBackend {
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Value>> {
         Box::pin(async move {
             let value = self
                 .with("get a value", async |client| client.get(key).await)
                 .await?;
-            Ok(value.and_then(|value| value.data).map(Bytes::from))
+            Ok(value.and_then(|value| value.data).map(Value::from))
         })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Value>>> {
         Box::pin(async move {
             if keys.is_empty() {
                 return Ok(Vec::new());
@@ -176,10 +175,10 @@ impl Backend for MemcachedBackend {
             let found = self
                 .with("get values", async |client| client.get_multi(keys).await)
                 .await?;
-            let mut values: Vec<Option<Bytes>> = vec![None; keys.len()];
+            let mut values: Vec<Option<Value>> = vec![None; keys.len()];
             for value in found {
                 if let Some(index) = keys.iter().position(|key| key.as_bytes() == value.key) {
-                    values[index] = value.data.map(Bytes::from);
+                    values[index] = value.data.map(Value::from);
                 }
             }
             Ok(values)

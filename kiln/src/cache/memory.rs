@@ -16,16 +16,23 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use quick_cache::sync::{Cache, DefaultLifecycle, EntryAction, EntryResult};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
+use smallvec::SmallVec;
 
-use super::backend::{Backend, BoxFuture, Counted, add_to};
+use super::backend::{Backend, BoxFuture, Counted, Value, add_to};
+
+/// A full key's bytes, inline up to this length (the prefix and version
+/// included: `:1:world:1234` is 13): the lookup's comparison then reads the
+/// entry itself, not another allocation as a `String`'s bytes would be.
+/// Looked up by `&[u8]`, which hashes the same.
+type Key = SmallVec<[u8; 32]>;
 
 #[derive(Clone)]
 struct Stored {
-    /// Shared: a read hands out a reference count, not a copy.
-    bytes: Bytes,
+    /// A short value inline, a longer one shared: a read copies the first
+    /// and hands out a reference count of the second.
+    value: Value,
     expires_at: Instant,
 }
 
@@ -35,13 +42,9 @@ fn deadline(ttl: Duration) -> Instant {
 }
 
 impl Stored {
-    fn new(mut bytes: Vec<u8>, expires_at: Instant) -> Self {
-        // serde_json writes into a 128-byte buffer at least, and `Bytes`
-        // keeps the whole allocation: a small value (a row of a few dozen
-        // bytes) would hold four times its size for as long as it is cached.
-        bytes.shrink_to_fit();
+    fn new(bytes: Vec<u8>, expires_at: Instant) -> Self {
         Self {
-            bytes: Bytes::from(bytes),
+            value: Value::from(bytes),
             expires_at,
         }
     }
@@ -60,7 +63,7 @@ impl Stored {
 const SHARDS: usize = 1;
 
 pub(crate) struct MemoryBackend {
-    entries: Cache<String, Stored>,
+    entries: Cache<Key, Stored>,
 }
 
 impl MemoryBackend {
@@ -83,13 +86,14 @@ impl MemoryBackend {
 
     /// The live value under `key`; an expired one is removed (unless a
     /// fresh value replaced it meanwhile) and not returned.
-    fn live(&self, key: &str, now: Instant) -> Option<Bytes> {
+    fn live(&self, key: &str, now: Instant) -> Option<Value> {
+        let key = key.as_bytes();
         let stored = self.entries.get(key)?;
         if stored.expired(now) {
             self.entries.remove_if(key, |stored| stored.expired(now));
             return None;
         }
-        Some(stored.bytes)
+        Some(stored.value)
     }
 
     /// Runs `change` on the live entry under `key`, atomically (the key's
@@ -97,13 +101,15 @@ impl MemoryBackend {
     /// entry being removed.
     fn change<T>(&self, key: &str, change: impl FnOnce(&mut Stored) -> T) -> Option<T> {
         let now = Instant::now();
-        let found = self.entries.entry(key, None, |_, stored| {
-            if stored.expired(now) {
-                EntryAction::Remove
-            } else {
-                EntryAction::Retain(change(stored))
-            }
-        });
+        let found = self
+            .entries
+            .entry(&Key::from_slice(key.as_bytes()), None, |_, stored| {
+                if stored.expired(now) {
+                    EntryAction::Remove
+                } else {
+                    EntryAction::Retain(change(stored))
+                }
+            });
         match found {
             EntryResult::Retained(value) => Some(value),
             // A vacant key's guard is dropped unused: nothing is inserted.
@@ -131,25 +137,30 @@ impl Backend for MemoryBackend {
         answered(())
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Value>> {
         answered(self.live(key, Instant::now()))
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Value>>> {
         let now = Instant::now();
         answered(keys.iter().map(|key| self.live(key, now)).collect())
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
-        self.entries
-            .insert(key.to_owned(), Stored::new(value, deadline(ttl)));
+        self.entries.insert(
+            Key::from_slice(key.as_bytes()),
+            Stored::new(value, deadline(ttl)),
+        );
         answered(())
     }
 
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> BoxFuture<'_, ()> {
         let expires_at = deadline(ttl);
         for (key, value) in entries {
-            self.entries.insert(key, Stored::new(value, expires_at));
+            self.entries.insert(
+                Key::from_slice(key.as_bytes()),
+                Stored::new(value, expires_at),
+            );
         }
         answered(())
     }
@@ -158,13 +169,15 @@ impl Backend for MemoryBackend {
         // Atomic: of concurrent adds, the first takes the key's guard and
         // the others wait for its value, then find the key taken.
         let now = Instant::now();
-        let found = self.entries.entry(key, None, |_, stored| {
-            if stored.expired(now) {
-                EntryAction::ReplaceWithGuard
-            } else {
-                EntryAction::Retain(())
-            }
-        });
+        let found = self
+            .entries
+            .entry(&Key::from_slice(key.as_bytes()), None, |_, stored| {
+                if stored.expired(now) {
+                    EntryAction::ReplaceWithGuard
+                } else {
+                    EntryAction::Retain(())
+                }
+            });
         let added = match found {
             EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
                 // Refused only when a `set` of the same key came in between,
@@ -177,16 +190,16 @@ impl Backend for MemoryBackend {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, bool> {
-        let removed = self.entries.remove(key);
+        let removed = self.entries.remove(key.as_bytes());
         answered(removed.is_some_and(|(_, stored)| !stored.expired(Instant::now())))
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Counted> {
-        let counted = self.change(key, |stored| match add_to(&stored.bytes, delta) {
+        let counted = self.change(key, |stored| match add_to(&stored.value, delta) {
             None => Counted::NotANumber,
             Some(sum) => {
                 // The time to live stays the entry's.
-                stored.bytes = Bytes::from(sum.to_string());
+                stored.value = Value::from(sum.to_string().into_bytes());
                 Counted::Value(sum)
             }
         });
@@ -236,6 +249,39 @@ mod tests {
         }
         let kept = kept(0..10_000);
         assert!((900..=1_000).contains(&kept), "{kept} entries kept");
+    }
+
+    #[test]
+    fn short_values_are_copied_and_long_ones_shared_under_short_and_long_keys() {
+        let backend = MemoryBackend::new(100);
+        let ttl = Duration::from_secs(60);
+        let long_key = "k".repeat(200);
+        let row = br#"{"id":10000,"randomNumber":10000}"#.to_vec();
+        let page = vec![b'x'; 10_000];
+        for key in ["k", long_key.as_str()] {
+            block(backend.set(key, row.clone(), ttl));
+            let found = block(backend.get(key)).expect("the row is stored");
+            assert!(matches!(found, Value::Inline(_)), "{found:?}");
+            assert_eq!(&*found, &row[..]);
+
+            block(backend.set(key, page.clone(), ttl));
+            let (Some(Value::Shared(first)), Some(Value::Shared(second))) =
+                (block(backend.get(key)), block(backend.get(key)))
+            else {
+                panic!("a long value is shared");
+            };
+            assert_eq!(first, page);
+            // Each read hands out the stored bytes, not a copy of them.
+            assert_eq!(first.as_ptr(), second.as_ptr());
+        }
+        let both = block(backend.get_many(&["k".to_owned(), long_key, "absent".to_owned()]));
+        assert_eq!(both.len(), 3);
+        assert!(
+            both[..2]
+                .iter()
+                .all(|value| value.as_deref() == Some(&page[..]))
+        );
+        assert_eq!(both[2], None);
     }
 
     #[test]

@@ -5,13 +5,12 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
 use super::CacheError;
-use super::backend::{Backend, BoxFuture, Counted};
+use super::backend::{Backend, BoxFuture, Counted, Value};
 
 /// An increment that refuses a missing key (Redis's INCRBY would create
 /// it): `{0}` missing, `{1, value}` done, `{2}` not an integer.
@@ -116,14 +115,14 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Bytes>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Value>> {
         Box::pin(async move {
             let value: Option<Vec<u8>> = self.run("get a value", &redis::Cmd::get(key)).await?;
-            Ok(value.map(Bytes::from))
+            Ok(value.map(Value::from))
         })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Bytes>>> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Option<Value>>> {
         Box::pin(async move {
             if keys.is_empty() {
                 return Ok(Vec::new());
@@ -132,7 +131,7 @@ impl Backend for RedisBackend {
                 self.run("get values", redis::cmd("MGET").arg(keys)).await?;
             Ok(values
                 .into_iter()
-                .map(|value| value.map(Bytes::from))
+                .map(|value| value.map(Value::from))
                 .collect())
         })
     }

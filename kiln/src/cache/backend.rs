@@ -2,9 +2,10 @@
 //! (prefix and version already added, already checked), with a time to
 //! live. [`Cache`](super::Cache) does the keys, JSON and defaults.
 //!
-//! Values come back as a [`Value`]: a short one copied whole, a longer one
-//! as [`Bytes`], which the in-process backend hands out as the stored value
-//! itself (a reference count), not a copy of it.
+//! Values come back as a [`Value`]: the in-process backend copies a short
+//! stored value out whole and hands out a longer one as the stored
+//! [`Bytes`] itself (a reference count); the servers' backends hand over
+//! what they read, uncopied.
 
 use std::future::Future;
 use std::ops::Deref;
@@ -57,17 +58,26 @@ impl Clone for Value {
     }
 }
 
-impl From<Vec<u8>> for Value {
-    fn from(mut bytes: Vec<u8>) -> Self {
+impl Value {
+    /// A value as the in-process backend keeps it: inline when short,
+    /// shared at its length otherwise (serde_json writes into a 128-byte
+    /// buffer at least, and `Bytes` keeps the whole allocation for as long
+    /// as the value is cached).
+    pub(crate) fn kept(mut bytes: Vec<u8>) -> Self {
         if bytes.len() <= INLINE_VALUE {
             Self::Inline(SmallVec::from_slice(&bytes))
         } else {
-            // serde_json writes into a 128-byte buffer at least, and `Bytes`
-            // keeps the whole allocation for as long as a value is cached
-            // (a no-op for a value read from a server, allocated to size).
             bytes.shrink_to_fit();
             Self::Shared(Bytes::from(bytes))
         }
+    }
+}
+
+/// A value read from a server, decoded once and dropped: taken as it came,
+/// without a copy.
+impl From<Vec<u8>> for Value {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Shared(Bytes::from(bytes))
     }
 }
 

@@ -28,6 +28,11 @@ use super::backend::{Backend, BoxFuture, Counted, Value, add_to};
 /// Looked up by `&[u8]`, which hashes the same.
 type Key = SmallVec<[u8; 32]>;
 
+/// The key stored for `key`.
+fn owned(key: &str) -> Key {
+    Key::from_slice(key.as_bytes())
+}
+
 #[derive(Clone)]
 struct Stored {
     /// A short value inline, a longer one shared: a read copies the first
@@ -44,7 +49,7 @@ fn deadline(ttl: Duration) -> Instant {
 impl Stored {
     fn new(bytes: Vec<u8>, expires_at: Instant) -> Self {
         Self {
-            value: Value::from(bytes),
+            value: Value::kept(bytes),
             expires_at,
         }
     }
@@ -101,15 +106,13 @@ impl MemoryBackend {
     /// entry being removed.
     fn change<T>(&self, key: &str, change: impl FnOnce(&mut Stored) -> T) -> Option<T> {
         let now = Instant::now();
-        let found = self
-            .entries
-            .entry(&Key::from_slice(key.as_bytes()), None, |_, stored| {
-                if stored.expired(now) {
-                    EntryAction::Remove
-                } else {
-                    EntryAction::Retain(change(stored))
-                }
-            });
+        let found = self.entries.entry(&owned(key), None, |_, stored| {
+            if stored.expired(now) {
+                EntryAction::Remove
+            } else {
+                EntryAction::Retain(change(stored))
+            }
+        });
         match found {
             EntryResult::Retained(value) => Some(value),
             // A vacant key's guard is dropped unused: nothing is inserted.
@@ -147,20 +150,16 @@ impl Backend for MemoryBackend {
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()> {
-        self.entries.insert(
-            Key::from_slice(key.as_bytes()),
-            Stored::new(value, deadline(ttl)),
-        );
+        self.entries
+            .insert(owned(key), Stored::new(value, deadline(ttl)));
         answered(())
     }
 
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> BoxFuture<'_, ()> {
         let expires_at = deadline(ttl);
         for (key, value) in entries {
-            self.entries.insert(
-                Key::from_slice(key.as_bytes()),
-                Stored::new(value, expires_at),
-            );
+            self.entries
+                .insert(owned(&key), Stored::new(value, expires_at));
         }
         answered(())
     }
@@ -169,15 +168,13 @@ impl Backend for MemoryBackend {
         // Atomic: of concurrent adds, the first takes the key's guard and
         // the others wait for its value, then find the key taken.
         let now = Instant::now();
-        let found = self
-            .entries
-            .entry(&Key::from_slice(key.as_bytes()), None, |_, stored| {
-                if stored.expired(now) {
-                    EntryAction::ReplaceWithGuard
-                } else {
-                    EntryAction::Retain(())
-                }
-            });
+        let found = self.entries.entry(&owned(key), None, |_, stored| {
+            if stored.expired(now) {
+                EntryAction::ReplaceWithGuard
+            } else {
+                EntryAction::Retain(())
+            }
+        });
         let added = match found {
             EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
                 // Refused only when a `set` of the same key came in between,
@@ -199,7 +196,7 @@ impl Backend for MemoryBackend {
             None => Counted::NotANumber,
             Some(sum) => {
                 // The time to live stays the entry's.
-                stored.value = Value::from(sum.to_string().into_bytes());
+                stored.value = Value::kept(sum.to_string().into_bytes());
                 Counted::Value(sum)
             }
         });
